@@ -1,0 +1,36 @@
+"""``pygent run``: start the kernel, show plugins coming up, run until a signal, stop cleanly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+from pygent_kernel import Kernel, Subscription
+from pygent_sdk.events import PluginFailed, PluginStarted, PluginStopped
+from rich.markup import escape
+
+from .render import err, out
+
+
+async def run_kernel(config_path: Path) -> None:
+    kernel = Kernel.from_config(config_path)
+    out.print(f"Starting {len(kernel.order)} plugins from {escape(str(config_path))} …")
+    with kernel.bus.subscribe("kernel.plugin.*", overflow="wait", name="pygent run") as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_report, sub)
+            async with kernel:
+                out.print("[green]Kernel running[/]; press Ctrl-C to stop.")
+                reason = await kernel.run_until_stopped()
+                out.print(f"Stopping ({escape(reason)}) …")
+            tg.cancel_scope.cancel()
+    out.print("[green]Stopped cleanly.[/]")
+
+
+async def _report(sub: Subscription) -> None:
+    async for event in sub:
+        if isinstance(event, PluginStarted):
+            out.print(f"  [green]✓[/] {event.plugin} started")
+        elif isinstance(event, PluginStopped):
+            out.print(f"  [dim]■ {event.plugin} stopped[/]")
+        elif isinstance(event, PluginFailed):
+            err.print(f"  [red]✗ {escape(event.error)}[/]")

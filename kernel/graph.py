@@ -1,0 +1,52 @@
+"""Start-up order from plugins' ``provides``/``requires``: providers start before what needs them."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping, Sequence
+
+from pygent_sdk.errors import DependencyError
+
+
+def missing(
+    requires: Mapping[str, Sequence[str]], provides: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """For each plugin, the capabilities it requires that no plugin in ``provides`` offers."""
+    offered = {cap for caps in provides.values() for cap in caps}
+    return {
+        name: gaps for name, caps in requires.items()
+        if (gaps := [c for c in caps if c not in offered])
+    }
+
+
+def start_order(
+    requires: Mapping[str, Sequence[str]], provides: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """Plugin names in an order where every provider precedes its requirers (file order otherwise).
+
+    Assumes every requirement has a provider (see :func:`missing`); raises DependencyError
+    naming the plugins of a cycle.
+    """
+    providers: dict[str, list[str]] = {}
+    for name, caps in provides.items():
+        for cap in caps:
+            providers.setdefault(cap, []).append(name)
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for name in requires:
+        deps = [p for cap in requires[name] for p in providers.get(cap, []) if p != name]
+        sorter.add(name, *deps)
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as err:
+        cycle: list[str] = err.args[1]
+        # Each node in graphlib's cycle is a dependency (provider) of the node after it.
+        links = "; ".join(
+            f"'{user}' requires {', '.join(sorted(set(requires[user]) & set(provides[dep])))} "
+            f"from '{dep}'"
+            for dep, user in zip(cycle, cycle[1:])
+        )
+        raise DependencyError(
+            f"Dependency cycle between plugins: {links}. Remove one of these requirements or "
+            "disable one of the plugins.",
+            plugins=tuple(dict.fromkeys(cycle)),
+        ) from None

@@ -1,0 +1,118 @@
+"""The ChatModel capability: messages in; text, a token stream, usage, finish reason, tool calls out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call tool ``name`` with JSON ``arguments``."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a model sees it: name, description and a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a conversation."""
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    """For ``role == "tool"``: the ToolCall this message answers."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """Per-request generation options; ``None`` leaves the model's default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
+    json_schema: dict[str, Any] | None = None
+    """Constrain the output to JSON matching this schema, where the model supports it."""
+    seed: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one exchange."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """One piece of a streamed answer; the last chunk carries ``finish_reason`` and ``usage``."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChatResponse:
+    """A whole answer."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage = Usage()
+    tool_calls: tuple[ToolCall, ...] = ()
+    model: str = ""
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model. ``stream`` yields chunks as they are produced; cancelling it stops generation."""
+
+    name: str
+
+    def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]: ...
+
+    async def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> ChatResponse: ...
+
+
+async def collect(chunks: AsyncIterator[ChatChunk], model: str = "") -> ChatResponse:
+    """Join a chunk stream into one ChatResponse (how most models implement ``chat``)."""
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    finish: FinishReason = "stop"
+    usage = Usage()
+    async for chunk in chunks:
+        text.append(chunk.text)
+        calls.extend(chunk.tool_calls)
+        if chunk.finish_reason is not None:
+            finish = chunk.finish_reason
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return ChatResponse("".join(text), finish, usage, tuple(calls), model)

@@ -1,0 +1,34 @@
+"""Health reports a plugin returns from the ``pygent_health`` hook."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+Status = Literal["ok", "degraded", "down"]
+_RANK: dict[str, int] = {"ok": 0, "degraded": 1, "down": 2}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Health:
+    """One plugin's health: ``ok``, ``degraded`` (works, with a problem) or ``down``."""
+
+    status: Status = "ok"
+    detail: str = ""
+
+    @classmethod
+    def ok(cls, detail: str = "") -> Health:
+        return cls("ok", detail)
+
+    @classmethod
+    def degraded(cls, detail: str) -> Health:
+        return cls("degraded", detail)
+
+    @classmethod
+    def down(cls, detail: str) -> Health:
+        return cls("down", detail)
+
+
+def worst(statuses: list[Status]) -> Status:
+    """The worst of several statuses (``ok`` for none)."""
+    return max(statuses, key=_RANK.__getitem__, default="ok")
