@@ -6,6 +6,7 @@ from pathlib import Path
 
 import anyio
 from pygent_kernel import Kernel, Subscription
+from pygent_sdk.errors import PygentError
 from pygent_sdk.events import PluginFailed, PluginStarted, PluginStopped
 from rich.markup import escape
 
@@ -15,14 +16,22 @@ from .render import err, out
 async def run_kernel(config_path: Path) -> None:
     kernel = Kernel.from_config(config_path)
     out.print(f"Starting {len(kernel.order)} plugins from {escape(str(config_path))} …")
+    failure: PygentError | None = None
     with kernel.bus.subscribe("kernel.plugin.*", overflow="wait", name="pygent run") as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_report, sub)
-            async with kernel:
-                out.print("[green]Kernel running[/]; press Ctrl-C to stop.")
-                reason = await kernel.run_until_stopped()
-                out.print(f"Stopping ({escape(reason)}) …")
-            tg.cancel_scope.cancel()
+            try:
+                async with kernel:
+                    out.print("[green]Kernel running[/]; press Ctrl-C to stop.")
+                    reason = await kernel.run_until_stopped()
+                    out.print(f"Stopping ({escape(reason)}) …")
+            except PygentError as error:  # raised outside the task group, so not wrapped in a group
+                failure = error
+            finally:
+                await anyio.wait_all_tasks_blocked()
+                tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     out.print("[green]Stopped cleanly.[/]")
 
 

@@ -106,7 +106,8 @@ class Kernel:
         self._fatal: PygentError | None = None
         self._stop_requested = anyio.Event()
         self.stop_reason = ""
-        self._prepare(classes or {})
+        self._classes = dict(classes or {})
+        self._prepare()
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str], *, check: bool = True) -> Kernel:
@@ -129,7 +130,8 @@ class Kernel:
 
     # Preparation ---------------------------------------------------------------------------
 
-    def _prepare(self, classes: Mapping[str, type[Plugin]]) -> None:
+    def _prepare(self) -> None:
+        classes = self._classes
         enabled = [r for r in self.plugins.values() if r.entry.enabled]
         for rec in self.plugins.values():
             if not rec.entry.enabled:
@@ -175,7 +177,7 @@ class Kernel:
         try:
             self.pm.register(rec.instance, name=rec.name)
         except pluggy.PluginValidationError as err:
-            self._fail(rec, PluginError(rec.name, "register", str(err)))
+            self._fail(rec, PluginError(rec.name, "register", " ".join(str(err).split("\n"))))
 
     def _check_hooks(self) -> None:
         """Refuse hookimpls for hooks that no plugin declared (typos, missing providers)."""
@@ -218,12 +220,20 @@ class Kernel:
             self.errors.append((err, True))
 
     def _would_provide(self, caps: list[str]) -> str:
+        """Name the plugins that would provide ``caps`` but are disabled, failed or unlisted.
+
+        Only on this error path are plugins that are not enabled imported, to read ``provides``.
+        """
+        idle = [n for n in discovery.installed() if n not in self.plugins and n not in self._classes]
+        idle += [r.name for r in self.plugins.values() if r.state is not State.LOADED]
+        loaded, _ = discovery.load([n for n in idle if n not in self._classes])
+        classes = {**loaded, **self._classes}
         candidates = [
-            f"'{r.name}' ({r.state})" for r in self.plugins.values()
-            if r.cls and r.state is not State.LOADED and set(caps) & set(r.cls.provides)
+            f"'{name}' ({self.plugins[name].state if name in self.plugins else 'not in the config'})"
+            for name in idle if name in classes and set(caps) & set(classes[name].provides)
         ]
         return f"; it would come from {', '.join(candidates)}" if candidates else (
-            "; enable a plugin that provides it in plugins.toml"
+            "; install and enable a plugin that provides it"
         )
 
     def _fail(self, rec: PluginRecord, err: PygentError) -> None:
@@ -262,10 +272,10 @@ class Kernel:
             running = tuple(r.name for r in self._started)
             await self.bus.publish(KernelStarted(plugins=running, source="kernel"))
             log.info("kernel started: %s", ", ".join(running) or "no plugins")
-        except BaseException as exc:
+        except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._stop_all("start-up failed")
-            await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
+            await self._tg.__aexit__(None, None, None)
             raise
         return self
 
