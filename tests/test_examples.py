@@ -1,0 +1,22 @@
+"""The documented embedding example runs as written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_embedding_example_runs(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "plugins.toml", tmp_path / "plugins.toml")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "examples" / "embed.py")], cwd=tmp_path,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "subscriber received 3 orders, total 58.75" in result.stdout
+    assert "heartbeat #1" in result.stdout and "Kernel stopped cleanly." in result.stdout
+    assert "shop.order.placed" not in (tmp_path / ".pygent" / "events.jsonl").read_text()
