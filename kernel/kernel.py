@@ -279,11 +279,17 @@ class Kernel:
             raise
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool | None:
         with anyio.CancelScope(shield=True):
             await self._stop_all(self.stop_reason or "kernel exited")
         assert self._tg is not None
-        suppressed = await self._tg.__aexit__(*exc_info)
+        if exc is None or isinstance(exc, anyio.get_cancelled_exc_class()):
+            # A cancellation may be the task group's own (a fatal crash): let its scope judge it.
+            suppressed = await self._tg.__aexit__(exc_type, exc, tb)
+        else:
+            # The plugins have stopped: the caller's own error propagates as it is, not grouped.
+            await self._tg.__aexit__(None, None, None)
+            suppressed = False
         if self._fatal is not None:
             raise self._fatal
         return suppressed

@@ -142,6 +142,21 @@ async def test_crash_with_continue_policy_leaves_the_kernel_running() -> None:
         assert h.kernel.plugins["store"].state is State.RUNNING
 
 
+async def test_an_error_in_the_embedding_code_propagates_unwrapped() -> None:
+    with pytest.raises(ValueError, match="application bug"):
+        async with build({"store": {}}, store=plugin("store")):
+            raise ValueError("application bug")
+    assert Recorder.steps == ["start store", "stop store"]
+
+
+async def test_outer_cancellation_stops_the_plugins() -> None:
+    with anyio.move_on_after(0.05) as scope:
+        async with build({"store": {}}, store=plugin("store")) as kernel:
+            await kernel.run_until_stopped(handle_signals=False)
+    assert scope.cancelled_caught
+    assert Recorder.steps == ["start store", "stop store"]
+
+
 async def test_constructor_error_is_named() -> None:
     class Broken(Plugin):
         def __init__(self, config, context) -> None:  # type: ignore[no-untyped-def]
