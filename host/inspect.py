@@ -27,7 +27,7 @@ def list_plugins(config_path: Path, *, health: bool) -> None:
     installed = discovery.installed()
     classes, failures = discovery.load(list(installed))
     kernel = _kernel(config_path, classes)
-    status = {name: "not configured" for name in installed}
+    status = {name: "error" if name in failures else "not configured" for name in installed}
     for name, rec in kernel.plugins.items():
         status[name] = "error" if rec.state is State.FAILED else (
             "disabled" if rec.state is State.DISABLED else "ready"

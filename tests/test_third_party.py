@@ -69,3 +69,49 @@ def test_example_plugin_own_tests_pass_with_the_sdk_pytest_plugin(greeter_instal
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
+
+
+BROKEN_PYPROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "pygent-broken-example"
+version = "0.0.1"
+[project.entry-points."pygent.plugins"]
+broken = "pygent_broken_example:Plugin"
+[tool.setuptools]
+packages = ["pygent_broken_example"]
+"""
+
+
+@pytest.fixture
+def broken_installed(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An installed plugin whose module raises ImportError, removed again after the test."""
+    src = tmp_path / "src"
+    (src / "pygent_broken_example").mkdir(parents=True)
+    (src / "pygent_broken_example" / "__init__.py").write_text('raise ImportError("needs libfoo")\n')
+    (src / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+    pip = [sys.executable, "-m", "pip", "--quiet"]
+    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(src)],
+                   check=True, capture_output=True, timeout=300)
+    yield
+    subprocess.run([*pip, "uninstall", "--yes", "pygent-broken-example"], check=True,
+                   capture_output=True, timeout=300)
+
+
+def test_a_broken_installed_plugin_is_named_and_harms_nothing(broken_installed: None, tmp_path: Path) -> None:
+    (tmp_path / "plugins.toml").write_text(
+        '[broken]\non_error = "continue"\n[heartbeat]\ninterval = 0.05\ncount = 1\n'
+    )
+    listing = run("plugins", "list", cwd=tmp_path)
+    assert listing.returncode == 0
+    row = next(line for line in listing.stdout.splitlines() if "│ broken" in line)
+    assert "error" in row
+    assert "Plugin 'broken' failed to load: importing pygent_broken_example:Plugin raised " \
+           "ImportError: needs libfoo" in listing.stderr
+    check = run("config", "check", cwd=tmp_path)
+    assert check.returncode == 0 and 'warning (on_error = "continue")' in check.stderr
+    (tmp_path / "plugins.toml").write_text('[broken]\n[heartbeat]\n')
+    strict = run("config", "check", cwd=tmp_path)
+    assert strict.returncode == 1 and "error: Plugin 'broken' failed to load" in strict.stderr
