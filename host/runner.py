@@ -20,12 +20,13 @@ async def run_kernel(config_path: Path) -> None:
     with kernel.bus.subscribe("kernel.plugin.*", overflow="wait", name="pygent run") as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_report, sub)
+            await tg.start(kernel.watch_signals)  # from before start-up, so Ctrl-C is never lost
             try:
                 async with kernel:
                     out.print("[green]Kernel running[/]; press Ctrl-C to stop.")
-                    reason = await kernel.run_until_stopped()
+                    reason = await kernel.run_until_stopped(handle_signals=False)
                     out.print(f"Stopping ({escape(reason)}) …")
-            except PygentError as error:  # raised outside the task group, so not wrapped in a group
+            except PygentError as error:  # re-raised after the task group, so not wrapped in a group
                 failure = error
             finally:
                 await anyio.wait_all_tasks_blocked()

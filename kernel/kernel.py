@@ -401,16 +401,20 @@ class Kernel:
         """
         async with anyio.create_task_group() as tg:
             if handle_signals:
-                tg.start_soon(self._watch_signals)
+                await tg.start(self.watch_signals)
             await self._stop_requested.wait()
             tg.cancel_scope.cancel()
         return self.stop_reason
 
-    async def _watch_signals(self) -> None:
+    async def watch_signals(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Turn SIGINT and SIGTERM into :meth:`request_shutdown` until cancelled (main thread).
+
+        Start it with ``TaskGroup.start`` before entering the kernel to cover start-up too.
+        """
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
             async for signum in signals:
                 self.request_shutdown(f"received {signal.Signals(signum).name}")
-                return
 
     # Health --------------------------------------------------------------------------------
 
