@@ -197,25 +197,22 @@ class Kernel:
                     break
 
     def _resolve_dependencies(self) -> None:
+        """Fail plugins whose requirements are unmet (repeatedly: a failure may cascade), then order."""
         while True:
-            live = {n: r for n, r in self.plugins.items() if r.cls and r.state is State.LOADED}
-            gaps = graph.missing(
-                {n: r.cls.requires for n, r in live.items()},  # type: ignore[union-attr]
-                {n: r.cls.provides for n, r in live.items()},  # type: ignore[union-attr]
-            )
+            live = {n: r.cls for n, r in self.plugins.items() if r.cls and r.state is State.LOADED}
+            requires = {n: cls.requires for n, cls in live.items()}
+            provides = {n: cls.provides for n, cls in live.items()}
+            gaps = graph.missing(requires, provides)
             if not gaps:
                 break
             for name, caps in gaps.items():
-                self._fail(live[name], DependencyError(
+                self._fail(self.plugins[name], DependencyError(
                     f"Plugin '{name}' requires {', '.join(repr(c) for c in caps)}, which no "
                     f"enabled plugin provides{self._would_provide(caps)}.",
                     plugins=(name,),
                 ))
         try:
-            self.order = graph.start_order(
-                {n: r.cls.requires for n, r in live.items()},  # type: ignore[union-attr]
-                {n: r.cls.provides for n, r in live.items()},  # type: ignore[union-attr]
-            )
+            self.order = graph.start_order(requires, provides)
         except DependencyError as err:
             self.errors.append((err, True))
 
@@ -330,7 +327,7 @@ class Kernel:
             with anyio.CancelScope(shield=True) as rec.scope:
                 async with anyio.create_task_group() as tg:
                     rec.state = State.STARTING
-                    await tg.start(_call_run, rec.instance)
+                    await tg.start(rec.instance.run)
                     for listener in self._listeners_of(rec):
                         sub = self.bus.subscribe(
                             listener.pattern, maxsize=listener.maxsize,
@@ -449,10 +446,6 @@ class Kernel:
         if not isinstance(result, Health):
             return Health.down(f"health hook returned {result!r}, expected a pygent_sdk.Health")
         return result
-
-
-async def _call_run(plugin: Plugin, *, task_status: TaskStatus[None]) -> None:
-    await plugin.run(task_status=task_status)
 
 
 async def _listen(plugin: str, listener: Listener, sub: Subscription) -> None:
