@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pygent_sdk.errors import PygentError
+from pygent_sdk.errors import ConfigError, PygentError
 
 from . import render
 
@@ -44,6 +44,9 @@ def cli(ctx: click.Context, config_path: Path, log_level: str) -> None:
         level=log_level.upper(), format="%(name)s: %(message)s",
         handlers=[RichHandler(console=render.err, show_path=False, show_time=False)],
     )
+    explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
+    if explicit and not config_path.exists():
+        raise ConfigError("file not found; create it or pass another with --config", file=str(config_path))
     ctx.obj = config_path
 
 

@@ -42,6 +42,13 @@ def test_plugins_list_health_starts_the_plugins(tmp_path: Path) -> None:
     assert "ok: 0 beats" in result.stdout
 
 
+def test_an_explicit_config_file_must_exist(tmp_path: Path) -> None:
+    result = pygent("plugins", "list", cwd=tmp_path, env={"PYGENT_CONFIG": "missing.toml"})
+    assert result.returncode == 2
+    assert "missing.toml: file not found" in result.stderr
+    assert pygent("plugins", "list", cwd=tmp_path).returncode == 0  # the default may be absent
+
+
 def test_plugins_info_shows_the_config_schema() -> None:
     result = pygent("plugins", "info", "heartbeat")
     assert result.returncode == 0, result.stderr
