@@ -237,10 +237,7 @@ class Kernel:
         rec.state, rec.error = State.FAILED, err
         if rec.instance is not None and self.pm.is_registered(rec.instance):
             self.pm.unregister(rec.instance)
-        fatal = rec.entry.on_error == "stop"
-        self.errors.append((err, fatal))
-        if not fatal:
-            log.warning("%s (on_error = \"continue\": carrying on without it)", err)
+        self.errors.append((err, rec.entry.on_error == "stop"))
 
     def raise_fatal(self) -> None:
         """Raise the fatal problems found so far, all of them in one error."""
@@ -261,6 +258,8 @@ class Kernel:
 
     async def __aenter__(self) -> Kernel:
         self.raise_fatal()
+        for err, _ in self.errors:  # none is fatal, or raise_fatal would have raised
+            _log_tolerated(err)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         try:
@@ -310,6 +309,7 @@ class Kernel:
         await self.bus.publish(PluginFailed(plugin=rec.name, phase="start", error=str(err)))
         if rec.entry.on_error == "stop":
             raise err
+        _log_tolerated(err)
 
     def _provided(self, capability: str) -> bool:
         return any(
@@ -360,7 +360,9 @@ class Kernel:
         self._fail(rec, err)
         with anyio.CancelScope(shield=True):
             await self.bus.publish(PluginFailed(plugin=rec.name, phase="run", error=str(err)))
-        if rec.entry.on_error == "stop" and self._fatal is None and self._tg is not None:
+        if rec.entry.on_error != "stop":
+            _log_tolerated(err)
+        elif self._fatal is None and self._tg is not None:
             log.error("%s; stopping the kernel (on_error = \"stop\")", err)
             self._fatal = err
             self.request_shutdown(str(err))
@@ -461,6 +463,10 @@ async def _listen(plugin: str, listener: Listener, sub: Subscription) -> None:
                 "listener %r of plugin '%s' raised on a %s event (failure %d; it keeps listening)",
                 listener.name or listener.pattern, plugin, event.topic, sub.errors,
             )
+
+
+def _log_tolerated(err: PygentError) -> None:
+    log.warning("%s (on_error = \"continue\": carrying on without it)", err)
 
 
 def _describe(exc: BaseException) -> str:

@@ -115,6 +115,17 @@ async def test_continue_policy_carries_on_without_the_plugin_and_its_dependents(
     assert "cannot reach its database" in health.plugins["db"].detail
 
 
+async def test_tolerated_problems_are_logged_when_the_kernel_starts(caplog: pytest.LogCaptureFixture) -> None:
+    kernel = build({"store": {"on_error": "continue", "bogus": 1}, "web": {}},
+                   store=plugin("store"), web=plugin("web"))
+    assert not caplog.records  # building reports through kernel.errors, not the log
+    async with kernel:
+        pass
+    (record,) = [r for r in caplog.records if r.name == "pygent.kernel" and r.levelname == "WARNING"]
+    assert "[store] key 'bogus': unknown key" in record.getMessage()
+    assert 'on_error = "continue"' in record.getMessage()
+
+
 async def test_crash_after_start_stops_the_kernel_and_raises_the_named_error() -> None:
     class Crashy(Plugin):
         async def run(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
