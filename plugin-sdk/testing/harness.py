@@ -48,7 +48,11 @@ class PluginHarness:
         self._tmp = tempfile.TemporaryDirectory(prefix="pygent-harness-")
         kernel_table = {"data_dir": str(Path(self._tmp.name)), **config.pop("kernel", {})}
         tables = {"kernel": kernel_table, **{name: dict(config.get(name, {})) for name in plugins}}
-        self.kernel = Kernel.from_mapping(tables, classes=plugins, source="<harness>")
+        try:
+            self.kernel = Kernel.from_mapping(tables, classes=plugins, source="<harness>")
+        except BaseException:
+            self._tmp.cleanup()
+            raise
         self.hook_calls: list[HookCall] = []
         self._recorded: list[Event] = []
         self._sub: Subscription = self.kernel.bus.subscribe(
