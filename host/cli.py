@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pygent_sdk.errors import ConfigError, PygentError
+from pygent_kernel.config import not_found
+from pygent_sdk.errors import PygentError
 
 from . import render
 
@@ -46,7 +47,7 @@ def cli(ctx: click.Context, config_path: Path, log_level: str) -> None:
     )
     explicit = ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
     if explicit and not config_path.exists():
-        raise ConfigError("file not found; create it or pass another with --config", file=str(config_path))
+        raise not_found(config_path)
     ctx.obj = config_path
 
 

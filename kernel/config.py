@@ -68,9 +68,7 @@ def read_config(path: str | os.PathLike[str]) -> ConfigFile:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            "file not found; create it or pass another with --config", file=source
-        ) from None
+        raise not_found(source) from None
     except OSError as err:
         raise ConfigError(f"cannot be read: {err.strerror}", file=source) from None
     try:
@@ -78,6 +76,11 @@ def read_config(path: str | os.PathLike[str]) -> ConfigFile:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"is not valid TOML: {err}", file=source) from None
     return parse_config(data, source=source)
+
+
+def not_found(path: str | os.PathLike[str]) -> ConfigError:
+    """The error for a config file that does not exist."""
+    return ConfigError("file not found; create it or pass another with --config", file=str(path))
 
 
 def parse_config(
