@@ -92,14 +92,156 @@ def config_check(config_path: Path, file: Path | None) -> None:
 
 
 @cli.command()
+@click.argument("agent_type", metavar="[TYPE", required=False)
+@click.argument("task", metavar="TASK]", required=False)
+@click.option("-m", "--model", help="Chat model, e.g. llamacpp:smollm2 (default: [models] default).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Agent config, e.g. -o max_steps=3 (JSON values allowed); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.pass_obj
-def run(config_path: Path) -> None:
-    """Start the kernel from plugins.toml and run until interrupted (Ctrl-C or SIGTERM)."""
+def run(config_path: Path, agent_type: str | None, task: str | None, model: str | None,
+        options: tuple[str, ...], as_json: bool) -> None:
+    """Run the kernel until interrupted, or with TYPE and TASK run one agent task and exit.
+
+    Without arguments the kernel runs from plugins.toml until Ctrl-C or SIGTERM. With them, an
+    agent of TYPE works on TASK, streams its answer and prints its steps; the exit status is 0
+    when it succeeded, 1 when it did not.
+    """
     import anyio
 
-    from .runner import run_kernel
+    if agent_type is None:
+        from .runner import run_kernel
 
-    anyio.run(run_kernel, config_path)
+        anyio.run(run_kernel, config_path)
+        return
+    if not task:
+        raise click.UsageError("TASK is missing: pygent run TYPE \"what to do\"")
+    from .agents_cli import parse_options, run_once
+
+    config = parse_options(options)
+    if not anyio.run(run_once, config_path, agent_type, task, model, config, as_json):
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("-a", "--agent", default="general", show_default=True,
+              help="An agent type (a new agent) or the id of an existing agent.")
+@click.option("-m", "--model", help="Chat model for a new agent (default: [models] default).")
+@click.pass_obj
+def chat(config_path: Path, agent: str, model: str | None) -> None:
+    """Talk to an agent: streamed answers, one kept conversation. /exit or Ctrl-D ends."""
+    import anyio
+
+    from .agents_cli import chat as run_chat
+
+    anyio.run(run_chat, config_path, agent, model)
+
+
+@cli.group()
+def agents() -> None:
+    """Create, list and delete agents."""
+
+
+@agents.command("list")
+@click.pass_obj
+def agents_list(config_path: Path) -> None:
+    """List agents and the agent types on offer."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.agents_list, config_path)
+
+
+@agents.command("create")
+@click.argument("agent_type", metavar="TYPE")
+@click.option("--name", help="A name to know it by.")
+@click.option("-m", "--model", help="Chat model (default: [models] default).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Agent config (JSON values allowed); repeatable.")
+@click.pass_obj
+def agents_create(config_path: Path, agent_type: str, name: str | None, model: str | None,
+                  options: tuple[str, ...]) -> None:
+    """Create an agent of TYPE; it is kept in the data directory."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.agents_create, config_path, agent_type, name, model,
+              agents_cli.parse_options(options))
+
+
+@agents.command("delete")
+@click.argument("agent_id", metavar="ID")
+@click.pass_obj
+def agents_delete(config_path: Path, agent_id: str) -> None:
+    """Delete agent ID (its conversation stays in memory)."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.agents_delete, config_path, agent_id)
+
+
+@cli.group()
+def models() -> None:
+    """List and pull chat models."""
+
+
+@models.command("list")
+@click.pass_obj
+def models_list(config_path: Path) -> None:
+    """List the chat models the enabled provider plugins offer."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.models_list, config_path)
+
+
+@models.command("pull")
+@click.argument("name")
+@click.pass_obj
+def models_pull(config_path: Path, name: str) -> None:
+    """Download model NAME (e.g. ollama:llama3.2), with progress."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.models_pull, config_path, name)
+
+
+@cli.group()
+def conversations() -> None:
+    """List and export stored conversations."""
+
+
+@conversations.command("list")
+@click.option("--agent", "agent_id", help="Only this agent's conversations.")
+@click.pass_obj
+def conversations_list(config_path: Path, agent_id: str | None) -> None:
+    """List conversations with their message counts."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.conversations_list, config_path, agent_id)
+
+
+@conversations.command("export")
+@click.argument("conversation_id", metavar="ID")
+@click.option("-f", "--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file.")
+@click.pass_obj
+def conversations_export(config_path: Path, conversation_id: str, fmt: str,
+                         output: Path | None) -> None:
+    """Print (or write) conversation ID as Markdown or JSON."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.conversations_export, config_path, conversation_id, fmt, output)
 
 
 def main() -> None:

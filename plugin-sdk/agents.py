@@ -1,13 +1,22 @@
-"""The Agent capability: something with a lifecycle that takes a task and returns a result."""
+"""The Agent capability: agent types, the context an agent runs in, and the registry's shape."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .chat import Usage
 
+if TYPE_CHECKING:
+    from .chat import ChatModel
+    from .memory import MemoryStore
+    from .plugin import PluginConfig
+    from .tools import Tool
+
 AgentStatus = Literal["idle", "running", "waiting", "completed", "error"]
+TokenSink = Callable[[str], Awaitable[None]]
+"""Receives the answer's text as it is produced, piece by piece."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -20,12 +29,77 @@ class AgentResult:
     usage: Usage = Usage()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentContext:
+    """What an agent gets from the registry when it is created."""
+
+    id: str
+    model: ChatModel
+    tools: Mapping[str, Tool]
+    memory: MemoryStore | None
+    conversation_id: str | None
+    """The agent's conversation in ``memory`` (None without a memory plugin)."""
+    step: Callable[[str, Mapping[str, Any]], Awaitable[None]]
+    """Report a step (``kind``, details): recorded in the result and published as ``agent.step``."""
+    set_status: Callable[[AgentStatus], Awaitable[None]]
+    """Change the agent's status, e.g. to ``"waiting"`` while a tool or sandbox runs."""
+
+
 @runtime_checkable
 class Agent(Protocol):
-    """An agent instance; status changes are published on the bus by its owner."""
+    """An agent instance, made by its type's factory; the registry owns its status."""
+
+    async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
+        """Work on ``task`` and return the result; stream the answer to ``on_token``."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentType:
+    """An agent type contributed through the ``pygent_agent_types`` hook."""
+
+    name: str
+    description: str
+    factory: Callable[[AgentContext, Any], Agent]
+    """Build an agent from its context and its validated ``Config``."""
+    Config: type[PluginConfig]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentInfo:
+    """An agent as the registry lists it."""
 
     id: str
     type: str
+    name: str
+    model: str
+    config: Mapping[str, Any]
     status: AgentStatus
+    created_at: float
+    conversation_id: str | None = None
 
-    async def run(self, task: str) -> AgentResult: ...
+
+@runtime_checkable
+class AgentRegistry(Protocol):
+    """Create, configure, list, run and delete agents (the agents plugin answers this)."""
+
+    def types(self) -> Sequence[AgentType]: ...
+
+    async def create(
+        self, type: str, *, name: str | None = None, model: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> AgentInfo: ...
+
+    def list(self, *, type: str | None = None, status: AgentStatus | None = None) -> list[AgentInfo]: ...
+
+    def get(self, agent_id: str) -> AgentInfo: ...
+
+    async def configure(
+        self, agent_id: str, *, model: str | None = None, config: Mapping[str, Any] | None = None
+    ) -> AgentInfo: ...
+
+    async def delete(self, agent_id: str) -> None: ...
+
+    async def run(
+        self, agent_id: str, task: str, *, on_token: TokenSink | None = None
+    ) -> AgentResult: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .chat import ChatMessage
 
@@ -18,11 +18,38 @@ class StoredMessage:
     message: ChatMessage
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation's header."""
+
+    id: str
+    agent_id: str | None
+    title: str
+    created_at: float
+    messages: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Episode:
+    """A searchable entry of an agent's episodic memory; ``score`` is set by searches."""
+
+    id: int
+    agent_id: str
+    text: str
+    created_at: float
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    score: float = 0.0
+
+
 @runtime_checkable
 class MemoryStore(Protocol):
     """Durable memory. A call that returns has committed: the data survives a crash."""
 
     async def create_conversation(self, agent_id: str | None = None, title: str = "") -> str: ...
+
+    async def conversations(self, agent_id: str | None = None) -> list[Conversation]: ...
+
+    async def delete_conversation(self, conversation_id: str) -> None: ...
 
     async def append(self, conversation_id: str, message: ChatMessage) -> StoredMessage: ...
 
@@ -30,6 +57,16 @@ class MemoryStore(Protocol):
         self, conversation_id: str, limit: int | None = None
     ) -> list[StoredMessage]: ...
 
+    async def export(self, conversation_id: str, format: Literal["json", "markdown"]) -> str: ...
+
     async def remember(self, agent_id: str, key: str, value: Any) -> None: ...
 
     async def recall(self, agent_id: str, key: str) -> Any | None: ...
+
+    async def forget(self, agent_id: str, key: str | None = None) -> int:
+        """Delete one key, or all of an agent's keys and episodes; return how many went."""
+        ...
+
+    async def add_episode(self, agent_id: str, text: str, meta: dict[str, Any] | None = None) -> int: ...
+
+    async def search_episodes(self, agent_id: str, query: str, limit: int = 5) -> list[Episode]: ...

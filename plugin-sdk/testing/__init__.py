@@ -2,5 +2,6 @@
 
 from .harness import HookCall, PluginHarness
 from .models import ScriptedChatModel
+from .replay import NotRecorded, ReplayModel
 
-__all__ = ["HookCall", "PluginHarness", "ScriptedChatModel"]
+__all__ = ["HookCall", "NotRecorded", "PluginHarness", "ReplayModel", "ScriptedChatModel"]

@@ -1,0 +1,97 @@
+"""agents: the agent factory and registry. Agent types and tools are plugins of their own.
+
+Agent type plugins (general, coding, ...) implement ``pygent_agent_types``; tool plugins
+implement ``pygent_tools``; anyone gets the registry from ``pygent_agent_registry``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, Tool, hookimpl, hookspec
+from pygent_sdk.agents import AgentRegistry, AgentType
+
+from .events import AgentCreated, AgentDeleted, AgentStatusChanged, AgentStep
+from .registry import AgentError, Registry
+
+__all__ = [
+    "AgentCreated", "AgentDeleted", "AgentError", "AgentStatusChanged", "AgentStep", "AgentsPlugin",
+]
+
+
+class AgentHooks:
+    """Hooks the agents plugin declares."""
+
+    @hookspec
+    def pygent_agent_types(self) -> list[AgentType]:
+        """Contribute agent types (``pygent_sdk.agents.AgentType``): name, factory, Config."""
+
+    @hookspec
+    def pygent_tools(self) -> list[Tool]:
+        """Contribute tools agents may call. Names must be unique; the first plugin wins."""
+
+    @hookspec(firstresult=True)
+    def pygent_agent_registry(self) -> AgentRegistry | None:
+        """Return the agent registry (the agents plugin answers)."""
+
+
+class AgentsConfig(PluginConfig):
+    """Configuration of the ``[agents]`` table."""
+
+    default_model: str | None = Field(
+        None, description="Model for agents created without one (unset: the models plugin's default)."
+    )
+
+
+class AgentsPlugin(Plugin):
+    """Creates agents from registered types, runs them, publishes every status change."""
+
+    Config = AgentsConfig
+    provides = ("agents",)
+    requires = ("models",)
+    config: AgentsConfig
+    registry: Registry | None = None
+
+    @hookimpl
+    def pygent_addhooks(self, pluginmanager: Any) -> None:
+        pluginmanager.add_hookspecs(AgentHooks)
+
+    def _types(self) -> list[AgentType]:
+        return [t for types in self.context.hook.pygent_agent_types() for t in types]
+
+    def _tools(self) -> dict[str, Tool]:
+        found: dict[str, Tool] = {}
+        for tools in self.context.hook.pygent_tools():
+            for tool in tools:
+                if tool.spec.name in found:
+                    self.context.log.warning("tool %r is contributed twice; the first wins", tool.spec.name)
+                found.setdefault(tool.spec.name, tool)
+        return found
+
+    def _model(self, name: str | None) -> ChatModel:
+        return self.context.hook.pygent_model(name=name)
+
+    def _memory(self) -> Any:
+        ask = getattr(self.context.hook, "pygent_memory_store", None)
+        return ask() if ask is not None else None
+
+    async def start(self) -> None:
+        self.registry = Registry(
+            bus=self.context.bus, source=self.context.name,
+            path=self.context.data_dir / "agents.json", types=self._types, tools=self._tools,
+            model=self._model, memory=self._memory, default_model=self.config.default_model,
+        )
+        self.registry.load()
+
+    @hookimpl
+    def pygent_agent_registry(self) -> AgentRegistry | None:
+        return self.registry
+
+    @hookimpl
+    def pygent_health(self) -> Health:
+        types = sorted(t.name for t in self._types())
+        if not types:
+            return Health.degraded("no agent type plugin is enabled")
+        count = len(self.registry.list()) if self.registry else 0
+        return Health.ok(f"{count} agent(s); types: {', '.join(types)}")

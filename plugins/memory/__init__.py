@@ -1,0 +1,107 @@
+"""memory: conversations, messages and per-agent memory on SQLAlchemy (SQLite or PostgreSQL).
+
+Other plugins get the store through the ``pygent_memory_store`` hook this plugin declares.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, hookimpl, hookspec
+
+if TYPE_CHECKING:
+    from .store import SqlMemoryStore
+
+
+class MemoryHooks:
+    """Hooks the memory plugin declares."""
+
+    @hookspec(firstresult=True)
+    def pygent_memory_store(self) -> MemoryStore | None:
+        """Return the kernel's memory store (the memory plugin answers; first answer wins)."""
+
+
+class MemoryConfig(PluginConfig):
+    """Configuration of the ``[memory]`` table."""
+
+    url: str = Field(
+        "", description=(
+            "SQLAlchemy database URL, e.g. postgresql://user:pw@host/db (asyncpg is used). "
+            "Empty: SQLite (WAL) file memory.db in the plugin's data directory."
+        ),
+    )
+    echo: bool = Field(False, description="Log every SQL statement.")
+
+
+class MemoryPlugin(Plugin):
+    """Stores conversations, messages, agent facts and episodes; a write that returns is durable."""
+
+    Config = MemoryConfig
+    provides = ("memory",)
+    config: MemoryConfig
+    store: SqlMemoryStore | None = None
+
+    @hookimpl
+    def pygent_addhooks(self, pluginmanager: Any) -> None:
+        pluginmanager.add_hookspecs(MemoryHooks)
+
+    def database_url(self) -> str:
+        """The configured URL with its async driver, or the default SQLite file."""
+        url = self.config.url
+        if not url:
+            self.context.data_dir.mkdir(parents=True, exist_ok=True)
+            return f"sqlite+aiosqlite:///{self.context.data_dir / 'memory.db'}"
+        for plain, driver in [("postgresql://", "postgresql+asyncpg://"),
+                              ("postgres://", "postgresql+asyncpg://"),
+                              ("sqlite://", "sqlite+aiosqlite://")]:
+            if url.startswith(plain):
+                return driver + url[len(plain):]
+        return url
+
+    async def start(self) -> None:
+        import sqlalchemy as sa
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        from .schema import migrate
+        from .store import SqlMemoryStore
+
+        url = self.database_url()
+        engine = create_async_engine(url, echo=self.config.echo)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        async with engine.begin() as conn:
+            applied = await conn.run_sync(migrate)
+        if applied:
+            self.context.log.info("memory schema migrated to version %s", applied[-1])
+        self.store = SqlMemoryStore(engine)
+
+    async def stop(self) -> None:
+        if self.store is not None:
+            await self.store.engine.dispose()
+            self.store = None
+
+    @hookimpl
+    def pygent_memory_store(self) -> MemoryStore | None:
+        return self.store
+
+    @hookimpl
+    async def pygent_health(self) -> Health:
+        if self.store is None:
+            return Health.down("not started")
+        import sqlalchemy as sa
+
+        from .schema import current_version
+
+        async with self.store.engine.connect() as conn:
+            version = await conn.run_sync(current_version)
+            await conn.execute(sa.text("SELECT 1"))
+        return Health.ok(f"{self.store.engine.dialect.name}, schema version {version}")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL for concurrent readers; synchronous=FULL so a commit survives power loss."""
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()

@@ -1,0 +1,187 @@
+"""SqlMemoryStore: the MemoryStore protocol on SQLAlchemy's async engine (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pygent_sdk import ChatMessage, StoredMessage, ToolCall
+from pygent_sdk.errors import PygentError
+from pygent_sdk.memory import Conversation, Episode
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .schema import conversations, episodes, facts, messages
+
+_WORDS = re.compile(r"\w{2,}")
+
+
+class UnknownConversation(PygentError, LookupError):
+    """A conversation id that is not in the store."""
+
+
+class SqlMemoryStore:
+    """Memory on one SQLAlchemy async engine; every write commits before it returns."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create_conversation(self, agent_id: str | None = None, title: str = "") -> str:
+        conversation_id = str(uuid.uuid4())
+        async with self.engine.begin() as conn:
+            await conn.execute(conversations.insert().values(
+                id=conversation_id, agent_id=agent_id, title=title, created_at=time.time()
+            ))
+        return conversation_id
+
+    async def conversations(self, agent_id: str | None = None) -> list[Conversation]:
+        count = sa.func.count(messages.c.id)
+        query = (
+            sa.select(conversations, count.label("n"))
+            .outerjoin(messages, messages.c.conversation_id == conversations.c.id)
+            .group_by(conversations.c.id).order_by(conversations.c.created_at)
+        )
+        if agent_id is not None:
+            query = query.where(conversations.c.agent_id == agent_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Conversation(r.id, r.agent_id, r.title, r.created_at, r.n) for r in rows]
+
+    async def _conversation(self, conn: Any, conversation_id: str) -> Conversation:
+        row = (await conn.execute(
+            sa.select(conversations).where(conversations.c.id == conversation_id)
+        )).first()
+        if row is None:
+            raise UnknownConversation(f"No conversation {conversation_id!r} in memory")
+        return Conversation(row.id, row.agent_id, row.title, row.created_at)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await self._conversation(conn, conversation_id)
+            await conn.execute(messages.delete().where(messages.c.conversation_id == conversation_id))
+            await conn.execute(conversations.delete().where(conversations.c.id == conversation_id))
+
+    async def append(self, conversation_id: str, message: ChatMessage) -> StoredMessage:
+        now = time.time()
+        calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+        async with self.engine.begin() as conn:
+            await self._conversation(conn, conversation_id)
+            result = await conn.execute(messages.insert().values(
+                conversation_id=conversation_id, role=message.role, content=message.content,
+                tool_calls=calls or None, tool_call_id=message.tool_call_id, created_at=now,
+            ))
+        return StoredMessage(result.inserted_primary_key[0], conversation_id, now, message)
+
+    async def history(self, conversation_id: str, limit: int | None = None) -> list[StoredMessage]:
+        query = (
+            sa.select(messages).where(messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_stored(row) for row in reversed(rows)]
+
+    async def export(self, conversation_id: str, format: Literal["json", "markdown"]) -> str:
+        async with self.engine.connect() as conn:
+            header = await self._conversation(conn, conversation_id)
+        stored = await self.history(conversation_id)
+        if format == "json":
+            return json.dumps({
+                "id": header.id, "agent_id": header.agent_id, "title": header.title,
+                "created_at": header.created_at,
+                "messages": [
+                    {"id": s.id, "role": s.message.role, "content": s.message.content,
+                     "created_at": s.created_at,
+                     "tool_calls": [
+                         {"id": c.id, "name": c.name, "arguments": c.arguments}
+                         for c in s.message.tool_calls
+                     ],
+                     "tool_call_id": s.message.tool_call_id}
+                    for s in stored
+                ],
+            }, indent=2)
+        if format != "markdown":
+            raise PygentError(f"Unknown export format {format!r}: expected 'json' or 'markdown'")
+        lines = [f"# {header.title or 'Conversation'} ({header.id})", ""]
+        if header.agent_id:
+            lines += [f"Agent: `{header.agent_id}`", ""]
+        for s in stored:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created_at))
+            lines += [f"## {s.message.role} · {stamp}", "", s.message.content, ""]
+            lines += [f"- tool call `{c.name}` {json.dumps(c.arguments)}" for c in s.message.tool_calls]
+        return "\n".join(lines).rstrip() + "\n"
+
+    async def remember(self, agent_id: str, key: str, value: Any) -> None:
+        row = {"agent_id": agent_id, "key": key, "value": value, "updated_at": time.time()}
+        async with self.engine.begin() as conn:
+            done = await conn.execute(facts.update().where(
+                facts.c.agent_id == agent_id, facts.c.key == key
+            ).values(value=value, updated_at=row["updated_at"]))
+            if done.rowcount == 0:
+                await conn.execute(facts.insert().values(**row))
+
+    async def recall(self, agent_id: str, key: str) -> Any | None:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(
+                sa.select(facts.c.value).where(facts.c.agent_id == agent_id, facts.c.key == key)
+            )
+
+    async def forget(self, agent_id: str, key: str | None = None) -> int:
+        async with self.engine.begin() as conn:
+            if key is not None:
+                return (await conn.execute(
+                    facts.delete().where(facts.c.agent_id == agent_id, facts.c.key == key)
+                )).rowcount
+            gone = (await conn.execute(facts.delete().where(facts.c.agent_id == agent_id))).rowcount
+            gone += (await conn.execute(
+                episodes.delete().where(episodes.c.agent_id == agent_id)
+            )).rowcount
+            return gone
+
+    async def add_episode(self, agent_id: str, text: str, meta: dict[str, Any] | None = None) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(episodes.insert().values(
+                agent_id=agent_id, text=text, meta=meta or {}, created_at=time.time()
+            ))
+        return result.inserted_primary_key[0]
+
+    async def search_episodes(self, agent_id: str, query: str, limit: int = 5) -> list[Episode]:
+        """Entries sharing words with ``query``, best first: score is the share of words matched."""
+        words = sorted({w.lower() for w in _WORDS.findall(query)})
+        if not words:
+            return []
+        text = sa.func.lower(episodes.c.text)
+        select = sa.select(episodes).where(
+            episodes.c.agent_id == agent_id, sa.or_(*(text.contains(w) for w in words))
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select)).all()
+        hits = []
+        for row in rows:
+            lowered = row.text.lower()
+            score = sum(w in lowered for w in words) / len(words)
+            hits.append(Episode(row.id, row.agent_id, row.text, row.created_at, row.meta or {}, score))
+        hits.sort(key=lambda e: (-e.score, -e.created_at))
+        return hits[:limit]
+
+    async def stats(self) -> dict[str, int]:
+        """Row counts per kind of memory."""
+        async with self.engine.connect() as conn:
+            return {
+                name: await conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+                for name, table in [
+                    ("conversations", conversations), ("messages", messages),
+                    ("facts", facts), ("episodes", episodes),
+                ]
+            }
+
+
+def _stored(row: Any) -> StoredMessage:
+    calls = tuple(ToolCall(c["id"], c["name"], c["arguments"]) for c in row.tool_calls or ())
+    message = ChatMessage(row.role, row.content, calls, row.tool_call_id)
+    return StoredMessage(row.id, row.conversation_id, row.created_at, message)

@@ -1,0 +1,169 @@
+"""OllamaService and OllamaModel: the Ollama API through ``ollama.AsyncClient``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import httpx
+import ollama
+from pygent_sdk import (
+    ChatChunk, ChatMessage, ChatOptions, ChatResponse, PygentError, ToolCall, Usage, collect,
+)
+
+
+class OllamaError(PygentError):
+    """Ollama is not running, or refused a request."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Progress:
+    """Progress of a pull: Ollama's status text, bytes done of ``total`` (0: unknown)."""
+
+    status: str
+    completed: int = 0
+    total: int = 0
+
+
+def _options(options: ChatOptions) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in [("num_predict", options.max_tokens), ("temperature", options.temperature),
+                       ("seed", options.seed)]:
+        if value is not None:
+            out[key] = value
+    if options.stop:
+        out["stop"] = list(options.stop)
+    return out
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}} for c in m.tool_calls]
+    return out
+
+
+class OllamaService:
+    """One Ollama server: chat, generate, list, pull, delete, show, version."""
+
+    def __init__(self, host: str, timeout: float, keep_alive: str = "5m") -> None:
+        self.host = host
+        self.keep_alive = keep_alive
+        self.client = ollama.AsyncClient(host=host, timeout=httpx.Timeout(timeout, connect=3.0))
+
+    def model(self, name: str) -> OllamaModel:
+        return OllamaModel(self, name)
+
+    def _error(self, error: Exception) -> OllamaError:
+        if isinstance(error, httpx.ConnectError | ConnectionError):
+            return OllamaError(f"Ollama is not running at {self.host} (is `ollama serve` up?)")
+        if isinstance(error, ollama.ResponseError):
+            return OllamaError(f"Ollama at {self.host} answered {error.status_code}: {error.error}")
+        return OllamaError(f"Ollama at {self.host}: {type(error).__name__}: {error}")
+
+    async def version(self) -> str:
+        try:
+            async with httpx.AsyncClient(base_url=self.host, timeout=3.0) as http:
+                response = await http.get("/api/version")
+                response.raise_for_status()
+        except (httpx.HTTPError, ConnectionError) as error:
+            raise self._error(error) from None
+        return response.json().get("version", "?")
+
+    async def list(self) -> list[dict[str, Any]]:
+        try:
+            listing = await self.client.list()
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            raise self._error(error) from None
+        return [{"name": m.model, "size": m.size, "modified_at": m.modified_at} for m in listing.models]
+
+    async def show(self, name: str) -> dict[str, Any]:
+        try:
+            return (await self.client.show(name)).model_dump(exclude_none=True)
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            raise self._error(error) from None
+
+    async def delete(self, name: str) -> None:
+        try:
+            await self.client.delete(name)
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            raise self._error(error) from None
+
+    async def pull(self, name: str, progress: Callable[[Progress], None]) -> None:
+        try:
+            async for part in await self.client.pull(name, stream=True):
+                progress(Progress(part.status or "", part.completed or 0, part.total or 0))
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            raise self._error(error) from None
+
+    async def generate(self, name: str, prompt: str, options: ChatOptions | None = None) -> AsyncIterator[ChatChunk]:
+        """Plain completion of ``prompt`` (no chat template), streamed."""
+        options = options or ChatOptions()
+        try:
+            parts = await self.client.generate(
+                name, prompt, stream=True, options=_options(options), keep_alive=self.keep_alive,
+                format=options.json_schema or "",
+            )
+            async for part in parts:
+                if part.response:
+                    yield ChatChunk(text=part.response)
+                if part.done:
+                    yield ChatChunk(
+                        finish_reason="length" if part.done_reason == "length" else "stop",
+                        usage=Usage(part.prompt_eval_count or 0, part.eval_count or 0),
+                    )
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            raise self._error(error) from None
+
+    async def chat(
+        self, name: str, messages: Sequence[ChatMessage], options: ChatOptions
+    ) -> AsyncIterator[ChatChunk]:
+        tools = [
+            {"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in options.tools
+        ] or None
+        try:
+            parts = await self.client.chat(
+                name, [_message(m) for m in messages], stream=True, tools=tools,
+                options=_options(options), format=options.json_schema or "",
+                keep_alive=self.keep_alive,
+            )
+            calls: list[ToolCall] = []
+            async for part in parts:
+                message = part.message
+                for call in message.tool_calls or ():
+                    calls.append(ToolCall(f"call_{len(calls)}", call.function.name,
+                                          dict(call.function.arguments)))
+                if message.content:
+                    yield ChatChunk(text=message.content)
+                if part.done:
+                    finish = "tool_calls" if calls else (
+                        "length" if part.done_reason == "length" else "stop")
+                    yield ChatChunk(
+                        tool_calls=tuple(calls), finish_reason=finish,
+                        usage=Usage(part.prompt_eval_count or 0, part.eval_count or 0),
+                    )
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            raise self._error(error) from None
+
+
+class OllamaModel:
+    """One Ollama model as a ChatModel named ``ollama:NAME``."""
+
+    def __init__(self, service: OllamaService, name: str) -> None:
+        self.service = service
+        self.remote = name
+        self.name = f"ollama:{name}"
+        self.description = f"Ollama, {service.host}"
+
+    def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        return self.service.chat(self.remote, messages, options or ChatOptions())
+
+    async def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> ChatResponse:
+        return await collect(self.stream(messages, options), self.name)

@@ -1,0 +1,71 @@
+"""openai: chat models of any OpenAI-compatible ``/v1/chat/completions`` server.
+
+Works with OpenAI, vLLM, llama.cpp's server (``python -m llama_cpp.server``), LM Studio and the
+like: streaming, usage, tool calls and JSON-schema output.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
+
+if TYPE_CHECKING:
+    from .client import OpenAIClient
+
+
+class OpenAIConfig(PluginConfig):
+    """Configuration of the ``[openai]`` table."""
+
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="The server's /v1 URL.")
+    api_key: str = Field("", description='API key; take it from the environment: "${OPENAI_API_KEY}".')
+    models: list[str] = Field(
+        default_factory=list,
+        description="Models to offer as openai:NAME (empty: ask the server's /models at start).",
+    )
+    json_mode: str = Field(
+        "json_schema", pattern="^(json_schema|json_object)$",
+        description='How to ask for schema-constrained JSON: OpenAI\'s "json_schema", or '
+        '"json_object" with a schema (llama.cpp\'s server).',
+    )
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for a reply (connect: 5 s).")
+
+
+class OpenAIPlugin(Plugin):
+    """Offers an OpenAI-compatible server's models as ``openai:NAME``."""
+
+    Config = OpenAIConfig
+    provides = ("chat-model",)
+    config: OpenAIConfig
+    client: OpenAIClient | None = None
+
+    async def start(self) -> None:
+        from .client import OpenAIClient
+
+        self.client = OpenAIClient(self.config)
+        self.names = list(self.config.models)
+        if not self.names:
+            try:
+                self.names = await self.client.list_models()
+            except Exception as error:  # the server may come up later; health tells
+                self.context.log.warning("%s", error)
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    @hookimpl
+    def pygent_chat_models(self) -> list[ChatModel]:
+        if self.client is None:
+            return []
+        return [self.client.model(name) for name in self.names]
+
+    @hookimpl
+    async def pygent_health(self) -> Health:
+        assert self.client is not None
+        try:
+            served = await self.client.list_models()
+        except Exception as error:
+            return Health.down(str(error))
+        return Health.ok(f"{self.config.base_url}: {len(served)} model(s)")

@@ -1,0 +1,165 @@
+"""OpenAIClient: the ``/v1/chat/completions`` and ``/v1/models`` calls, over httpx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pygent_sdk import (
+    ChatChunk, ChatMessage, ChatOptions, ChatResponse, PygentError, ToolCall, Usage, collect,
+)
+
+if TYPE_CHECKING:
+    from . import OpenAIConfig
+
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
+
+
+class OpenAIError(PygentError):
+    """The server is unreachable or refused a request."""
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+class OpenAIClient:
+    """One HTTP connection pool to the server."""
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self.config = config
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self.http = httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/"), headers=headers,
+            timeout=httpx.Timeout(config.timeout, connect=5.0),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def model(self, name: str) -> OpenAIModel:
+        return OpenAIModel(self, name)
+
+    async def _check(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        body = (await response.aread()).decode(errors="replace")[:500]
+        raise OpenAIError(
+            f"{response.request.method} {response.request.url} answered "
+            f"{response.status_code}: {body}"
+        )
+
+    def _unreachable(self, error: httpx.HTTPError) -> OpenAIError:
+        return OpenAIError(
+            f"OpenAI-compatible server at {self.config.base_url} is unreachable: "
+            f"{type(error).__name__}: {error or 'no answer'}"
+        )
+
+    async def list_models(self) -> list[str]:
+        try:
+            response = await self.http.get("/models")
+        except httpx.HTTPError as error:
+            raise self._unreachable(error) from None
+        await self._check(response)
+        return [m["id"] for m in response.json().get("data", [])]
+
+    def request(self, model: str, messages: Sequence[ChatMessage], options: ChatOptions) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model, "messages": [_message(m) for m in messages], "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        for key, value in [("max_tokens", options.max_tokens), ("temperature", options.temperature),
+                           ("seed", options.seed)]:
+            if value is not None:
+                body[key] = value
+        if options.stop:
+            body["stop"] = list(options.stop)
+        if options.tools:
+            body["tools"] = [
+                {"type": "function", "function": {
+                    "name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in options.tools
+            ]
+        if options.json_schema is not None:
+            body["response_format"] = (
+                {"type": "json_schema",
+                 "json_schema": {"name": "reply", "schema": options.json_schema, "strict": True}}
+                if self.config.json_mode == "json_schema"
+                else {"type": "json_object", "schema": options.json_schema}
+            )
+        return body
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[ChatChunk]:
+        calls: dict[int, dict[str, str]] = {}
+        finish, usage = "stop", None
+        try:
+            async with self.http.stream("POST", "/chat/completions", json=body) as response:
+                await self._check(response)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if chunk.get("usage"):
+                        u = chunk["usage"]
+                        usage = Usage(u.get("prompt_tokens", 0), u.get("completion_tokens", 0))
+                    for choice in chunk.get("choices", []):
+                        delta = choice.get("delta") or {}
+                        for call in delta.get("tool_calls") or []:
+                            slot = calls.setdefault(call.get("index", 0), {"id": "", "name": "", "args": ""})
+                            slot["id"] = call.get("id") or slot["id"]
+                            function = call.get("function") or {}
+                            slot["name"] += function.get("name") or ""
+                            slot["args"] += function.get("arguments") or ""
+                        if delta.get("content"):
+                            yield ChatChunk(text=delta["content"])
+                        if choice.get("finish_reason"):
+                            finish = _FINISH.get(choice["finish_reason"], "stop")
+        except httpx.HTTPError as error:
+            raise self._unreachable(error) from None
+        tool_calls = tuple(_tool_call(i, slot) for i, slot in sorted(calls.items()))
+        yield ChatChunk(tool_calls=tool_calls, finish_reason=finish, usage=usage or Usage())
+
+
+def _tool_call(index: int, slot: dict[str, str]) -> ToolCall:
+    try:
+        arguments = json.loads(slot["args"] or "{}")
+    except json.JSONDecodeError as error:
+        raise OpenAIError(
+            f"tool call {slot['name']!r} came with arguments that are not JSON ({error}): "
+            f"{slot['args'][:200]!r}"
+        ) from None
+    return ToolCall(slot["id"] or f"call_{index}", slot["name"], arguments)
+
+
+class OpenAIModel:
+    """One model of the server, as a ChatModel named ``openai:NAME``."""
+
+    def __init__(self, client: OpenAIClient, name: str) -> None:
+        self.client = client
+        self.remote = name
+        self.name = f"openai:{name}"
+        self.description = f"OpenAI-compatible, {client.config.base_url}"
+
+    def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        return self.client.stream(self.client.request(self.remote, messages, options or ChatOptions()))
+
+    async def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> ChatResponse:
+        return await collect(self.stream(messages, options), self.name)
