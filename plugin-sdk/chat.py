@@ -49,6 +49,8 @@ class ChatOptions:
     temperature: float | None = None
     stop: tuple[str, ...] = ()
     tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str | None = None
+    """"auto", "none", "required", or the name of the tool the model must call."""
     json_schema: dict[str, Any] | None = None
     """Constrain the output to JSON matching this schema, where the model supports it."""
     seed: int | None = None

@@ -32,14 +32,19 @@ class ScriptedProvider(Plugin):
         return list(self.models)
 
 
-def stack(model: ScriptedChatModel, *, memory: bool = True) -> tuple[dict[str, type[Plugin]], dict[str, Any]]:
-    """Plugin classes and config of an agent kernel whose default model is ``model``."""
-    ScriptedProvider.models = [model]
+def stack(
+    model: ScriptedChatModel | None, *, memory: bool = True
+) -> tuple[dict[str, type[Plugin]], dict[str, Any]]:
+    """Plugin classes and config of an agent kernel whose default model is ``model`` (None:
+    no scripted provider; add a real one)."""
     plugins: dict[str, type[Plugin]] = {
-        "scripted": ScriptedProvider, "models": ModelsPlugin, "agents": AgentsPlugin,
+        "models": ModelsPlugin, "agents": AgentsPlugin,
         "tools": ToolsPlugin, "general": GeneralPlugin, "coding": CodingPlugin,
     }
     if memory:
         plugins["memory"] = MemoryPlugin
-    config: dict[str, Mapping[str, Any]] = {"models": {"default": model.name}}
-    return plugins, config
+    if model is None:
+        return plugins, {}
+    ScriptedProvider.models = [model]
+    plugins["scripted"] = ScriptedProvider
+    return plugins, {"models": {"default": model.name}}

@@ -91,6 +91,10 @@ class OpenAIClient:
                     "name": t.name, "description": t.description, "parameters": t.parameters}}
                 for t in options.tools
             ]
+        if options.tool_choice in ("auto", "none", "required"):
+            body["tool_choice"] = options.tool_choice
+        elif options.tool_choice:
+            body["tool_choice"] = {"type": "function", "function": {"name": options.tool_choice}}
         if options.json_schema is not None:
             body["response_format"] = (
                 {"type": "json_schema",
@@ -102,7 +106,7 @@ class OpenAIClient:
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[ChatChunk]:
         calls: dict[int, dict[str, str]] = {}
-        finish, usage = "stop", None
+        finish, usage, pieces = "stop", None, 0
         try:
             async with self.http.stream("POST", "/chat/completions", json=body) as response:
                 await self._check(response)
@@ -122,16 +126,20 @@ class OpenAIClient:
                             slot = calls.setdefault(call.get("index", 0), {"id": "", "name": "", "args": ""})
                             slot["id"] = call.get("id") or slot["id"]
                             function = call.get("function") or {}
-                            slot["name"] += function.get("name") or ""
+                            slot["name"] = slot["name"] or function.get("name") or ""
                             slot["args"] += function.get("arguments") or ""
+                            pieces += 1
                         if delta.get("content"):
+                            pieces += 1
                             yield ChatChunk(text=delta["content"])
                         if choice.get("finish_reason"):
                             finish = _FINISH.get(choice["finish_reason"], "stop")
         except httpx.HTTPError as error:
             raise self._unreachable(error) from None
         tool_calls = tuple(_tool_call(i, slot) for i, slot in sorted(calls.items()))
-        yield ChatChunk(tool_calls=tool_calls, finish_reason=finish, usage=usage or Usage())
+        # Servers that report no usage when streaming (llama.cpp's) send one token per chunk.
+        usage = usage or Usage(0, pieces)
+        yield ChatChunk(tool_calls=tool_calls, finish_reason=finish, usage=usage)
 
 
 def _tool_call(index: int, slot: dict[str, str]) -> ToolCall:
