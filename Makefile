@@ -1,19 +1,29 @@
 # The two commands of the README, each of which sets up .venv on a fresh machine.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOG := $(VENV)/install.log
+# A portable llama.cpp build: no -march=native, so a wheel built once runs on any x86-64 with AVX2.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "Installing PyGent Factory and its test tools into $(VENV) (log: $(LOG))."
+	@echo "The first time, pip builds llama-cpp-python from source: about 10-20 minutes on 2 cores."
+	@$(BIN)/python -m pip install -v --disable-pip-version-check -e '.[test]' > $(LOG) 2>&1 & pid=$$!; \
+	  while kill -0 $$pid 2>/dev/null; do \
+	    sleep 3; step=$$(grep -o '\[ *[0-9]*%\] [A-Za-z]* [A-Za-z+]* object [^ ]*' $(LOG) | tail -1); \
+	    printf '\r\033[K  %s  %s' "$$(date +%T)" "$${step:-$$(tail -c 100 $(LOG) | tr -d '\r' | tail -1 | cut -c1-90)}"; \
+	  done; echo; \
+	  wait $$pid || { tail -40 $(LOG); echo "pip install failed; the whole log is $(LOG)"; exit 1; }
 	@touch $(STAMP)
 
 .PHONY: demo test bench clean
 
 demo: $(STAMP)  ## the main job on embedded defaults, offline
-	$(BIN)/pygent plugins list
-	$(BIN)/python docs/examples/embed.py
+	$(BIN)/python docs/examples/agents_demo.py
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
@@ -21,6 +31,7 @@ test: $(STAMP)  ## the whole test suite
 bench: $(STAMP)  ## benchmarks (installs autogen-core, the bus baseline)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(BIN)/python bench/kernel.py
+	$(BIN)/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) .pygent .pytest_cache

@@ -31,7 +31,10 @@ class CodingConfig(PluginConfig):
     memory_mb: int = Field(256, ge=32, description="Address-space limit per run.")
     output_bytes: int = Field(64_000, ge=1024, description="Output limit per run (stdout+stderr).")
     max_tokens: int = Field(512, ge=16, description="Tokens per model reply.")
-    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature of attempt 1.")
+    retry_heat: float = Field(
+        0.3, ge=0, le=1, description="Added to the temperature at each retry, so a retry explores."
+    )
 
 
 SYSTEM = (
@@ -74,9 +77,10 @@ class CodingAgent:
 
     async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
         messages = [ChatMessage("system", SYSTEM), ChatMessage("user", self._task(task))]
-        options = ChatOptions(max_tokens=self.config.max_tokens, temperature=self.config.temperature)
         usage, attempts = Usage(), []
         for attempt in range(1, self.config.max_attempts + 1):
+            heat = self.config.temperature + self.config.retry_heat * (attempt - 1)
+            options = ChatOptions(max_tokens=self.config.max_tokens, temperature=min(heat, 2.0))
             reply: list[str] = []
             async for chunk in self.context.model.stream(messages, options):
                 reply.append(chunk.text)

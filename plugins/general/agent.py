@@ -72,10 +72,7 @@ class GeneralAgent:
             lines.append("Actions:")
             lines += [f"- {name}: {tool.spec.description}" for name, tool in self.tools.items()]
         lines.append(f"- {FINAL}: your answer to the user; use it when you know the answer.")
-        shots = [
-            ChatMessage("user", "Hello!"),
-            ChatMessage("assistant", _reply(FINAL, "Hello! How can I help you today?")),
-        ]
+        shots: list[ChatMessage] = []
         if "calculator" in self.tools:
             shots += [
                 ChatMessage("user", "What is 12*11?"),
@@ -83,6 +80,10 @@ class GeneralAgent:
                 ChatMessage("user", "Observation: 132"),
                 ChatMessage("assistant", _reply(FINAL, "12*11 = 132")),
             ]
+        shots += [
+            ChatMessage("user", "Hello! Who are you?"),
+            ChatMessage("assistant", _reply(FINAL, "Hello! I am a helpful assistant. How can I help?")),
+        ]
         return [ChatMessage("system", "\n".join(lines)), *shots]
 
     async def _history(self, task: str) -> list[ChatMessage]:
