@@ -79,7 +79,7 @@ class AgentsPlugin(Plugin):
     async def start(self) -> None:
         self.registry = Registry(
             bus=self.context.bus, source=self.context.name,
-            path=self.context.data_dir / "agents.json", types=self._types, tools=self._tools,
+            path=self.context.data_dir / "agents", types=self._types, tools=self._tools,
             model=self._model, memory=self._memory, default_model=self.config.default_model,
         )
         self.registry.load()

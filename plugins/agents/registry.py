@@ -32,8 +32,13 @@ class AgentError(PygentError):
 @dataclasses.dataclass(slots=True)
 class _Entry:
     info: AgentInfo
+    """The definition; its ``status`` field is stale, ``status`` below is current."""
+    status: AgentStatus = "idle"
     agent: Agent | None = None
     steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def current(self) -> AgentInfo:
+        return dataclasses.replace(self.info, status=self.status)
 
 
 class Registry:
@@ -52,25 +57,22 @@ class Registry:
     # --- definitions -------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Read the saved agents (all idle again)."""
-        if not self._path.exists():
-            return
-        for row in json.loads(self._path.read_text()):
+        """Read the saved agents (all idle again): one JSON file per agent."""
+        for path in sorted(self._path.glob("*.json")):
+            row = json.loads(path.read_text())
             info = AgentInfo(**{**row, "status": "idle"})
             self._entries[info.id] = _Entry(info)
 
-    def _save(self) -> None:
-        rows = [
-            {k: v for k, v in dataclasses.asdict(e.info).items() if k != "status"}
-            for e in self._entries.values()
-        ]
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
+    def _save(self, info: AgentInfo) -> None:
+        """Write one agent's definition atomically and durably."""
+        row = {k: v for k, v in dataclasses.asdict(info).items() if k != "status"}
+        self._path.mkdir(parents=True, exist_ok=True)
+        tmp = self._path / f".{info.id}.tmp"
         with tmp.open("w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(row, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        tmp.replace(self._path)
+        tmp.replace(self._path / f"{info.id}.json")
 
     def types(self) -> list[AgentType]:
         return list(self._types())
@@ -119,7 +121,7 @@ class Registry:
             conversation_id=conversation,
         )
         self._entries[agent_id] = _Entry(info)
-        self._save()
+        self._save(info)
         await self._bus.publish(AgentCreated(
             agent_id=agent_id, type=type, name=info.name, model=info.model, source=self._source
         ))
@@ -127,12 +129,12 @@ class Registry:
 
     def list(self, *, type: str | None = None, status: AgentStatus | None = None) -> list[AgentInfo]:
         return [
-            e.info for e in self._entries.values()
-            if (type is None or e.info.type == type) and (status is None or e.info.status == status)
+            e.current() for e in self._entries.values()
+            if (type is None or e.info.type == type) and (status is None or e.status == status)
         ]
 
     def get(self, agent_id: str) -> AgentInfo:
-        return self._entry(agent_id).info
+        return self._entry(agent_id).current()
 
     async def configure(
         self, agent_id: str, *, model: str | None = None, config: Mapping[str, Any] | None = None
@@ -147,14 +149,14 @@ class Registry:
             changes["model"] = self._model(model).name
         entry.info = dataclasses.replace(entry.info, **changes)
         entry.agent = None
-        self._save()
-        return entry.info
+        self._save(entry.info)
+        return entry.current()
 
     async def delete(self, agent_id: str) -> None:
         entry = self._entry(agent_id)
         self._idle_or_raise(entry)
         del self._entries[agent_id]
-        self._save()
+        (self._path / f"{agent_id}.json").unlink(missing_ok=True)
         await self._bus.publish(
             AgentDeleted(agent_id=agent_id, type=entry.info.type, source=self._source)
         )
@@ -162,14 +164,14 @@ class Registry:
     # --- running -----------------------------------------------------------------------------
 
     def _idle_or_raise(self, entry: _Entry) -> None:
-        if entry.info.status in ("running", "waiting"):
-            raise AgentError(f"Agent {entry.info.id!r} is {entry.info.status}; try again when done")
+        if entry.status in ("running", "waiting"):
+            raise AgentError(f"Agent {entry.info.id!r} is {entry.status}; try again when done")
 
     async def _set_status(self, entry: _Entry, status: AgentStatus) -> None:
-        previous = entry.info.status
+        previous = entry.status
         if previous == status:
             return
-        entry.info = dataclasses.replace(entry.info, status=status)
+        entry.status = status
         await self._bus.publish(AgentStatusChanged(
             agent_id=entry.info.id, type=entry.info.type, status=status, previous=previous,
             source=self._source,

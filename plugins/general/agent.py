@@ -8,6 +8,7 @@ the format; guards stop repeated and empty tool calls, and the number of steps i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -65,7 +66,17 @@ class GeneralAgent:
             name: tool for name, tool in context.tools.items() if wanted is None or name in wanted
         }
 
-    def _prompt(self) -> list[ChatMessage]:
+    @functools.cached_property
+    def options(self) -> tuple[ChatOptions, ChatOptions]:
+        """Options of a free step (any action) and of a step that may only answer."""
+        free = ChatOptions(
+            max_tokens=self.config.max_tokens, temperature=self.config.temperature,
+            json_schema=_schema([*self.tools, FINAL]),
+        )
+        return free, dataclasses.replace(free, json_schema=_schema([FINAL]))
+
+    @functools.cached_property
+    def prompt(self) -> list[ChatMessage]:
         """System prompt, tool list and few-shot examples of the reply format."""
         lines = [self.config.system_prompt, "", "Reply with JSON: {\"action\": ..., \"input\": ...}."]
         if self.tools:
@@ -127,12 +138,8 @@ class GeneralAgent:
             return ToolResult(f"{tool.spec.name} failed: {type(error).__name__}: {error}", True)
 
     async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
-        messages = [*self._prompt(), *await self._history(task)]
-        free = ChatOptions(
-            max_tokens=self.config.max_tokens, temperature=self.config.temperature,
-            json_schema=_schema([*self.tools, FINAL]),
-        )
-        final_only = dataclasses.replace(free, json_schema=_schema([FINAL]))
+        messages = [*self.prompt, *await self._history(task)]
+        free, final_only = self.options
         usage, seen, errors, force_final = Usage(), dict[tuple[str, str], str](), 0, False
         for step in range(1, self.config.max_steps + 1):
             options = final_only if force_final or step == self.config.max_steps else free
