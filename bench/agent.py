@@ -20,7 +20,6 @@ import cProfile
 import io
 import pstats
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -177,7 +176,7 @@ async def overhead(n: int) -> None:
             profile.disable()
             text = io.StringIO()
             pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(6)
-            lines = [l for l in text.getvalue().splitlines() if l.strip() and l.strip()[0].isdigit()]
+            lines = [row for row in text.getvalue().splitlines() if row.strip()[:1].isdigit()]
             print("     top of the profile (tottime, 200 turns):")
             for line in lines[:6]:
                 print("      " + line.strip()[:120])

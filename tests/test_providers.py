@@ -103,7 +103,7 @@ async def test_ollama_not_running_fails_fast_and_says_so() -> None:
         import time
 
         start = time.perf_counter()
-        from pygent_plugins.ollama import OllamaError
+        from pygent_plugins.ollama.client import OllamaError
 
         with pytest.raises(OllamaError, match="Ollama is not running"):
             await h.kernel.hook.pygent_model(name="ollama:llama3.2").chat(HI)
@@ -114,7 +114,7 @@ async def test_ollama_unknown_model_is_a_clear_error(ollama_server) -> None:
     _, url = ollama_server
     async with PluginHarness({"ollama": OllamaPlugin, "models": ModelsPlugin},
                              {"ollama": {"host": url, "models": ["ghost"]}}) as h:
-        from pygent_plugins.ollama import OllamaError
+        from pygent_plugins.ollama.client import OllamaError
 
         with pytest.raises(OllamaError, match="answered 404: model 'ghost' not found"):
             await h.kernel.hook.pygent_model(name="ollama:ghost").chat(HI)

@@ -7,14 +7,13 @@ running, health says so and a request fails fast with a message naming the addre
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
 
-from .client import OllamaError, OllamaModel, OllamaService
-
-__all__ = ["OllamaError", "OllamaModel", "OllamaPlugin", "OllamaService"]
+if TYPE_CHECKING:  # the ollama client and httpx load on start, keeping `pygent` quick
+    from .client import OllamaService
 
 
 class OllamaConfig(PluginConfig):
@@ -38,6 +37,8 @@ class OllamaPlugin(Plugin):
     service: OllamaService | None = None
 
     async def start(self) -> None:
+        from .client import OllamaError, OllamaService
+
         self.service = OllamaService(self.config.host, self.config.timeout, self.config.keep_alive)
         self.names = list(self.config.models)
         try:
@@ -65,6 +66,8 @@ class OllamaPlugin(Plugin):
 
     @hookimpl
     async def pygent_health(self) -> Health:
+        from .client import OllamaError
+
         assert self.service is not None
         try:
             version = await self.service.version()
