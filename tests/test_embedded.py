@@ -179,3 +179,30 @@ async def test_openai_plugin_with_no_server_fails_clearly() -> None:
         with pytest.raises(OpenAIError, match=f"server at {url} is unreachable: ConnectError"):
             await h.kernel.hook.pygent_model(name="openai:m").chat(ASK)
         assert (await h.kernel.health()).plugins["openai"].status == "down"
+
+
+def test_chat_conversation_survives_kill_9_of_the_host(tmp_path: Path) -> None:
+    import signal
+
+    root = Path(__file__).parents[1]
+    (tmp_path / "plugins.toml").write_text(
+        (root / "plugins.toml").read_text().replace('data_dir = ".pygent"', f'data_dir = "{tmp_path}/data"')
+    )
+    env = {**os.environ, "COLUMNS": "200", "PYGENT_CONFIG": str(tmp_path / "plugins.toml")}
+    host = subprocess.Popen(
+        [str(Path(sys.executable).with_name("pygent")), "chat"], cwd=tmp_path, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    host.stdin.write("What is 17*23?\n")
+    host.stdin.flush()
+    deadline = time.monotonic() + 120
+    while "used calculator" not in (line := host.stdout.readline()):  # the answer was shown
+        assert line and time.monotonic() < deadline, "pygent chat ended without an answer"
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait()
+    listed = pygent("conversations", "list", cwd=tmp_path, env=env)
+    conversation = next(row.split()[1] for row in listed.stdout.splitlines() if " chat " in row)
+    exported = pygent("conversations", "export", conversation, "-f", "json", cwd=tmp_path, env=env)
+    messages = json.loads(exported.stdout)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["content"] == "What is 17*23?" and "391" in messages[1]["content"]
