@@ -3,11 +3,13 @@
 Test doubles and the kernel harness live in :mod:`pygent_sdk.testing`.
 """
 
-from .agents import Agent, AgentResult, AgentStatus
+from .agents import (
+    Agent, AgentContext, AgentInfo, AgentRegistry, AgentResult, AgentStatus, AgentType, TokenSink,
+)
 from .bus import Bus, Listener, Overflow, Subscription
 from .chat import (
-    ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, FinishReason, Role, ToolCall,
-    ToolSpec, Usage, collect,
+    ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, FinishReason, PullProgress, Role,
+    ToolCall, ToolSpec, Usage, collect,
 )
 from .errors import ConfigError, ConfigErrors, DependencyError, PluginError, PygentError
 from .events import (
@@ -15,7 +17,7 @@ from .events import (
 )
 from .health import Health
 from .markers import hookimpl, hookspec
-from .memory import MemoryStore, StoredMessage
+from .memory import Conversation, Episode, MemoryStore, StoredMessage
 from .plugin import Plugin, PluginConfig, PluginContext
 from .tools import Tool, ToolResult
 from .vectors import Embedder, VectorHit, VectorStore
@@ -23,11 +25,12 @@ from .vectors import Embedder, VectorHit, VectorStore
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "AgentResult", "AgentStatus", "Bus", "ChatChunk", "ChatMessage", "ChatModel",
+    "Agent", "AgentContext", "AgentInfo", "AgentRegistry", "AgentResult", "AgentStatus", "AgentType",
+    "Conversation", "Episode", "TokenSink", "Bus", "ChatChunk", "ChatMessage", "ChatModel",
     "ChatOptions", "ChatResponse", "ConfigError", "ConfigErrors", "DependencyError", "Embedder",
     "Event", "FinishReason", "Health", "KernelStarted", "KernelStopping", "Listener",
     "MemoryStore", "Overflow", "Plugin", "PluginConfig", "PluginContext", "PluginError",
-    "PluginFailed", "PluginStarted", "PluginStopped", "PygentError", "Role", "StoredMessage",
+    "PluginFailed", "PluginStarted", "PluginStopped", "PullProgress", "PygentError", "Role", "StoredMessage",
     "Subscription", "Tool", "ToolCall", "ToolResult", "ToolSpec", "Usage", "VectorHit",
     "VectorStore", "collect", "event", "hookimpl", "hookspec",
 ]

@@ -94,6 +94,15 @@ class ChatResponse:
     model: str = ""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class PullProgress:
+    """Progress of a model download: ``status`` text, bytes done of ``total`` (0: unknown)."""
+
+    status: str
+    completed: int = 0
+    total: int = 0
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A chat model. ``stream`` yields chunks as they are produced; cancelling it stops generation."""

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
-from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, hookimpl, hookspec
+from pygent_sdk import (
+    ChatModel, Health, Plugin, PluginConfig, PullProgress, PygentError, hookimpl, hookspec,
+)
 
-from .metered import LlmUsage, MeteredModel, PullProgress
+from .metered import LlmUsage, MeteredModel
 
-__all__ = ["LlmUsage", "ModelNotFound", "ModelsPlugin", "PullProgress"]
+__all__ = ["LlmUsage", "ModelNotFound", "ModelsPlugin"]
 
 
 class ModelNotFound(PygentError, LookupError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -21,15 +20,6 @@ class LlmUsage(Event):
     first_token_s: float | None
     total_s: float
     finish_reason: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PullProgress:
-    """Progress of a model download: ``status`` text, bytes done of ``total`` (0: unknown)."""
-
-    status: str
-    completed: int = 0
-    total: int = 0
 
 
 class MeteredModel:

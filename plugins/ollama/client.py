@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
 import ollama
 from pygent_sdk import (
-    ChatChunk, ChatMessage, ChatOptions, ChatResponse, PygentError, ToolCall, Usage, collect,
+    ChatChunk, ChatMessage, ChatOptions, ChatResponse, PullProgress, PygentError, ToolCall, Usage,
+    collect,
 )
 
 
 class OllamaError(PygentError):
     """Ollama is not running, or refused a request."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Progress:
-    """Progress of a pull: Ollama's status text, bytes done of ``total`` (0: unknown)."""
-
-    status: str
-    completed: int = 0
-    total: int = 0
 
 
 def _options(options: ChatOptions) -> dict[str, Any]:
@@ -90,10 +81,10 @@ class OllamaService:
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
 
-    async def pull(self, name: str, progress: Callable[[Progress], None]) -> None:
+    async def pull(self, name: str, progress: Callable[[PullProgress], None]) -> None:
         try:
             async for part in await self.client.pull(name, stream=True):
-                progress(Progress(part.status or "", part.completed or 0, part.total or 0))
+                progress(PullProgress(part.status or "", part.completed or 0, part.total or 0))
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
 
