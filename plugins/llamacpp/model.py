@@ -29,12 +29,13 @@ class LlamaCppModel:
         self._settings = {"n_ctx": n_ctx, "n_threads": n_threads, "seed": seed, "verbose": False}
         self._slots = anyio.Semaphore(concurrency)
         self._idle: list[Any] = []
+        self._contexts = 0
         self._load_lock = anyio.Lock()
 
     @property
     def loaded(self) -> bool:
-        """Whether a llama.cpp context exists (the first request loads one)."""
-        return bool(self._idle)
+        """Whether the model has been loaded (the first request loads it)."""
+        return self._contexts > 0
 
     async def _take(self) -> Any:
         """A free llama.cpp context; the caller holds a slot."""
@@ -43,9 +44,11 @@ class LlamaCppModel:
                 return self._idle.pop()
             from llama_cpp import Llama
 
-            return await anyio.to_thread.run_sync(
+            llama = await anyio.to_thread.run_sync(
                 lambda: Llama(model_path=str(self.path), **self._settings)
             )
+            self._contexts += 1
+            return llama
 
     def _request(self, messages: Sequence[ChatMessage], options: ChatOptions) -> dict[str, Any]:
         request: dict[str, Any] = {
