@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 from pygent_kernel import Kernel
+from pygent_kernel.config import ConfigFile, read_config
 from pygent_sdk.errors import PygentError
 from rich.markup import escape
 from rich.table import Table
@@ -25,10 +26,19 @@ from rich.table import Table
 from .render import err, out
 
 
+def without(config: ConfigFile, *names: str) -> ConfigFile:
+    """``config`` with the named plugins disabled (a command never needs the HTTP server)."""
+    return dataclasses.replace(config, plugins=tuple(
+        dataclasses.replace(e, enabled=False) if e.name in names else e for e in config.plugins
+    ))
+
+
 @asynccontextmanager
 async def session(config_path: Path) -> AsyncIterator[Kernel]:
-    """A running kernel built from ``config_path``."""
-    async with Kernel.from_config(config_path) as kernel:
+    """A running kernel built from ``config_path``, without the http transport."""
+    kernel = Kernel(without(read_config(config_path), "http"))
+    kernel.raise_fatal()
+    async with kernel:
         yield kernel
 
 
@@ -216,3 +226,29 @@ async def conversations_export(config_path: Path, conversation_id: str, fmt: str
     else:
         output.write_text(text)
         err.print(f"Wrote {output}")
+
+
+async def auth_create_key(config_path: Path, role: str, name: str, rate: int | None) -> None:
+    async with session(config_path) as kernel:
+        info, key = need(kernel, "pygent_auth_keys", "auth").create(role, name, rate)
+    out.print(f"Created API key [bold]{info.id}[/] ({escape(info.name)}, role {info.role}). "
+              "It is shown only this once; store it now:")
+    print(key)
+
+
+async def auth_list(config_path: Path) -> None:
+    async with session(config_path) as kernel:
+        store = need(kernel, "pygent_auth_keys", "auth")
+    table = Table("id", "name", "role", "rate/min", "created", "revoked", title="API keys")
+    for k in store.keys.values():
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at))
+        table.add_row(k.id, escape(k.name), k.role, str(k.rate_per_minute or "default"), created,
+                      "yes" if k.revoked else "")
+    out.print(table if store.keys else "[dim]No API keys: `pygent auth create-key --role admin`.[/]")
+
+
+async def auth_revoke(config_path: Path, key_id: str) -> None:
+    async with session(config_path) as kernel:
+        info = need(kernel, "pygent_auth_keys", "auth").revoke(key_id)
+    out.print(f"Revoked {info.id} ({escape(info.name)}); a running server refuses it from its next request.")
+

@@ -183,6 +183,61 @@ def agents_delete(config_path: Path, agent_id: str) -> None:
     anyio.run(agents_cli.agents_delete, config_path, agent_id)
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [http] host, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: [http] port, 8080).")
+@click.pass_obj
+def serve(config_path: Path, host: str | None, port: int | None) -> None:
+    """Run the kernel with the HTTP/WebSocket API (the [http] plugin), until Ctrl-C or SIGTERM."""
+    import anyio
+
+    from .runner import run_kernel, serving_kernel
+
+    anyio.run(run_kernel, config_path, serving_kernel(config_path, host, port))
+
+
+@cli.group()
+def auth() -> None:
+    """Manage API keys of the auth plugin."""
+
+
+@auth.command("create-key")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--name", default="", help="A name to know the key by.")
+@click.option("--rate", type=int, help="Requests per minute for this key (default: [auth] setting).")
+@click.pass_obj
+def auth_create_key(config_path: Path, role: str, name: str, rate: int | None) -> None:
+    """Create an API key; it is printed once and stored only as an argon2 hash."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.auth_create_key, config_path, role, name, rate)
+
+
+@auth.command("list")
+@click.pass_obj
+def auth_list(config_path: Path) -> None:
+    """List API keys (ids, names, roles; never the keys)."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.auth_list, config_path)
+
+
+@auth.command("revoke")
+@click.argument("key_id", metavar="ID")
+@click.pass_obj
+def auth_revoke(config_path: Path, key_id: str) -> None:
+    """Revoke API key ID."""
+    import anyio
+
+    from . import agents_cli
+
+    anyio.run(agents_cli.auth_revoke, config_path, key_id)
+
+
 @cli.group()
 def models() -> None:
     """List and pull chat models."""

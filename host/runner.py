@@ -13,8 +13,8 @@ from rich.markup import escape
 from .render import err, out
 
 
-async def run_kernel(config_path: Path) -> None:
-    kernel = Kernel.from_config(config_path)
+async def run_kernel(config_path: Path, kernel: Kernel | None = None) -> None:
+    kernel = kernel or Kernel.from_config(config_path)
     out.print(f"Starting {len(kernel.order)} plugins from {escape(str(config_path))} …")
     failure: PygentError | None = None
     with kernel.bus.subscribe("kernel.plugin.*", overflow="wait", name="pygent run") as sub:
@@ -44,3 +44,20 @@ async def _report(sub: Subscription) -> None:
             out.print(f"  [dim]■ {event.plugin} stopped[/]")
         elif isinstance(event, PluginFailed):
             err.print(f"  [red]✗ {escape(event.error)}[/]")
+
+
+def serving_kernel(config_path: Path, host: str | None, port: int | None) -> Kernel:
+    """The kernel of plugins.toml with the [http] plugin enabled (host/port overridden if given)."""
+    import dataclasses
+
+    from pygent_kernel.config import PluginEntry, read_config
+
+    config = read_config(config_path)
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    entries = [e for e in config.plugins if e.name != "http"]
+    http = next((e for e in config.plugins if e.name == "http"), PluginEntry("http"))
+    http = dataclasses.replace(http, enabled=True, options={**http.options, **overrides})
+    kernel = Kernel(dataclasses.replace(config, plugins=(*entries, http)))
+    kernel.raise_fatal()
+    return kernel
+

@@ -35,8 +35,9 @@ def start_order(
     for name in requires:
         deps = [p for cap in requires[name] for p in providers.get(cap, []) if p != name]
         sorter.add(name, *deps)
+    position = {name: i for i, name in enumerate(requires)}
     try:
-        return list(sorter.static_order())
+        sorter.prepare()
     except graphlib.CycleError as err:
         cycle: list[str] = err.args[1]
         # Each node in graphlib's cycle is a dependency (provider) of the node after it.
@@ -50,3 +51,13 @@ def start_order(
             "disable one of the plugins.",
             plugins=tuple(dict.fromkeys(cycle)),
         ) from None
+    # Among the plugins free to start, always take the one earliest in the file.
+    order: list[str] = []
+    ready: list[str] = []
+    while sorter.is_active():
+        ready.extend(sorter.get_ready())
+        ready.sort(key=position.__getitem__)
+        name = ready.pop(0)
+        order.append(name)
+        sorter.done(name)
+    return order

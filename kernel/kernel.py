@@ -29,7 +29,7 @@ from pygent_sdk.errors import (
 from pygent_sdk.events import (
     KernelStarted, KernelStopping, PluginFailed, PluginStarted, PluginStopped,
 )
-from pygent_sdk.health import Health, Status, worst
+from pygent_sdk.health import Health, KernelHealth, PluginStatus, worst
 from pygent_sdk.markers import PROJECT
 from pygent_sdk.plugin import Plugin, PluginConfig, PluginContext
 
@@ -68,14 +68,6 @@ class PluginRecord:
     @property
     def name(self) -> str:
         return self.entry.name
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class KernelHealth:
-    """Overall status (the worst plugin's) and each enabled plugin's report."""
-
-    status: Status
-    plugins: dict[str, Health]
 
 
 class Kernel:
@@ -168,6 +160,7 @@ class Kernel:
             data_dir=self.settings.data_dir / rec.name,
             log=logging.getLogger(f"pygent.plugin.{rec.name}"),
             stop_timeout=self.settings.stop_timeout, request_shutdown=self.request_shutdown,
+            health=self.health, plugins=self.statuses,
         )
         try:
             rec.instance = cls(rec.config, context)
@@ -180,12 +173,17 @@ class Kernel:
             self._fail(rec, PluginError(rec.name, "register", " ".join(str(err).split("\n"))))
 
     def _check_hooks(self) -> None:
-        """Refuse hookimpls for hooks that no plugin declared (typos, missing providers)."""
+        """Refuse hookimpls for hooks that no plugin declared (typos, missing providers).
+
+        ``@hookimpl(optionalhook=True)`` marks an implementation of another plugin's extension
+        point that may be absent (e.g. routes for the http transport): it is kept, unused.
+        """
         for rec in self.plugins.values():
             if rec.instance is None or rec.state is State.FAILED:
                 continue
             for caller in self.pm.get_hookcallers(rec.instance) or []:
-                if caller.spec is None:
+                impls = [i for i in caller.get_hookimpls() if i.plugin is rec.instance]
+                if caller.spec is None and not all(i.optionalhook for i in impls):
                     declared = ", ".join(sorted(
                         n for n in vars(self.pm.hook) if getattr(self.pm.hook, n).spec
                     ))
@@ -416,6 +414,19 @@ class Kernel:
                 self.request_shutdown(f"received {signal.Signals(signum).name}")
 
     # Health --------------------------------------------------------------------------------
+
+    def statuses(self) -> list[PluginStatus]:
+        """Every configured plugin: state, summary, capabilities and error, in start order."""
+        rows = []
+        for name in self.order + [n for n in self.plugins if n not in self.order]:
+            rec = self.plugins[name]
+            rows.append(PluginStatus(
+                name=name, state=str(rec.state), summary=rec.cls.summary() if rec.cls else "",
+                provides=tuple(rec.cls.provides) if rec.cls else (),
+                requires=tuple(rec.cls.requires) if rec.cls else (),
+                error=str(rec.error) if rec.error else None,
+            ))
+        return rows
 
     async def health(self) -> KernelHealth:
         """Every enabled plugin's health, through its ``pygent_health`` hook."""

@@ -15,7 +15,7 @@ from .errors import ConfigError, ConfigErrors, DependencyError, PluginError, Pyg
 from .events import (
     Event, KernelStarted, KernelStopping, PluginFailed, PluginStarted, PluginStopped, event,
 )
-from .health import Health
+from .health import Health, KernelHealth, PluginStatus
 from .markers import hookimpl, hookspec
 from .memory import Conversation, Episode, MemoryStore, StoredMessage
 from .plugin import Plugin, PluginConfig, PluginContext
@@ -28,7 +28,7 @@ __all__ = [
     "Agent", "AgentContext", "AgentInfo", "AgentRegistry", "AgentResult", "AgentStatus", "AgentType",
     "Conversation", "Episode", "TokenSink", "Bus", "ChatChunk", "ChatMessage", "ChatModel",
     "ChatOptions", "ChatResponse", "ConfigError", "ConfigErrors", "DependencyError", "Embedder",
-    "Event", "FinishReason", "Health", "KernelStarted", "KernelStopping", "Listener",
+    "Event", "FinishReason", "Health", "KernelHealth", "PluginStatus", "KernelStarted", "KernelStopping", "Listener",
     "MemoryStore", "Overflow", "Plugin", "PluginConfig", "PluginContext", "PluginError",
     "PluginFailed", "PluginStarted", "PluginStopped", "PullProgress", "PygentError", "Role", "StoredMessage",
     "Subscription", "Tool", "ToolCall", "ToolResult", "ToolSpec", "Usage", "VectorHit",

@@ -32,3 +32,24 @@ class Health:
 def worst(statuses: list[Status]) -> Status:
     """The worst of several statuses (``ok`` for none)."""
     return max(statuses, key=_RANK.__getitem__, default="ok")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KernelHealth:
+    """Overall status (the worst plugin's) and each enabled plugin's report."""
+
+    status: Status
+    plugins: dict[str, Health]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PluginStatus:
+    """A configured plugin as the kernel sees it."""
+
+    name: str
+    state: str
+    summary: str
+    provides: tuple[str, ...]
+    requires: tuple[str, ...]
+    error: str | None = None
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pluggy
 
     from .bus import Bus
+    from .health import KernelHealth, PluginStatus
 
 
 class PluginConfig(BaseModel):
@@ -41,6 +42,10 @@ class PluginContext:
     stop_timeout: float
     request_shutdown: Callable[[str], None]
     """Ask the kernel to shut down, giving a reason (e.g. a fatal error in a service)."""
+    health: Callable[[], Awaitable[KernelHealth]]
+    """Every running plugin's health, as ``Kernel.health()`` reports it."""
+    plugins: Callable[[], list[PluginStatus]]
+    """Every configured plugin's state, as ``Kernel.statuses()`` reports it."""
 
 
 class Plugin:

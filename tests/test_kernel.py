@@ -323,3 +323,11 @@ async def test_stop_is_bounded_by_stop_timeout() -> None:
         async with kernel:
             pass
     assert kernel.plugins["stubborn"].state is State.STOPPED
+
+
+def test_start_order_keeps_file_order_where_dependencies_allow() -> None:
+    from pygent_kernel.graph import start_order
+
+    requires = {"a": [], "b": ["x"], "c": [], "d": [], "e": []}
+    provides = {"a": [], "b": [], "c": [], "d": ["x"], "e": []}
+    assert start_order(requires, provides) == ["a", "c", "d", "b", "e"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, Tool, hookimpl, hookspec
+from pygent_sdk import (
+    ChatModel, Health, Plugin, PluginConfig, PygentError, Tool, hookimpl, hookspec,
+)
 from pygent_sdk.agents import AgentRegistry, AgentType
 
 from .events import AgentCreated, AgentDeleted, AgentStatusChanged, AgentStep
@@ -86,6 +88,23 @@ class AgentsPlugin(Plugin):
 
     @hookimpl
     def pygent_agent_registry(self) -> AgentRegistry | None:
+        return self.registry
+
+    @hookimpl(optionalhook=True)
+    def pygent_http_routes(self) -> list[Any]:
+        from .http import routes
+
+        return routes(self._started())
+
+    @hookimpl(optionalhook=True)
+    def pygent_ws_handlers(self) -> dict[str, Any]:
+        from .http import ws_handlers
+
+        return ws_handlers(self._started())
+
+    def _started(self) -> Registry:
+        if self.registry is None:
+            raise PygentError("the agents plugin has not started yet: list [http] after [agents] in plugins.toml")
         return self.registry
 
     @hookimpl

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class AgentError(PygentError):
-    """A request the registry cannot honour: unknown agent or type, bad config, busy agent."""
+    """A request the registry cannot honour: unknown type, bad config, busy agent, empty task."""
+
+
+class UnknownAgent(AgentError, LookupError):
+    """No agent has this id."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -100,7 +104,7 @@ class Registry:
         try:
             return self._entries[agent_id]
         except KeyError:
-            raise AgentError(f"No agent {agent_id!r}; `pygent agents list` shows them") from None
+            raise UnknownAgent(f"No agent {agent_id!r}; `pygent agents list` shows them") from None
 
     async def create(
         self, type: str, *, name: str | None = None, model: str | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
-from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, hookimpl, hookspec
+from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, PygentError, hookimpl, hookspec
 
 if TYPE_CHECKING:
     from .store import SqlMemoryStore
@@ -84,6 +84,14 @@ class MemoryPlugin(Plugin):
     @hookimpl
     def pygent_memory_store(self) -> MemoryStore | None:
         return self.store
+
+    @hookimpl(optionalhook=True)
+    def pygent_http_routes(self) -> list[Any]:
+        from .http import routes
+
+        if self.store is None:
+            raise PygentError("the memory plugin has not started yet: list [http] after [memory]")
+        return routes(self.store)
 
     @hookimpl
     async def pygent_health(self) -> Health:

@@ -94,6 +94,12 @@ class ModelsPlugin(Plugin):
             )
         return MeteredModel(models[wanted], self.context.bus, self.context.name)
 
+    @hookimpl(optionalhook=True)
+    def pygent_http_routes(self) -> list[Any]:
+        from .http import routes
+
+        return routes(self.available, self.config.aliases.get(self.config.default, self.config.default))
+
     @hookimpl
     def pygent_health(self) -> Health:
         names = sorted(self.available())

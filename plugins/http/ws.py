@@ -1,0 +1,153 @@
+"""The WebSocket protocol of ``/ws``: JSON frames with a ``type``.
+
+Built in: ``ping`` -> ``pong``; ``subscribe``/``unsubscribe`` to bus topics (events arrive as
+``event`` frames as they happen); ``system_metrics`` -> CPU, memory and per-plugin health.
+Other types come from plugins through ``pygent_ws_handlers`` (e.g. ``chat_message``). A frame
+that is not JSON, has no known type, or fails, is answered with an ``error`` frame; the
+connection stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+from pygent_sdk import Bus, PluginContext, PygentError
+from pygent_sdk.http import AuthFailed, Principal, WsHandler
+
+MAX_TASKS = 8  # frames handled at once per connection; more wait
+
+
+class Session:
+    """One connection: sends are serialised; each frame is handled in its own task."""
+
+    def __init__(self, socket: WebSocket, principal: Principal, bus: Bus) -> None:
+        self.socket = socket
+        self.principal = principal
+        self.bus = bus
+        self._send_lock = anyio.Lock()
+        self._subscriptions: dict[str, tuple[Any, anyio.CancelScope]] = {}
+        self._slots = anyio.Semaphore(MAX_TASKS)
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        async with self._send_lock:
+            await self.socket.send_text(json.dumps(message, default=str))
+
+    async def error(self, text: str, frame_id: Any = None) -> None:
+        await self.send({"type": "error", "error": text, **({"id": frame_id} if frame_id else {})})
+
+
+async def serve(socket: WebSocket, principal: Principal, context: PluginContext,
+                handlers: dict[str, WsHandler], max_bytes: int) -> None:
+    """Accept, then read frames until the client goes away."""
+    await socket.accept()
+    session = Session(socket, principal, context.bus)
+    builtin: dict[str, WsHandler] = {
+        "ping": _ping, "subscribe": _subscribe, "unsubscribe": _unsubscribe,
+        "system_metrics": lambda s, m: _metrics(s, m, context),
+    }
+    table = {**handlers, **builtin}
+    async with anyio.create_task_group() as tasks:
+        session.tasks = tasks  # type: ignore[attr-defined]
+        try:
+            while True:
+                text = await socket.receive_text()
+                await session._slots.acquire()
+                tasks.start_soon(_handle, session, table, text, max_bytes)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            tasks.cancel_scope.cancel()
+            for sub, _ in session._subscriptions.values():
+                sub.close()
+
+
+async def _handle(session: Session, table: dict[str, WsHandler], text: str, max_bytes: int) -> None:
+    try:
+        frame_id = None
+        if len(text.encode()) > max_bytes:
+            await session.error(f"frame of {len(text.encode())} bytes is over the {max_bytes}-byte limit")
+            return
+        try:
+            frame = json.loads(text)
+        except json.JSONDecodeError as error:
+            await session.error(f"frame is not JSON: {error}")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await session.error('frame must be a JSON object with a string "type"')
+            return
+        frame_id = frame.get("id")
+        handler = table.get(frame["type"])
+        if handler is None:
+            known = ", ".join(sorted(table))
+            await session.error(f"unknown frame type {frame['type']!r}; known: {known}", frame_id)
+            return
+        try:
+            await handler(session, frame)
+        except (AuthFailed, PygentError, ValueError, TypeError, KeyError) as error:
+            await session.error(f"{frame['type']}: {error}", frame_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        session._slots.release()
+
+
+async def _ping(session: Session, frame: Mapping[str, Any]) -> None:
+    await session.send({"type": "pong", "ts": time.time(), **({"id": frame["id"]} if "id" in frame else {})})
+
+
+def _topics(frame: Mapping[str, Any]) -> list[str]:
+    topics = frame.get("topics")
+    if not isinstance(topics, list) or not topics or not all(isinstance(t, str) for t in topics):
+        raise ValueError('"topics" must be a non-empty list of topic patterns such as "agent.>"')
+    return topics
+
+
+async def _subscribe(session: Session, frame: Mapping[str, Any]) -> None:
+    if not session.principal.may("read"):
+        raise AuthFailed(403, "subscribing needs the 'read' permission")
+    topics = _topics(frame)
+    for pattern in topics:
+        if pattern in session._subscriptions:
+            continue
+        sub = session.bus.subscribe(pattern, maxsize=1000, overflow="drop_oldest", name="ws")
+        scope = anyio.CancelScope()
+        session._subscriptions[pattern] = (sub, scope)
+        session.tasks.start_soon(_forward, session, sub, scope)  # type: ignore[attr-defined]
+    await session.send({"type": "subscribed", "topics": sorted(session._subscriptions)})
+
+
+async def _forward(session: Session, sub: Any, scope: anyio.CancelScope) -> None:
+    with scope:
+        async for event in sub:
+            await session.send({"type": "event", "topic": event.topic, "data": event.to_dict()})
+
+
+async def _unsubscribe(session: Session, frame: Mapping[str, Any]) -> None:
+    for pattern in _topics(frame):
+        found = session._subscriptions.pop(pattern, None)
+        if found is not None:
+            found[0].close()
+            found[1].cancel()
+    await session.send({"type": "unsubscribed", "topics": sorted(session._subscriptions)})
+
+
+async def _metrics(session: Session, frame: Mapping[str, Any], context: PluginContext) -> None:
+    import psutil
+
+    health = await context.health()
+    memory = psutil.virtual_memory()
+    process = psutil.Process()
+    await session.send({
+        "type": "system_metrics",
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "memory": {"total": memory.total, "available": memory.available, "percent": memory.percent,
+                   "process_rss": process.memory_info().rss},
+        "status": health.status,
+        "plugins": {name: {"status": h.status, "detail": h.detail} for name, h in health.plugins.items()},
+    })

@@ -1,0 +1,271 @@
+"""The http transport with the auth plugin: routes, errors, limits, JWT, rate limits, SSE."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import jwt
+import pytest
+from litestar.routes import HTTPRoute, WebSocketRoute
+from pygent_plugins.http import HttpPlugin
+from pygent_plugins.http.app import required_permission
+from pygent_sdk import PluginError, Plugin, hookimpl
+from pygent_sdk.testing import PluginHarness
+
+from .http_kit import JWT_SECRET, served
+
+pytestmark = pytest.mark.anyio
+PUBLIC = {"/api/v1/health"}
+ROLES = {"viewer": {"read"}, "operator": {"read", "write"}, "admin": {"read", "write", "admin"}}
+
+
+def concrete(path: str) -> str:
+    """A route template with every parameter filled in."""
+    import re
+
+    return re.sub(r"\{[^}:]+:(\w+)\}", lambda m: "1" if m.group(1) == "int" else "x", path)
+
+
+async def test_every_route_is_closed_to_missing_and_insufficient_credentials() -> None:
+    async with served() as s:
+        http_routes = [r for r in s.app.routes if isinstance(r, HTTPRoute) and not r.path.startswith("/schema")]
+        assert len(http_routes) >= 20  # the route table, not a hand list
+        checked = 0
+        async with s.client(None) as anonymous:
+            for route in http_routes:
+                for handler in route.route_handlers:
+                    for method in sorted(set(handler.http_methods) - {"HEAD", "OPTIONS"}):
+                        url = concrete(route.path_format if hasattr(route, "path_format") else route.path)
+                        if route.path in PUBLIC:
+                            continue
+                        answer = await anonymous.request(method, url)
+                        assert answer.status_code == 401, (method, url, answer.text)
+                        assert answer.headers["content-type"].startswith("application/problem+json")
+                        need = required_permission(handler)
+                        for role, may in ROLES.items():
+                            if need in may:
+                                continue
+                            async with s.client(role) as weak:
+                                answer = await weak.request(method, url)
+                            assert answer.status_code == 403, (role, method, url, answer.text)
+                        checked += 1
+        assert checked >= 20
+        public = {r.path for r in http_routes if all(
+            h.opt.get("public") for h in r.route_handlers if h.http_methods != {"OPTIONS"})}
+        assert public == PUBLIC
+        [ws] = [r for r in s.app.routes if isinstance(r, WebSocketRoute)]
+        assert ws.path == "/ws"
+
+
+async def test_health_is_public_but_details_need_a_credential() -> None:
+    async with served() as s:
+        async with s.client(None) as anonymous, s.client("viewer") as viewer:
+            bare = (await anonymous.get("/api/v1/health")).json()
+            full = (await viewer.get("/api/v1/health")).json()
+        assert bare == {"status": "ok", "plugins": {}}
+        assert full["status"] == "ok" and full["plugins"]["http"]["detail"].startswith("serving on")
+
+
+async def test_agents_chat_memory_and_conversations_over_rest() -> None:
+    async with served() as s, s.client("operator") as api, s.client("admin") as admin:
+        created = await api.post("/api/v1/agents", json={"type": "general", "name": "rest"})
+        assert created.status_code == 201, created.text
+        agent = created.json()
+        assert agent["status"] == "idle" and agent["model"] == "scripted"
+        assert [a["id"] for a in (await api.get("/api/v1/agents", params={"type": "general"})).json()] == [agent["id"]]
+        result = (await api.post(f"/api/v1/agents/{agent['id']}/execute", json={"task": "hi"})).json()
+        assert result["output"] == "You said: hi" and result["success"]
+        assert (await api.get(f"/api/v1/agents/{agent['id']}/status")).json()["status"] == "completed"
+        history = (await api.get(f"/api/v1/conversations/{agent['conversation_id']}/history")).json()
+        assert [(m["role"], m["content"]) for m in history] == [("user", "hi"), ("assistant", "You said: hi")]
+        chat = (await api.post("/api/v1/chat", json={"message": "hello there"})).json()
+        assert chat["output"] == "You said: hello there" and chat["agent_id"] != agent["id"]
+        coding = await api.post("/api/v1/chat", json={"message": "write a python function"})
+        assert s.harness.kernel.hook.pygent_agent_registry().get(coding.json()["agent_id"]).type == "coding"
+        exported = await api.get(f"/api/v1/conversations/{agent['conversation_id']}/export", params={"format": "markdown"})
+        assert exported.headers["content-type"].startswith("text/markdown") and "You said: hi" in exported.text
+        changed = await api.patch(f"/api/v1/agents/{agent['id']}", json={"config": {"max_steps": 2}})
+        assert changed.json()["config"]["max_steps"] == 2
+        assert (await api.put("/api/v1/memory/a1/facts/colour", json={"value": "blue"})).json()["value"] == "blue"
+        assert (await api.get("/api/v1/memory/a1/facts/colour")).json()["value"] == "blue"
+        await api.post("/api/v1/memory/a1/episodes", json={"text": "deployed billing"})
+        hits = (await api.get("/api/v1/memory/a1/search", params={"q": "billing"})).json()
+        assert [h["text"] for h in hits] == ["deployed billing"]
+        assert (await api.delete("/api/v1/memory/a1")).status_code == 403  # clearing is admin's
+        assert (await admin.delete("/api/v1/memory/a1")).json() == {"removed": 2}
+        stats = (await api.get("/api/v1/memory/stats")).json()
+        assert stats["conversations"] >= 3 and stats["messages"] >= 6
+        assert (await api.delete(f"/api/v1/agents/{agent['id']}")).status_code == 204
+        assert (await api.get("/api/v1/models")).json()[0] == {"name": "scripted", "description": "", "default": True}
+
+
+async def test_errors_are_problem_details() -> None:
+    async with served(http={"max_body_bytes": 2048}) as s, s.client("operator") as api:
+        missing = await api.get("/api/v1/agents/nope")
+        assert missing.status_code == 404
+        problem = missing.json()
+        assert problem["title"] == "Not Found" and problem["status"] == 404
+        assert "No agent 'nope'" in problem["detail"]
+        assert missing.headers["content-type"] == "application/problem+json"
+        bad = await api.post("/api/v1/agents", json={"type": "poet"})
+        assert bad.status_code == 400 and "Unknown agent type 'poet'" in bad.json()["detail"]
+        invalid = await api.post("/api/v1/chat", json={"mesage": "typo"})
+        assert invalid.status_code == 400 and "unknown field `mesage`" in str(invalid.json())
+        huge = await api.post("/api/v1/chat", json={"message": "x" * 5000})
+        assert huge.status_code == 413
+
+
+async def test_jwt_bearer_tokens() -> None:
+    async with served() as s:
+        def token(**claims: object) -> str:
+            return jwt.encode({"sub": "ci", "exp": time.time() + 60, **claims}, JWT_SECRET)
+
+        async with s.client(None) as anonymous:
+            ok = await anonymous.get("/api/v1/agents", headers={"Authorization": f"Bearer {token(role='operator')}"})
+            assert ok.status_code == 200
+            viewer = await anonymous.post("/api/v1/agents", json={"type": "general"},
+                                          headers={"Authorization": f"Bearer {token()}"})
+            assert viewer.status_code == 403  # no role claim: viewer
+            expired = await anonymous.get("/api/v1/agents", headers={
+                "Authorization": f"Bearer {token(exp=time.time() - 10)}"})
+            assert expired.status_code == 401 and "Signature has expired" in expired.json()["detail"]
+            forged = jwt.encode({"sub": "x", "exp": time.time() + 60, "role": "admin"}, "wrong-secret-0123456789-abcdefghijkl")
+            assert (await anonymous.get("/api/v1/agents", headers={"Authorization": f"Bearer {forged}"})).status_code == 401
+
+
+async def test_rate_limit_answers_429_with_retry_after() -> None:
+    async with served() as s:
+        _, key = s.harness.kernel.hook.pygent_auth_keys().create("viewer", "slow", rate_per_minute=2)
+        async with s.client(key=key) as slow:
+            assert [(await slow.get("/api/v1/agents")).status_code for _ in range(2)] == [200, 200]
+            limited = await slow.get("/api/v1/agents")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert "rate limit of 2 requests per minute" in limited.json()["detail"]
+
+
+async def test_revoked_key_is_refused_at_once() -> None:
+    async with served() as s, s.client("viewer") as viewer:
+        assert (await viewer.get("/api/v1/agents")).status_code == 200
+        store = s.harness.kernel.hook.pygent_auth_keys()
+        key_id = store.keys[next(k for k, v in store.keys.items() if v.role == "viewer")].id
+        store.revoke(key_id)
+        assert (await viewer.get("/api/v1/agents")).status_code == 401
+
+
+async def test_sse_streams_an_agent_run_and_bus_topics() -> None:
+    async with served() as s, s.client("operator") as api:
+        agent = (await api.post("/api/v1/agents", json={"type": "general"})).json()
+        events = []
+        async with api.stream("POST", f"/api/v1/agents/{agent['id']}/stream", json={"task": "one two"}) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            async for line in r.aiter_lines():
+                if line.startswith("event:"):
+                    events.append(line[6:].strip())
+        assert events.count("token") >= 3 and events[-1] == "result"
+
+        seen: list[str] = []
+
+        async def listen() -> None:
+            async with api.stream("GET", "/api/v1/events/stream", params={"topics": "agent.status"}) as r:
+                async for line in r.aiter_lines():
+                    if line.startswith("data:"):
+                        seen.append(line)
+                        if len(seen) == 2:
+                            return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listen)
+            await anyio.sleep(0.3)
+            await api.post(f"/api/v1/agents/{agent['id']}/execute", json={"task": "again"})
+        assert '"status":"running"' in seen[0] and '"status":"completed"' in seen[1]
+        bad = await api.get("/api/v1/events/stream", params={"topics": "a..b"})
+        assert bad.status_code == 400 and "invalid topic pattern" in bad.json()["detail"]
+
+
+async def test_refuses_a_public_address_without_auth() -> None:
+    with pytest.raises(PluginError, match="refusing to serve on 0.0.0.0 with no auth plugin"):
+        async with served(auth=False, http={"host": "0.0.0.0"}):
+            pass
+    async with served(auth=False, http={"host": "0.0.0.0", "allow_public_without_auth": True}) as s:
+        async with s.client(None) as anyone:
+            assert (await anyone.get("/api/v1/agents")).status_code == 200  # explicitly open
+
+
+async def test_graceful_shutdown_finishes_in_flight_requests() -> None:
+    class Slow:
+        name = "scripted"
+
+        async def stream(self, messages, options=None):  # type: ignore[no-untyped-def]
+            from pygent_sdk import ChatChunk, Usage
+
+            await anyio.sleep(1.0)
+            yield ChatChunk(text='{"action": "final_answer", "input": "late"}')
+            yield ChatChunk(finish_reason="stop", usage=Usage(1, 1))
+
+        async def chat(self, messages, options=None):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    answers = []
+    async with served(model=Slow()) as s:
+        api = s.client("operator")
+
+        async def ask() -> None:
+            answers.append(await api.post("/api/v1/chat", json={"message": "wait"}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            await anyio.sleep(0.3)
+            s.harness.kernel.request_shutdown("test")
+            await s.harness.kernel.run_until_stopped(handle_signals=False)
+            tg.cancel_scope.deadline = anyio.current_time() + 10
+    assert answers and answers[0].status_code == 200 and answers[0].json()["output"] == "late"
+
+
+async def test_hook_pygent_http_routes() -> None:
+    from litestar import get
+
+    class Extra(Plugin):
+        @hookimpl
+        def pygent_http_routes(self) -> list:
+            @get("/hello", opt={"permission": "admin"})
+            async def hello() -> dict[str, str]:
+                return {"hello": "world"}
+
+            return [hello]
+
+    async with served(extra={"extra": Extra}) as s:
+        async with s.client("operator") as op, s.client("admin") as admin:
+            assert (await op.get("/api/v1/hello")).status_code == 403
+            assert (await admin.get("/api/v1/hello")).json() == {"hello": "world"}
+
+
+async def test_hook_pygent_http_authenticate() -> None:
+    from pygent_sdk.http import Principal
+
+    class Header(Plugin):
+        @hookimpl
+        def pygent_http_authenticate(self, authorization, api_key, token):  # type: ignore[no-untyped-def]
+            return Principal("header", "viewer") if api_key == "let-me-in" else None
+
+    async with served(auth=False, extra={"header": Header}) as s:
+        async with s.client(None) as anyone:
+            assert (await anyone.get("/api/v1/agents")).status_code == 401
+            assert (await anyone.get("/api/v1/agents", headers={"X-API-Key": "let-me-in"})).status_code == 200
+            assert (await anyone.post("/api/v1/agents", json={"type": "general"},
+                                      headers={"X-API-Key": "let-me-in"})).status_code == 403
+
+
+async def test_hook_pygent_auth_keys(tmp_path) -> None:
+    from pygent_plugins.auth import AuthPlugin
+
+    async with PluginHarness({"auth": AuthPlugin}, {"kernel": {"data_dir": str(tmp_path)}}) as h:
+        store = h.kernel.hook.pygent_auth_keys()
+        info, key = store.create("operator", "ci")
+    saved = (tmp_path / "auth" / "keys.json").read_text()
+    assert key not in saved and info.hash in saved and info.hash.startswith("$argon2")
+    assert oct((tmp_path / "auth" / "keys.json").stat().st_mode)[-3:] == "600"
+
+
+def test_http_plugin_summary() -> None:
+    assert HttpPlugin.summary().startswith("Serves the REST API")
