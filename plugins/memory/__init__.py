@@ -67,7 +67,10 @@ class MemoryPlugin(Plugin):
         from .store import SqlMemoryStore
 
         url = self.database_url()
-        engine = create_async_engine(url, echo=self.config.echo)
+        # SQLite has one writer at a time: one connection queues writes instead of failing on
+        # "database is locked" under concurrency.
+        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120} if url.startswith("sqlite") else {}
+        engine = create_async_engine(url, echo=self.config.echo, **pool)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         async with engine.begin() as conn:

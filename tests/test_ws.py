@@ -1,0 +1,114 @@
+"""The WebSocket protocol over a real socket with a real client (websockets)."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from .http_kit import served
+
+pytestmark = pytest.mark.anyio
+
+
+def ws_url(url: str, key: str | None) -> str:
+    return url.replace("http://", "ws://") + "/ws" + (f"?token={key}" if key else "")
+
+
+async def frames(ws, n: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [json.loads(await ws.recv()) for _ in range(n)]
+
+
+async def test_ping_subscribe_metrics_and_bad_frames() -> None:
+    async with served() as s:
+        async with connect(ws_url(s.url, s.keys["viewer"])) as ws:
+            await ws.send(json.dumps({"type": "ping", "id": 7}))
+            pong = json.loads(await ws.recv())
+            assert pong["type"] == "pong" and pong["id"] == 7
+            for bad, says in [("not json", "frame is not JSON"), ("[1]", 'string "type"'),
+                              ('{"type": "dance"}', "unknown frame type 'dance'; known: chat_message, ping"),
+                              ('{"type": "subscribe", "topics": "x"}', '"topics" must be a non-empty list')]:
+                await ws.send(bad)
+                error = json.loads(await ws.recv())
+                assert error["type"] == "error" and says in error["error"], error
+            await ws.send(json.dumps({"type": "subscribe", "topics": ["agent.>"]}))
+            assert json.loads(await ws.recv()) == {"type": "subscribed", "topics": ["agent.>"]}
+            registry = s.harness.kernel.hook.pygent_agent_registry()
+            await registry.create("general", name="seen")
+            event = json.loads(await ws.recv())
+            assert event["type"] == "event" and event["topic"] == "agent.created"
+            assert event["data"]["name"] == "seen"
+            await ws.send(json.dumps({"type": "unsubscribe", "topics": ["agent.>"]}))
+            assert json.loads(await ws.recv())["type"] == "unsubscribed"
+            await ws.send(json.dumps({"type": "system_metrics"}))
+            metrics = json.loads(await ws.recv())
+            assert metrics["type"] == "system_metrics" and 0 <= metrics["memory"]["percent"] <= 100
+            assert metrics["plugins"]["http"]["status"] == "ok"
+            await ws.send(json.dumps({"type": "chat_message", "message": "hi"}))
+            denied = json.loads(await ws.recv())
+            assert denied["type"] == "error" and "needs the 'write' permission" in denied["error"]
+            await ws.send(json.dumps({"type": "ping"}))  # still open after every error
+            assert json.loads(await ws.recv())["type"] == "pong"
+
+
+async def test_websocket_needs_a_credential() -> None:
+    async with served() as s:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(s.url, None)):
+                pass
+        assert refused.value.response.status_code == 403 or refused.value.response.status_code == 401
+        with pytest.raises(InvalidStatus):
+            async with connect(ws_url(s.url, "pgk_bogus_key")):
+                pass
+
+
+async def test_chat_message_streams_tokens_then_the_final_message() -> None:
+    async with served() as s:
+        async with connect(ws_url(s.url, s.keys["operator"])) as ws:
+            await ws.send(json.dumps({"type": "chat_message", "message": "one two three", "id": "c1"}))
+            got = []
+            while not (got and got[-1].get("type") == "typing_indicator" and not got[-1]["typing"]) \
+                    or got[-1].get("done") is not True:
+                got.append(json.loads(await ws.recv()))
+                if got[-1].get("done") is True:
+                    break
+            assert got[0] == {"type": "typing_indicator", "typing": True, "id": "c1"}
+            tokens = [f["token"] for f in got if f["type"] == "chat_response" and not f["done"]]
+            assert "".join(tokens) == "You said: one two three" and len(tokens) >= 3
+            final = got[-1]
+            assert final["message"] == "You said: one two three" and final["agent_id"] and final["id"] == "c1"
+            await ws.send(json.dumps({"type": "chat_message", "message": "again", "agent_id": final["agent_id"]}))
+            frames_ = []
+            while not frames_ or frames_[-1].get("done") is not True:
+                frames_.append(json.loads(await ws.recv()))
+            assert frames_[-1]["conversation_id"] == final["conversation_id"]
+
+
+async def test_500_concurrent_clients_each_get_all_their_messages() -> None:
+    clients = int(__import__("os").environ.get("WS_CLIENTS", "500"))
+    async with served() as s:
+        url = ws_url(s.url, s.keys["operator"])
+        results: dict[int, tuple[str, str]] = {}
+
+        async def client(n: int) -> None:
+            async with connect(url, open_timeout=60, ping_interval=None) as ws:
+                await ws.send(json.dumps({"type": "chat_message", "message": f"client {n} says hi"}))
+                tokens = []
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame["type"] == "chat_response" and frame["done"]:
+                        results[n] = ("".join(tokens), frame["message"])
+                        return
+                    if frame["type"] == "chat_response":
+                        tokens.append(frame["token"])
+
+        with anyio.fail_after(240):
+            async with anyio.create_task_group() as tg:
+                for n in range(clients):
+                    tg.start_soon(client, n)
+        assert len(results) == clients
+        for n, (streamed, final) in results.items():
+            assert streamed == final == f"You said: client {n} says hi"
