@@ -43,11 +43,11 @@ def chatty_model() -> ScriptedChatModel:
 
 @asynccontextmanager
 async def served(*, model: Any = None, http: dict[str, Any] | None = None, auth: bool = True,
-                 extra: dict[str, Any] | None = None) -> AsyncIterator[Served]:
+                 extra: dict[str, Any] | None = None, rate: int = 600) -> AsyncIterator[Served]:
     plugins, config = stack(model or chatty_model())
     if auth:
         plugins["auth"] = AuthPlugin
-        config["auth"] = {"jwt_secret": JWT_SECRET}
+        config["auth"] = {"jwt_secret": JWT_SECRET, "rate_limit_per_minute": rate}
     plugins["http"] = HttpPlugin
     config["http"] = {"port": 0, **(http or {})}
     plugins.update(extra or {})

@@ -269,3 +269,50 @@ async def test_hook_pygent_auth_keys(tmp_path) -> None:
 
 def test_http_plugin_summary() -> None:
     assert HttpPlugin.summary().startswith("Serves the REST API")
+
+
+def test_pygent_serve_answers_health_and_schema_and_stops_on_sigint(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from .test_providers import free_port
+
+    root = Path(__file__).parents[1]
+    (tmp_path / "plugins.toml").write_text((root / "plugins.toml").read_text().replace(
+        'data_dir = ".pygent"', f'data_dir = "{tmp_path}/data"'))
+    port = free_port()
+    pygent = str(Path(sys.executable).with_name("pygent"))
+    env = {**os.environ, "PYGENT_CONFIG": str(tmp_path / "plugins.toml")}
+    server = subprocess.Popen([pygent, "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/api/v1/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+                time.sleep(0.2)
+        assert health.status_code == 200 and health.json()["status"] in ("ok", "degraded")
+        assert httpx.get(f"{base}/schema/openapi.json").json()["info"]["title"] == "PyGent Factory"
+        assert httpx.get(f"{base}/api/v1/agents").status_code == 401
+        made = subprocess.run([pygent, "auth", "create-key", "--role", "viewer"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        key = made.stdout.strip().splitlines()[-1]
+        assert key.startswith("pgk_"), made.stdout + made.stderr
+        assert httpx.get(f"{base}/api/v1/agents", headers={"X-API-Key": key}).status_code == 200
+        listed = subprocess.run([pygent, "auth", "list"], cwd=tmp_path, env={**env, "COLUMNS": "200"},
+                                capture_output=True, text=True, timeout=60)
+        assert "viewer" in listed.stdout and key not in listed.stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output
+    assert "http started" in output and "Stopped cleanly" in output

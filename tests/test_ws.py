@@ -112,3 +112,23 @@ async def test_500_concurrent_clients_each_get_all_their_messages() -> None:
         assert len(results) == clients
         for n, (streamed, final) in results.items():
             assert streamed == final == f"You said: client {n} says hi"
+
+
+async def test_hook_pygent_ws_handlers() -> None:
+    from pygent_sdk import Plugin, hookimpl
+
+    class Echo(Plugin):
+        @hookimpl
+        def pygent_ws_handlers(self) -> dict:
+            async def echo(session, frame) -> None:  # type: ignore[no-untyped-def]
+                await session.send({"type": "echoed", "text": frame["text"], "by": session.principal.name})
+
+            return {"echo": echo}
+
+    async with served(extra={"echo": Echo}) as s:
+        async with connect(ws_url(s.url, s.keys["viewer"])) as ws:
+            await ws.send(json.dumps({"type": "echo", "text": "hi"}))
+            reply = json.loads(await ws.recv())
+            assert reply["type"] == "echoed" and reply["text"] == "hi" and reply["by"].startswith("key:")
+            await ws.send(json.dumps({"type": "echo"}))  # the handler raises KeyError: an error frame
+            assert json.loads(await ws.recv())["error"].startswith("echo: ")
