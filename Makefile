@@ -28,10 +28,12 @@ demo: $(STAMP)  ## the main job on embedded defaults, offline
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## benchmarks (installs autogen-core, the bus baseline)
+bench: $(STAMP)  ## benchmarks (installs autogen-core, FastAPI and wrk, the baselines and load generator)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(BIN)/python bench/kernel.py
 	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/http.py
 
 clean:
 	rm -rf $(VENV) .pygent .pytest_cache

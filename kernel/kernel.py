@@ -99,6 +99,7 @@ class Kernel:
         self._stop_requested = anyio.Event()
         self.stop_reason = ""
         self._classes = dict(classes or {})
+        self._plugin_callers: dict[tuple[str, str], Any] = {}
         self._prepare()
 
     @classmethod
@@ -248,9 +249,12 @@ class Kernel:
 
     def call_plugin(self, hook_name: str, plugin: str, **kwargs: Any) -> list[Any]:
         """Call one plugin's implementation of ``hook_name`` (an empty list if it has none)."""
-        target = self.pm.get_plugin(plugin)
-        others = [p for p in self.pm.get_plugins() if p is not target]
-        return self.pm.subset_hook_caller(hook_name, others)(**kwargs)
+        caller = self._plugin_callers.get((hook_name, plugin))
+        if caller is None:
+            target = self.pm.get_plugin(plugin)
+            others = [p for p in self.pm.get_plugins() if p is not target]
+            caller = self._plugin_callers[hook_name, plugin] = self.pm.subset_hook_caller(hook_name, others)
+        return caller(**kwargs)
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -445,12 +449,12 @@ class Kernel:
     async def _plugin_health(self, name: str) -> Health:
         timeout = self.settings.health_timeout
         try:
-            with anyio.fail_after(timeout):
-                results = self.call_plugin("pygent_health", name)
-                if not results:
-                    return Health.ok()
-                result = results[0]
-                if inspect.isawaitable(result):
+            results = self.call_plugin("pygent_health", name)
+            if not results:
+                return Health.ok()
+            result = results[0]
+            if inspect.isawaitable(result):  # a sync hook cannot be interrupted anyway
+                with anyio.fail_after(timeout):
                     result = await result
         except TimeoutError:
             return Health.down(f"health check took longer than {timeout:g} s")

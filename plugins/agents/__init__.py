@@ -112,5 +112,5 @@ class AgentsPlugin(Plugin):
         types = sorted(t.name for t in self._types())
         if not types:
             return Health.degraded("no agent type plugin is enabled")
-        count = len(self.registry.list()) if self.registry else 0
+        count = len(self.registry) if self.registry else 0
         return Health.ok(f"{count} agent(s); types: {', '.join(types)}")

@@ -131,6 +131,9 @@ class Registry:
         ))
         return info
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def list(self, *, type: str | None = None, status: AgentStatus | None = None) -> list[AgentInfo]:
         return [
             e.current() for e in self._entries.values()

@@ -14,7 +14,7 @@ from pygent_sdk import Health, Plugin, PluginConfig, hookimpl, hookspec
 from pygent_sdk.http import ROLE_PERMISSIONS, AuthFailed, Principal
 
 if TYPE_CHECKING:
-    from .keys import KeyStore, RateLimiter
+    from .keys import KeyInfo, KeyStore, RateLimiter
 
 
 class AuthHooks:
@@ -56,6 +56,27 @@ class AuthPlugin(Plugin):
 
         self.store = KeyStore(self.context.data_dir / "keys.json")
         self.limiter = RateLimiter()
+        self._verifying: dict[str, anyio.Event] = {}
+        self._hashers = anyio.CapacityLimiter(2)  # argon2 is slow on purpose: bound the threads
+
+    async def _key(self, key: str) -> KeyInfo:
+        """The key's record. argon2 runs once per key: concurrent first requests wait for it."""
+        info = self.store.cached(key)
+        if info is not None:
+            return info
+        busy = self._verifying.get(key)
+        if busy is not None:
+            await busy.wait()
+            info = self.store.cached(key)
+            if info is None:
+                raise AuthFailed(401, "unknown or revoked API key")
+            return info
+        done = self._verifying[key] = anyio.Event()
+        try:
+            return await anyio.to_thread.run_sync(self.store.verify, key, limiter=self._hashers)
+        finally:
+            del self._verifying[key]
+            done.set()
 
     @hookimpl
     def pygent_auth_keys(self) -> KeyStore | None:
@@ -91,9 +112,7 @@ class AuthPlugin(Plugin):
             return None
         rate = self.config.rate_limit_per_minute
         if credential.startswith(PREFIX):
-            info = self.store.cached(credential) or await anyio.to_thread.run_sync(
-                self.store.verify, credential
-            )
+            info = await self._key(credential)
             principal, rate = principal_of(info), info.rate_per_minute or rate
         else:
             principal = self._jwt(credential)

@@ -22,6 +22,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.response import ServerSentEvent
+from litestar.types import ASGIApp, Receive, Scope, Send
 from pygent_sdk import PygentError
 from pygent_sdk.http import AuthFailed, Principal
 
@@ -89,7 +90,8 @@ def build_app(plugin: HttpPlugin) -> Litestar:
             raise AuthFailed(401, "credentials needed: an X-API-Key header or Authorization: Bearer JWT")
         return answer
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    async def check(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """Authenticate the caller and check the route's permission; raise 401/403/429."""
         if connection.url.path.startswith(PUBLIC_PREFIX):
             return
         if handler.opt.get("public"):  # open to all; credentials, if sent, still count
@@ -109,6 +111,17 @@ def build_app(plugin: HttpPlugin) -> Litestar:
             exc = NotAuthorizedException if failed.status == 401 else PermissionDeniedException
             raise exc(str(failed)) from None
         connection.scope["principal"] = principal  # type: ignore[typeddict-unknown-key]
+
+    def auth_middleware(app: ASGIApp) -> ASGIApp:
+        """Runs ``check`` on every routed request (a middleware, not a guard: Litestar copies the
+        handler for each guard call, which costs more than the check itself)."""
+
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] in ("http", "websocket"):
+                await check(ASGIConnection(scope), scope["route_handler"])
+            await app(scope, receive, send)
+
+        return middleware
 
     @get("/health", summary="Overall health; per plugin for callers with the read permission",
          opt={"public": True})
@@ -182,7 +195,7 @@ def build_app(plugin: HttpPlugin) -> Litestar:
 
     return Litestar(
         route_handlers=[api, socket],
-        guards=[guard],
+        middleware=[auth_middleware],
         exception_handlers={PygentError: pygent_error, HTTPException: http_error, 500: server_error},
         cors_config=CORSConfig(allow_origins=config.cors_origins) if config.cors_origins else None,
         openapi_config=OpenAPIConfig(
