@@ -1,4 +1,4 @@
-"""build_app: the Litestar application: core routes, contributed routes, auth guard, errors,
+"""build_app: the Litestar application: core routes, contributed routes, auth middleware, errors,
 OpenAPI, CORS and limits."""
 
 from __future__ import annotations
