@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from pygent_sdk import Bus, PluginContext, PygentError
@@ -33,6 +34,8 @@ class Session:
         self._send_lock = anyio.Lock()
         self._subscriptions: dict[str, tuple[Any, anyio.CancelScope]] = {}
         self._slots = anyio.Semaphore(MAX_TASKS)
+        self.tasks: TaskGroup | None = None
+        """The connection's task group: frame handlers and event forwarders run in it."""
 
     async def send(self, message: Mapping[str, Any]) -> None:
         async with self._send_lock:
@@ -53,10 +56,19 @@ async def serve(socket: WebSocket, principal: Principal, context: PluginContext,
     }
     table = {**handlers, **builtin}
     async with anyio.create_task_group() as tasks:
-        session.tasks = tasks  # type: ignore[attr-defined]
+        session.tasks = tasks
         try:
             while True:
-                text = await socket.receive_text()
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    try:
+                        text = (message.get("bytes") or b"").decode()
+                    except UnicodeDecodeError:
+                        await session.error("binary frame is not UTF-8 JSON")
+                        continue
                 await session._slots.acquire()
                 tasks.start_soon(_handle, session, table, text, max_bytes)
         except WebSocketDisconnect:
@@ -118,7 +130,8 @@ async def _subscribe(session: Session, frame: Mapping[str, Any]) -> None:
         sub = session.bus.subscribe(pattern, maxsize=1000, overflow="drop_oldest", name="ws")
         scope = anyio.CancelScope()
         session._subscriptions[pattern] = (sub, scope)
-        session.tasks.start_soon(_forward, session, sub, scope)  # type: ignore[attr-defined]
+        assert session.tasks is not None
+        session.tasks.start_soon(_forward, session, sub, scope)
     await session.send({"type": "subscribed", "topics": sorted(session._subscriptions)})
 
 
