@@ -188,7 +188,7 @@ def agents_delete(config_path: Path, agent_id: str) -> None:
 @click.option("--port", type=int, help="Port (default: [http] port, 8080).")
 @click.pass_obj
 def serve(config_path: Path, host: str | None, port: int | None) -> None:
-    """Run the kernel with the HTTP/WebSocket API (the [http] plugin), until Ctrl-C or SIGTERM."""
+    """Run the kernel with the HTTP/WebSocket API (the [http] plugin, enabled or not), until Ctrl-C."""
     import anyio
 
     from .runner import run_kernel, serving_kernel
