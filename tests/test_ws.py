@@ -34,6 +34,8 @@ async def test_ping_subscribe_metrics_and_bad_frames() -> None:
                 await ws.send(bad)
                 error = json.loads(await ws.recv())
                 assert error["type"] == "error" and says in error["error"], error
+            await ws.send(json.dumps({"type": "ping", "pad": "x" * 70_000}))  # over 64 KiB
+            assert "over the 65536-byte limit" in json.loads(await ws.recv())["error"]
             await ws.send(b"\xff\xfe")  # a binary frame that is not UTF-8
             assert "not UTF-8" in json.loads(await ws.recv())["error"]
             await ws.send(json.dumps({"type": "subscribe", "topics": ["agent.>"]}))

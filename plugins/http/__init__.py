@@ -131,7 +131,9 @@ class HttpPlugin(Plugin):
         self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         self.app = build_app(self)
         server = _Server(uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", ws_max_size=self.config.ws_max_frame_bytes,
+            # Frames over ws_max_frame_bytes get an error frame from the protocol; only frames
+            # 16 times larger close the connection (code 1009, "message too big").
+            self.app, log_level="warning", lifespan="off", ws_max_size=16 * self.config.ws_max_frame_bytes,
             timeout_graceful_shutdown=self.config.graceful_timeout, access_log=False,
         ))
         done = anyio.Event()
