@@ -82,8 +82,9 @@ async def serve(socket: WebSocket, principal: Principal, context: PluginContext,
 async def _handle(session: Session, table: dict[str, WsHandler], text: str, max_bytes: int) -> None:
     try:
         frame_id = None
-        if len(text.encode()) > max_bytes:
-            await session.error(f"frame of {len(text.encode())} bytes is over the {max_bytes}-byte limit")
+        size = len(text.encode())
+        if size > max_bytes:
+            await session.error(f"frame of {size} bytes is over the {max_bytes}-byte limit")
             return
         try:
             frame = json.loads(text)
@@ -101,7 +102,7 @@ async def _handle(session: Session, table: dict[str, WsHandler], text: str, max_
             return
         try:
             await handler(session, frame)
-        except (AuthFailed, PygentError, ValueError, TypeError, KeyError) as error:
+        except (PygentError, ValueError, TypeError, KeyError) as error:  # AuthFailed included
             await session.error(f"{frame['type']}: {error}", frame_id)
     except WebSocketDisconnect:
         pass

@@ -86,8 +86,7 @@ def routes(store: SqlMemoryStore) -> list[Any]:
 
     @get("/conversations/{conversation_id:str}/history", summary="A conversation's messages")
     async def history(conversation_id: FromPath[str], limit: FromQuery[int | None] = None) -> list[MessageOut]:
-        async with store.engine.connect() as conn:
-            await store._conversation(conn, conversation_id)
+        await store.conversation(conversation_id)  # 404 for an unknown id, not an empty list
         return [MessageOut(s.id, s.message.role, s.message.content, s.created_at)
                 for s in await store.history(conversation_id, limit)]
 

@@ -58,6 +58,11 @@ class SqlMemoryStore:
             raise UnknownConversation(f"No conversation {conversation_id!r} in memory")
         return Conversation(row.id, row.agent_id, row.title, row.created_at)
 
+    async def conversation(self, conversation_id: str) -> Conversation:
+        """One conversation's header; UnknownConversation if there is none."""
+        async with self.engine.connect() as conn:
+            return await self._conversation(conn, conversation_id)
+
     async def delete_conversation(self, conversation_id: str) -> None:
         async with self.engine.begin() as conn:
             await self._conversation(conn, conversation_id)
@@ -87,8 +92,7 @@ class SqlMemoryStore:
         return [_stored(row) for row in reversed(rows)]
 
     async def export(self, conversation_id: str, format: Literal["json", "markdown"]) -> str:
-        async with self.engine.connect() as conn:
-            header = await self._conversation(conn, conversation_id)
+        header = await self.conversation(conversation_id)
         stored = await self.history(conversation_id)
         if format == "json":
             return json.dumps({
