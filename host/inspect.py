@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 from pydantic_core import PydanticUndefined
-from pygent_kernel import Kernel, State, discovery, parse_config, read_config
+from pygent_kernel import Kernel, State, discovery
 from pygent_sdk.errors import PygentError
 from pygent_sdk.markers import PROJECT
 from pygent_sdk.plugin import Plugin
@@ -15,15 +15,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from .render import err, out, show_problems, styled
+from .session import load
 
 
-def _kernel(config_path: Path, classes: dict[str, type[Plugin]]) -> Kernel:
-    """A kernel over ``config_path`` that keeps its problems instead of raising them."""
-    config = read_config(config_path) if config_path.exists() else parse_config({})
-    return Kernel(config, classes)
+def _kernel(config_path: Path | None, classes: dict[str, type[Plugin]]) -> Kernel:
+    """A kernel over ``config_path`` (None: the defaults) that keeps its problems instead of raising them."""
+    return Kernel(load(config_path), classes)
 
 
-def list_plugins(config_path: Path, *, health: bool) -> None:
+def list_plugins(config_path: Path | None, *, health: bool) -> None:
     installed = discovery.installed()
     classes, failures = discovery.load(list(installed))
     kernel = _kernel(config_path, classes)
@@ -34,7 +34,7 @@ def list_plugins(config_path: Path, *, health: bool) -> None:
         )
     if health and not any(fatal for _, fatal in kernel.errors):
         status.update(anyio.run(_health, kernel))
-    table = Table(title=f"Plugins ({config_path if config_path.exists() else 'no config file'})")
+    table = Table(title=f"Plugins ({config_path or 'built-in defaults'})")
     for column in ("name", "version", "distribution", "provides", "requires", "enabled", "status"):
         table.add_column(column)
     for name in sorted(set(installed) | set(kernel.plugins)):
@@ -98,9 +98,10 @@ def _default(field: Any) -> str:
     return repr(value)
 
 
-def check_config(path: Path) -> bool:
-    """Report every problem in ``path``; True when none is fatal."""
-    kernel = Kernel(read_config(path))
+def check_config(path: Path | None) -> bool:
+    """Report every problem in ``path`` (None: the built-in defaults); True when none is fatal."""
+    kernel = Kernel(load(path))
+    path = path or Path("<built-in defaults>")
     enabled = [n for n, r in kernel.plugins.items() if r.entry.enabled]
     if kernel.errors:
         err.print(f"[bold]{escape(str(path))}[/]:")

@@ -1,8 +1,11 @@
-"""``pygent run``: start the kernel, show plugins coming up, run until a signal, stop cleanly."""
+"""``pygent run`` and ``pygent serve``: start the kernel, show plugins coming up, run until a
+signal, stop cleanly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 from pygent_kernel import Kernel, Subscription
@@ -11,11 +14,22 @@ from pygent_sdk.events import PluginFailed, PluginStarted, PluginStopped
 from rich.markup import escape
 
 from .render import err, out
+from .session import load, with_overrides
 
 
-async def run_kernel(config_path: Path, kernel: Kernel | None = None) -> None:
-    kernel = kernel or Kernel.from_config(config_path)
-    out.print(f"Starting {len(kernel.order)} plugins from {escape(str(config_path))} …")
+def kernel_runner(config_path: Path | None) -> Callable[..., None]:
+    """``CliContext.run_kernel``: run the configured kernel (tables overridden) until stopped."""
+
+    def run(**tables: Mapping[str, Any]) -> None:
+        kernel = Kernel(with_overrides(load(config_path), tables))
+        kernel.raise_fatal()
+        anyio.run(run_kernel, str(config_path or "the built-in defaults"), kernel)
+
+    return run
+
+
+async def run_kernel(source: str, kernel: Kernel) -> None:
+    out.print(f"Starting {len(kernel.order)} plugins from {escape(source)} …")
     failure: PygentError | None = None
     with kernel.bus.subscribe("kernel.plugin.*", overflow="wait", name="pygent run") as sub:
         async with anyio.create_task_group() as tg:
@@ -44,20 +58,3 @@ async def _report(sub: Subscription) -> None:
             out.print(f"  [dim]■ {event.plugin} stopped[/]")
         elif isinstance(event, PluginFailed):
             err.print(f"  [red]✗ {escape(event.error)}[/]")
-
-
-def serving_kernel(config_path: Path, host: str | None, port: int | None) -> Kernel:
-    """The kernel of plugins.toml with the [http] plugin enabled (host/port overridden if given)."""
-    import dataclasses
-
-    from pygent_kernel.config import PluginEntry, read_config
-
-    config = read_config(config_path)
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    entries = [e for e in config.plugins if e.name != "http"]
-    http = next((e for e in config.plugins if e.name == "http"), PluginEntry("http"))
-    http = dataclasses.replace(http, enabled=True, options={**http.options, **overrides})
-    kernel = Kernel(dataclasses.replace(config, plugins=(*entries, http)))
-    kernel.raise_fatal()
-    return kernel
-

@@ -20,20 +20,24 @@ def missing(
 
 
 def start_order(
-    requires: Mapping[str, Sequence[str]], provides: Mapping[str, Sequence[str]]
+    requires: Mapping[str, Sequence[str]], provides: Mapping[str, Sequence[str]],
+    uses: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """Plugin names in an order where every provider precedes its requirers (file order otherwise).
 
-    Assumes every requirement has a provider (see :func:`missing`); raises DependencyError
-    naming the plugins of a cycle.
+    ``uses`` are soft requirements: a plugin starts after their providers when some are present,
+    and without them otherwise. Assumes every requirement has a provider (see :func:`missing`);
+    raises DependencyError naming the plugins of a cycle.
     """
+    uses = uses or {}
+    wants = {name: (*requires[name], *uses.get(name, ())) for name in requires}
     providers: dict[str, list[str]] = {}
     for name, caps in provides.items():
         for cap in caps:
             providers.setdefault(cap, []).append(name)
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for name in requires:
-        deps = [p for cap in requires[name] for p in providers.get(cap, []) if p != name]
+        deps = [p for cap in wants[name] for p in providers.get(cap, []) if p != name]
         sorter.add(name, *deps)
     position = {name: i for i, name in enumerate(requires)}
     try:
@@ -42,7 +46,7 @@ def start_order(
         cycle: list[str] = err.args[1]
         # Each node in graphlib's cycle is a dependency (provider) of the node after it.
         links = "; ".join(
-            f"'{user}' requires {', '.join(sorted(set(requires[user]) & set(provides[dep])))} "
+            f"'{user}' requires {', '.join(sorted(set(wants[user]) & set(provides[dep])))} "
             f"from '{dep}'"
             for dep, user in zip(cycle, cycle[1:])
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pygent_sdk.markers import hookspec
 
 if TYPE_CHECKING:
+    import click
     import pluggy
     from pygent_sdk.bus import Listener
     from pygent_sdk.health import Health
@@ -52,4 +53,29 @@ def pygent_health() -> Health:
     ``down`` with the error as detail.
 
     :return: :class:`pygent_sdk.Health`.
+    """
+
+
+@hookspec
+def pygent_startup() -> None:
+    """Finish setting up once every enabled plugin has started (may be a coroutine function).
+
+    Called once per kernel, in start order, after the last plugin reported ready and before
+    ``kernel.started`` is published; every service other plugins offer is available now. The
+    HTTP transport assembles its application here, from the routes every plugin contributes,
+    so the order of tables in plugins.toml does not matter. An exception fails the plugin under
+    its ``on_error`` policy, like a failed start.
+    """
+
+
+@hookspec
+def pygent_cli_commands(cli: click.Group) -> None:
+    """Add commands or groups to the ``pygent`` command (datasette's ``register_commands``).
+
+    :param cli: The top-level click group; call ``cli.add_command(...)``.
+
+    Called on the class of every installed plugin, enabled or not, before any plugin is
+    instantiated: implement it as a ``@staticmethod`` placed above ``@hookimpl``. A command
+    reaches the kernel through :class:`pygent_sdk.cli.CliContext` (``@pass_cli``), whose
+    ``kernel()`` starts the kernel from the user's plugins.toml.
     """

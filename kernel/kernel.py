@@ -32,6 +32,7 @@ from pygent_sdk.events import (
 from pygent_sdk.health import Health, KernelHealth, PluginStatus, worst
 from pygent_sdk.markers import PROJECT
 from pygent_sdk.plugin import Plugin, PluginConfig, PluginContext
+from pygent_sdk.services import ServiceKey, T
 
 from . import discovery, graph, hookspecs
 from .bus import EventBus, Subscription
@@ -201,6 +202,7 @@ class Kernel:
             live = {n: r.cls for n, r in self.plugins.items() if r.cls and r.state is State.LOADED}
             requires = {n: cls.requires for n, cls in live.items()}
             provides = {n: cls.provides for n, cls in live.items()}
+            uses = {n: cls.uses for n, cls in live.items()}
             gaps = graph.missing(requires, provides)
             if not gaps:
                 break
@@ -211,7 +213,7 @@ class Kernel:
                     plugins=(name,),
                 ))
         try:
-            self.order = graph.start_order(requires, provides)
+            self.order = graph.start_order(requires, provides, uses)
         except DependencyError as err:
             self.errors.append((err, True))
 
@@ -256,6 +258,15 @@ class Kernel:
             caller = self._plugin_callers[hook_name, plugin] = self.pm.subset_hook_caller(hook_name, others)
         return caller(**kwargs)
 
+    def service(self, key: ServiceKey[T], **kwargs: Any) -> T:
+        """The service ``key`` names (e.g. ``pygent_sdk.memory.MEMORY_STORE``), or raise
+        ``ServiceUnavailable`` naming the plugin to enable."""
+        return key.require(self.hook, **kwargs)
+
+    def optional_service(self, key: ServiceKey[T], **kwargs: Any) -> T | None:
+        """The service ``key`` names, or None when no enabled plugin provides it."""
+        return key.lookup(self.hook, **kwargs)
+
     # Lifecycle -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> Kernel:
@@ -267,6 +278,8 @@ class Kernel:
         try:
             for name in self.order:
                 await self._start(self.plugins[name])
+            for rec in list(self._started):
+                await self._startup(rec)
             running = tuple(r.name for r in self._started)
             await self.bus.publish(KernelStarted(plugins=running, source="kernel"))
             log.info("kernel started: %s", ", ".join(running) or "no plugins")
@@ -307,6 +320,23 @@ class Kernel:
                 return
             except Exception as exc:
                 err = PluginError(rec.name, "start", _describe(exc))
+        self._fail(rec, err)
+        await self.bus.publish(PluginFailed(plugin=rec.name, phase="start", error=str(err)))
+        if rec.entry.on_error == "stop":
+            raise err
+        _log_tolerated(err)
+
+    async def _startup(self, rec: PluginRecord) -> None:
+        """Run one started plugin's ``pygent_startup``; a failure counts as a failed start."""
+        try:
+            for result in self.call_plugin("pygent_startup", rec.name):
+                if inspect.isawaitable(result):
+                    await result
+            return
+        except Exception as exc:
+            err = PluginError(rec.name, "start", _describe(exc))
+        await self._stop_one(rec)
+        self._started.remove(rec)
         self._fail(rec, err)
         await self.bus.publish(PluginFailed(plugin=rec.name, phase="start", error=str(err)))
         if rec.entry.on_error == "stop":
@@ -374,20 +404,22 @@ class Kernel:
         with anyio.move_on_after(self.settings.stop_timeout):
             await self.bus.publish(KernelStopping(reason=reason, source="kernel"))
         for rec in reversed(self._started):
-            if rec.scope is None or rec.done is None or rec.done.is_set():
-                continue
-            rec.state = State.STOPPING
-            rec.scope.cancel()
-            with anyio.move_on_after(self.settings.stop_timeout + 1):
-                await rec.done.wait()
-            if not rec.done.is_set():
-                log.error("plugin '%s' did not stop within %.0f s", rec.name,
-                          self.settings.stop_timeout)
-                continue
-            if rec.state is State.STOPPED:
-                with anyio.move_on_after(self.settings.stop_timeout):
-                    await self.bus.publish(PluginStopped(plugin=rec.name, source="kernel"))
+            await self._stop_one(rec)
         self._started.clear()
+
+    async def _stop_one(self, rec: PluginRecord) -> None:
+        if rec.scope is None or rec.done is None or rec.done.is_set():
+            return
+        rec.state = State.STOPPING
+        rec.scope.cancel()
+        with anyio.move_on_after(self.settings.stop_timeout + 1):
+            await rec.done.wait()
+        if not rec.done.is_set():
+            log.error("plugin '%s' did not stop within %.0f s", rec.name, self.settings.stop_timeout)
+            return
+        if rec.state is State.STOPPED:
+            with anyio.move_on_after(self.settings.stop_timeout):
+                await self.bus.publish(PluginStopped(plugin=rec.name, source="kernel"))
 
     def request_shutdown(self, reason: str = "shutdown requested") -> None:
         """Ask the kernel to stop: :meth:`run_until_stopped` returns."""

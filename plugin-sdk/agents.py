@@ -7,6 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .chat import Usage
+from .errors import PygentError
+from .events import Event, event
+from .markers import hookspec
+from .services import ServiceKey
 
 if TYPE_CHECKING:
     from .chat import ChatModel
@@ -103,3 +107,82 @@ class AgentRegistry(Protocol):
     async def run(
         self, agent_id: str, task: str, *, on_token: TokenSink | None = None
     ) -> AgentResult: ...
+
+
+class AgentError(PygentError):
+    """A request the registry cannot honour: unknown type, bad config, busy agent, empty task."""
+
+
+class UnknownAgent(AgentError, LookupError):
+    """No agent has this id."""
+
+
+class AgentHooks:
+    """Hooks of the agents capability; the ``agents`` plugin registers them."""
+
+    @hookspec
+    def pygent_agent_types(self) -> list[AgentType]:
+        """Contribute agent types: name, description, factory and ``Config``.
+
+        Implemented by agent-type plugins (general, coding, ...). Type names must be unique.
+
+        :return: The plugin's :class:`AgentType` objects.
+        """
+
+    @hookspec
+    def pygent_tools(self) -> list[Tool]:
+        """Contribute tools agents may call. Names must be unique; the first plugin wins.
+
+        :return: Objects following the :class:`pygent_sdk.Tool` protocol.
+        """
+
+    @hookspec(firstresult=True)
+    def pygent_agent_registry(self) -> AgentRegistry | None:
+        """Return the agent registry; the ``agents`` plugin answers.
+
+        Ask for it with ``context.service(AGENT_REGISTRY)``.
+        """
+
+
+AGENT_REGISTRY: ServiceKey[AgentRegistry] = ServiceKey(
+    "pygent_agent_registry", AgentRegistry, provider="agents"
+)
+"""The agent registry service: ``context.service(AGENT_REGISTRY)``."""
+
+
+@event("agent.created")
+class AgentCreated(Event):
+    """Agent ``agent_id`` of ``type`` was created on ``model``."""
+
+    agent_id: str
+    type: str
+    name: str
+    model: str
+
+
+@event("agent.status")
+class AgentStatusChanged(Event):
+    """Agent ``agent_id`` went from ``previous`` to ``status``."""
+
+    agent_id: str
+    type: str
+    status: str
+    previous: str
+
+
+@event("agent.step")
+class AgentStep(Event):
+    """Agent ``agent_id`` took step ``index`` of a run: ``kind`` (e.g. tool, attempt) and details."""
+
+    agent_id: str
+    index: int
+    kind: str
+    detail: dict[str, Any]
+
+
+@event("agent.deleted")
+class AgentDeleted(Event):
+    """Agent ``agent_id`` was deleted (its conversation stays in memory)."""
+
+    agent_id: str
+    type: str

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .errors import PygentError
+from .markers import hookspec
 
 Permission = Literal["read", "write", "admin"]
 Role = Literal["viewer", "operator", "admin"]
@@ -55,3 +56,30 @@ class WsSession(Protocol):
 
 WsHandler = Callable[[WsSession, Mapping[str, Any]], Awaitable[None]]
 """Handles one frame of a given ``type``; raise AuthFailed or PygentError to answer with an error frame."""
+
+
+class HttpHooks:
+    """Hooks of the HTTP capability; the ``http`` transport registers them."""
+
+    @hookspec
+    def pygent_http_routes(self) -> list[Any]:
+        """Contribute Litestar route handlers or Routers, mounted under ``/api/v1``.
+
+        Each route's permission is ``opt={"permission": "read" | "write" | "admin"}``; without
+        it, GET routes need ``read`` and the others ``write``. Import Litestar inside the hook.
+        """
+
+    @hookspec
+    def pygent_ws_handlers(self) -> dict[str, WsHandler]:
+        """Contribute WebSocket frame handlers by frame ``type`` (e.g. ``chat_message``)."""
+
+    @hookspec(firstresult=True)
+    def pygent_http_authenticate(
+        self, authorization: str | None, api_key: str | None, token: str | None
+    ) -> Principal | None:
+        """Who is calling: a Principal, None (no credentials), or raise ``AuthFailed``.
+
+        ``authorization`` is the Authorization header, ``api_key`` the X-API-Key header and
+        ``token`` the ``?token=`` query parameter (for browsers' WebSocket and EventSource).
+        May be async. Answered by the ``auth`` plugin; without one, every caller is admin.
+        """

@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .chat import ChatMessage
+from .markers import hookspec
+from .services import ServiceKey
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,3 +72,18 @@ class MemoryStore(Protocol):
     async def add_episode(self, agent_id: str, text: str, meta: dict[str, Any] | None = None) -> int: ...
 
     async def search_episodes(self, agent_id: str, query: str, limit: int = 5) -> list[Episode]: ...
+
+
+class MemoryHooks:
+    """Hooks of the memory capability; the ``memory`` plugin registers them."""
+
+    @hookspec(firstresult=True)
+    def pygent_memory_store(self) -> MemoryStore | None:
+        """Return the kernel's memory store (the memory plugin answers; first answer wins).
+
+        Ask for it with ``context.service(MEMORY_STORE)``.
+        """
+
+
+MEMORY_STORE: ServiceKey[MemoryStore] = ServiceKey("pygent_memory_store", MemoryStore, provider="memory")
+"""The memory store service: ``context.service(MEMORY_STORE)``."""

@@ -12,6 +12,8 @@ import anyio
 from anyio.abc import TaskStatus
 from pydantic import BaseModel, ConfigDict
 
+from .services import ServiceKey, T
+
 if TYPE_CHECKING:
     import pluggy
 
@@ -47,11 +49,19 @@ class PluginContext:
     plugins: Callable[[], list[PluginStatus]]
     """Every configured plugin's state, as ``Kernel.statuses()`` reports it."""
 
+    def service(self, key: ServiceKey[T], **kwargs: Any) -> T:
+        """The service ``key`` names (e.g. ``MEMORY_STORE``), or raise ``ServiceUnavailable``."""
+        return key.require(self.hook, who=self.name, **kwargs)
+
+    def optional_service(self, key: ServiceKey[T], **kwargs: Any) -> T | None:
+        """The service ``key`` names, or None when no enabled plugin provides it."""
+        return key.lookup(self.hook, **kwargs)
+
 
 class Plugin:
     """Base class of every PyGent plugin.
 
-    Subclass it, set ``Config``, ``provides`` and ``requires``, add ``@hookimpl`` methods, and
+    Subclass it, set ``Config``, ``provides``, ``requires`` and ``uses``, add ``@hookimpl`` methods, and
     either override :meth:`start`/:meth:`stop` (setup and teardown) or :meth:`run` (a long-running
     service). Register the class under the ``pygent.plugins`` entry-point group. Import heavy
     libraries inside methods, never at module level: ``pygent plugins list`` imports every plugin.
@@ -62,6 +72,11 @@ class Plugin:
     """Capabilities this plugin offers to others, e.g. ``("chat-model",)``."""
     requires: ClassVar[tuple[str, ...]] = ()
     """Capabilities that must be provided by plugins started before this one."""
+    uses: ClassVar[tuple[str, ...]] = ()
+    """Capabilities used when present: their providers start first, but none is needed."""
+    listens: ClassVar[bool] = False
+    """True for a plugin that opens a network listener (a server): one-shot ``pygent`` commands
+    start the kernel without it, so they never take a port."""
 
     def __init__(self, config: Any, context: PluginContext) -> None:
         self.config = config

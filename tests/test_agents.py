@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pygent_plugins.agents import AgentError
+from pygent_sdk.agents import AgentError
 from pygent_plugins.general.answer_stream import AnswerStream
 from pygent_plugins.tools import evaluate
 from pygent_sdk import ChatMessage, Tool, ToolResult, ToolSpec

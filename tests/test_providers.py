@@ -6,7 +6,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from pygent_plugins.models import ModelNotFound, ModelsPlugin
+from pygent_plugins.models import ModelsPlugin
+from pygent_sdk.models import ModelNotFound
 from pygent_plugins.ollama import OllamaPlugin
 from pygent_plugins.replay import ReplayPlugin
 from pygent_sdk import ChatMessage, ChatOptions, ToolSpec

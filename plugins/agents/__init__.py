@@ -9,33 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from pygent_sdk import (
-    ChatModel, Health, Plugin, PluginConfig, PygentError, Tool, hookimpl, hookspec,
-)
-from pygent_sdk.agents import AgentRegistry, AgentType
+from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, Tool, hookimpl
+from pygent_sdk.agents import AgentHooks, AgentRegistry, AgentType
+from pygent_sdk.memory import MEMORY_STORE
+from pygent_sdk.models import CHAT_MODEL
 
-from .events import AgentCreated, AgentDeleted, AgentStatusChanged, AgentStep
-from .registry import AgentError, Registry
+from .registry import Registry
 
-__all__ = [
-    "AgentCreated", "AgentDeleted", "AgentError", "AgentStatusChanged", "AgentStep", "AgentsPlugin",
-]
-
-
-class AgentHooks:
-    """Hooks the agents plugin declares."""
-
-    @hookspec
-    def pygent_agent_types(self) -> list[AgentType]:
-        """Contribute agent types (``pygent_sdk.agents.AgentType``): name, factory, Config."""
-
-    @hookspec
-    def pygent_tools(self) -> list[Tool]:
-        """Contribute tools agents may call. Names must be unique; the first plugin wins."""
-
-    @hookspec(firstresult=True)
-    def pygent_agent_registry(self) -> AgentRegistry | None:
-        """Return the agent registry (the agents plugin answers)."""
+__all__ = ["AgentsPlugin"]
 
 
 class AgentsConfig(PluginConfig):
@@ -52,6 +33,7 @@ class AgentsPlugin(Plugin):
     Config = AgentsConfig
     provides = ("agents",)
     requires = ("models",)
+    uses = ("memory",)
     config: AgentsConfig
     registry: Registry | None = None
 
@@ -72,11 +54,10 @@ class AgentsPlugin(Plugin):
         return found
 
     def _model(self, name: str | None) -> ChatModel:
-        return self.context.hook.pygent_model(name=name)
+        return self.context.service(CHAT_MODEL, name=name)
 
     def _memory(self) -> Any:
-        ask = getattr(self.context.hook, "pygent_memory_store", None)
-        return ask() if ask is not None else None
+        return self.context.optional_service(MEMORY_STORE)
 
     async def start(self) -> None:
         self.registry = Registry(
@@ -114,3 +95,10 @@ class AgentsPlugin(Plugin):
             return Health.degraded("no agent type plugin is enabled")
         count = len(self.registry) if self.registry else 0
         return Health.ok(f"{count} agent(s); types: {', '.join(types)}")
+
+    @staticmethod
+    @hookimpl
+    def pygent_cli_commands(cli: Any) -> None:
+        from .cli import register
+
+        register(cli)

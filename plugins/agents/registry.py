@@ -17,20 +17,13 @@ import pydantic
 from pygent_sdk import (
     Agent, AgentResult, AgentStatus, Bus, ChatModel, MemoryStore, PygentError, Tool,
 )
-from pygent_sdk.agents import AgentContext, AgentInfo, AgentType, TokenSink
+from pygent_sdk.agents import (
+    AgentContext, AgentCreated, AgentDeleted, AgentError, AgentInfo, AgentStatusChanged, AgentStep,
+    AgentType, TokenSink, UnknownAgent,
+)
 from pygent_sdk.chat import ChatMessage
 
-from .events import AgentCreated, AgentDeleted, AgentStatusChanged, AgentStep
-
 log = logging.getLogger(__name__)
-
-
-class AgentError(PygentError):
-    """A request the registry cannot honour: unknown type, bad config, busy agent, empty task."""
-
-
-class UnknownAgent(AgentError, LookupError):
-    """No agent has this id."""
 
 
 @dataclasses.dataclass(slots=True)

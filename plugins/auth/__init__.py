@@ -124,3 +124,10 @@ class AuthPlugin(Plugin):
         active = sum(not k.revoked for k in self.store.keys.values()) if self.store else 0
         jwt = "JWT on" if self.config.jwt_secret else "JWT off"
         return Health.ok(f"{active} active API key(s), {jwt}")
+
+    @staticmethod
+    @hookimpl
+    def pygent_cli_commands(cli: Any) -> None:
+        from .cli import register
+
+        register(cli)

@@ -16,35 +16,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 from pydantic import Field
-from pygent_sdk import Health, Plugin, PluginConfig, PygentError, hookimpl, hookspec
-from pygent_sdk.http import Principal, WsHandler
-
-
-class HttpHooks:
-    """Hooks the http transport declares."""
-
-    @hookspec
-    def pygent_http_routes(self) -> list[Any]:
-        """Contribute Litestar route handlers or Routers, mounted under ``/api/v1``.
-
-        Each route's permission is ``opt={"permission": "read" | "write" | "admin"}``; without
-        it, GET routes need ``read`` and the others ``write``. Import Litestar inside the hook.
-        """
-
-    @hookspec
-    def pygent_ws_handlers(self) -> dict[str, WsHandler]:
-        """Contribute WebSocket frame handlers by frame ``type`` (e.g. ``chat_message``)."""
-
-    @hookspec(firstresult=True)
-    def pygent_http_authenticate(
-        self, authorization: str | None, api_key: str | None, token: str | None
-    ) -> Principal | None:
-        """Who is calling: a Principal, None (no credentials), or raise ``AuthFailed``.
-
-        ``authorization`` is the Authorization header, ``api_key`` the X-API-Key header and
-        ``token`` the ``?token=`` query parameter (for browsers' WebSocket and EventSource).
-        May be async. Answered by the ``auth`` plugin; without one, every caller is admin.
-        """
+from pygent_sdk import Health, Plugin, PluginConfig, PygentError, hookimpl
+from pygent_sdk.http import HttpHooks
 
 
 class HttpConfig(PluginConfig):
@@ -91,6 +64,7 @@ class HttpPlugin(Plugin):
 
     Config = HttpConfig
     provides = ("http",)
+    listens = True
     config: HttpConfig
     url: str = ""
     app: Any = None
@@ -165,3 +139,10 @@ class HttpPlugin(Plugin):
     @hookimpl
     def pygent_health(self) -> Health:
         return Health.ok(f"serving on {self.url}" + ("" if self.auth_enabled else ", no auth"))
+
+    @staticmethod
+    @hookimpl
+    def pygent_cli_commands(cli: Any) -> None:
+        from .cli import register
+
+        register(cli)

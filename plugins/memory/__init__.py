@@ -8,18 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
-from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, PygentError, hookimpl, hookspec
+from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, PygentError, hookimpl
+from pygent_sdk.memory import MemoryHooks
 
 if TYPE_CHECKING:
     from .store import SqlMemoryStore
-
-
-class MemoryHooks:
-    """Hooks the memory plugin declares."""
-
-    @hookspec(firstresult=True)
-    def pygent_memory_store(self) -> MemoryStore | None:
-        """Return the kernel's memory store (the memory plugin answers; first answer wins)."""
 
 
 class MemoryConfig(PluginConfig):
@@ -108,6 +101,14 @@ class MemoryPlugin(Plugin):
             version = await conn.run_sync(current_version)
             await conn.execute(sa.text("SELECT 1"))
         return Health.ok(f"{self.store.engine.dialect.name}, schema version {version}")
+
+
+    @staticmethod
+    @hookimpl
+    def pygent_cli_commands(cli: Any) -> None:
+        from .cli import register
+
+        register(cli)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

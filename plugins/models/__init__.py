@@ -7,50 +7,15 @@ Providers (llamacpp, ollama, openai, replay) implement ``pygent_chat_models``; a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
-from pygent_sdk import (
-    ChatModel, Health, Plugin, PluginConfig, PullProgress, PygentError, hookimpl, hookspec,
-)
+from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
+from pygent_sdk.models import ModelHooks, ModelNotFound
 
-from .metered import LlmUsage, MeteredModel
+from .metered import MeteredModel
 
-__all__ = ["LlmUsage", "ModelNotFound", "ModelsPlugin"]
-
-
-class ModelNotFound(PygentError, LookupError):
-    """A model name no provider answers to."""
-
-
-class ModelHooks:
-    """Hooks the models plugin declares."""
-
-    @hookspec
-    def pygent_chat_models(self) -> list[ChatModel]:
-        """Contribute chat models, each named ``provider:model`` (e.g. ``llamacpp:smollm2``).
-
-        Implemented by model provider plugins. Return cheap objects: load weights or connect
-        lazily, on the first request, never here.
-        """
-
-    @hookspec(firstresult=True)
-    def pygent_model(self, name: str | None) -> ChatModel | None:
-        """Return the chat model called ``name`` (None: the configured default), metered.
-
-        Answered by the models plugin; raises ``ModelNotFound`` listing the available names.
-        """
-
-    @hookspec
-    def pygent_model_pull(
-        self, name: str, progress: Callable[[PullProgress], None]
-    ) -> bool | None:
-        """Download model ``name`` if this provider owns it, reporting ``progress``; may be async.
-
-        Return True when pulled, None when ``name`` is not this provider's. The caller awaits
-        every answer.
-        """
+__all__ = ["ModelsPlugin"]
 
 
 class ModelsConfig(PluginConfig):
@@ -106,3 +71,10 @@ class ModelsPlugin(Plugin):
         if not names:
             return Health.degraded("no chat model provider is enabled")
         return Health.ok(f"{len(names)} model(s): {', '.join(names)}")
+
+    @staticmethod
+    @hookimpl
+    def pygent_cli_commands(cli: Any) -> None:
+        from .cli import register
+
+        register(cli)

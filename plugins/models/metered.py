@@ -5,21 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from pygent_sdk import (
-    Bus, ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, Event, collect, event,
-)
-
-
-@event("llm.usage")
-class LlmUsage(Event):
-    """One exchange with ``model`` ended: tokens used, seconds to the first token and in all."""
-
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    first_token_s: float | None
-    total_s: float
-    finish_reason: str
+from pygent_sdk import Bus, ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, collect
+from pygent_sdk.models import LlmUsage
 
 
 class MeteredModel:
