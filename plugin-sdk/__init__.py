@@ -34,3 +34,7 @@ __all__ = [
     "Subscription", "Tool", "ToolCall", "ToolResult", "ToolSpec", "Usage", "VectorHit",
     "VectorStore", "collect", "event", "hookimpl", "hookspec",
 ]
+
+from .sandbox import SANDBOX, Sandbox, SandboxLimits, SandboxResult, SandboxUnavailable  # noqa: E402
+
+__all__ += ["SANDBOX", "Sandbox", "SandboxLimits", "SandboxResult", "SandboxUnavailable"]

@@ -8,12 +8,12 @@ check was given, "not solved" otherwise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
 from pygent_sdk.agents import AgentContext, TokenSink
-
-from .sandbox import Limits, RunResult, run_python
+from pygent_sdk.sandbox import Sandbox, SandboxLimits, SandboxResult
 
 _BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
 _TAIL = 1500
@@ -37,6 +37,11 @@ class CodingConfig(PluginConfig):
     )
 
 
+NO_SANDBOX = (
+    "Not run: the sandbox refuses untrusted code, because strong isolation is unavailable here. "
+    "`pygent health` says why and how to fix it (install bubblewrap, or accept weaker "
+    'isolation with isolation = "weak" in [sandbox])."
+)
 SYSTEM = (
     "You are an expert Python programmer. Reply with one complete Python 3 program in a single "
     "```python code block, using only the standard library. The program must print its result."
@@ -56,10 +61,14 @@ def _tail(text: str) -> str:
 class CodingAgent:
     """See the module docstring."""
 
-    def __init__(self, context: AgentContext, config: CodingConfig) -> None:
+    def __init__(
+        self, context: AgentContext, config: CodingConfig, sandbox: Callable[[], Sandbox]
+    ) -> None:
         self.context = context
         self.config = config
-        self.limits = Limits(
+        self.sandbox = sandbox
+        """The sandbox service, looked up at each run (the sandbox plugin may start later)."""
+        self.limits = SandboxLimits(
             timeout_s=config.timeout_s, memory_mb=config.memory_mb, output_bytes=config.output_bytes
         )
 
@@ -69,13 +78,16 @@ class CodingAgent:
         return f"{task}\n\nYour program will be checked by running after it:\n```python\n{self.config.check}\n```"
 
     @staticmethod
-    def _feedback(run: RunResult) -> str:
+    def _feedback(run: SandboxResult) -> str:
         return (
             f"The program failed ({run.describe()}).\nstdout:\n{_tail(run.stdout)}\n"
             f"stderr:\n{_tail(run.stderr)}\nFix it and reply with the whole corrected program."
         )
 
     async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
+        sandbox = self.sandbox()
+        if not sandbox.isolation:  # refused: say so before spending the model's time
+            return AgentResult(NO_SANDBOX, False)
         messages = [ChatMessage("system", SYSTEM), ChatMessage("user", self._task(task))]
         usage, attempts = Usage(), []
         for attempt in range(1, self.config.max_attempts + 1):
@@ -100,7 +112,7 @@ class CodingAgent:
                 continue
             program = f"{code}\n\n{self.config.check}\n" if self.config.check else code
             await self.context.set_status("waiting")
-            run = await run_python(program, self.limits)
+            run = await sandbox.run_python(program, limits=self.limits)
             await self.context.set_status("running")
             attempts.append({
                 "attempt": attempt, "code": code, "stdout": run.stdout, "stderr": run.stderr,

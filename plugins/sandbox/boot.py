@@ -1,19 +1,14 @@
-"""Runs inside the sandbox process before the user's code: limits, then guards, then main.py.
+"""Runs inside the sandboxed interpreter before the user's code: an audit hook, then main.py.
 
-Kept free of imports beyond the standard library; it is passed to ``python -I -B -c``.
-Layers: resource limits (kernel-enforced, irreversible), then a Python audit hook that refuses
-writes outside the working directory, network use and new processes.
+Passed to ``python -I -B -c`` and kept free of imports beyond the standard library. The hook
+refuses writes outside the working directory, network use and new processes. It is an extra
+layer only: code in the same interpreter can switch it off, so the boundary is the operating
+system's (namespaces, a separate uid, rlimits), set up before this script starts.
 """
 
 import os
-import resource
 import runpy
 import sys
-
-limits = dict(arg.split("=") for arg in sys.argv[1:])
-for name, value in limits.items():
-    number = int(value)
-    resource.setrlimit(getattr(resource, name), (number, number))
 
 ROOT = os.path.realpath(os.getcwd())
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -55,5 +50,4 @@ def guard(event, args):
 
 sys.addaudithook(guard)
 sys.argv = ["main.py"]
-del limits, name, value, number
 runpy.run_path("main.py", run_name="__main__")

@@ -1,0 +1,280 @@
+"""BwrapSandbox: untrusted Python under bubblewrap, a uid of its own and kernel resource limits.
+
+One run, from the outside in:
+
+- ``prlimit`` sets the address space, CPU time, file size, open files and process count, then
+  execs the rest, so every process of the run inherits kernel-enforced limits;
+- as root, the run gets a dedicated uid (``uid_base + slot``; one per concurrent run): it owns
+  nothing on the host, and ``RLIMIT_NPROC`` counts only that run's processes;
+- ``bwrap`` puts it in new user, PID, network, IPC, UTS and cgroup namespaces, with a read-only
+  root holding only the interpreter and system libraries, ``/proc`` of its own PID namespace,
+  a minimal ``/dev``, and the work directory (mounted at ``/work``) as the only writable path;
+  ``--die-with-parent`` and ``--new-session``; no user namespaces inside;
+- inside, ``boot.py`` installs an audit hook (an extra layer, never the boundary).
+
+stdout and stderr go to files outside the sandbox, polled for size: a run that writes more than
+its ``output_bytes`` is killed, and only that many bytes are ever read into memory. At the time
+limit (or when the program ends) bwrap dies, which takes its PID namespace with it; as root,
+every process left with the run's uid is killed too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+import anyio
+from pygent_sdk.sandbox import SandboxLimits, SandboxResult, SandboxUnavailable
+
+BOOT = Path(__file__).with_name("boot.py").read_text()
+INNER_UID = 65534
+POLL_S = 0.02
+STRONG_LAYERS = (
+    "bubblewrap", "user-namespace", "pid-namespace", "network-namespace", "ipc-namespace",
+    "uts-namespace", "read-only-filesystem",
+)
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+FIX = ('install bubblewrap (`apt-get install bubblewrap`, or `make` as root), or accept weaker '
+       'isolation explicitly with isolation = "weak" in the [sandbox] table of plugins.toml')
+
+
+def clamp(asked: SandboxLimits, most: SandboxLimits) -> SandboxLimits:
+    """``asked``, each value capped at the server-wide maximum ``most``."""
+    return SandboxLimits(**{
+        name: min(getattr(asked, name), getattr(most, name))
+        for name in SandboxLimits.__dataclass_fields__
+    })
+
+
+class BwrapSandbox:
+    """The :class:`pygent_sdk.sandbox.Sandbox` of the ``sandbox`` plugin."""
+
+    def __init__(
+        self, *, mode: Literal["strong", "weak"], bwrap: str, python: str, binds: list[str],
+        maximum: SandboxLimits, uid_base: int, max_parallel: int,
+    ) -> None:
+        self.mode = mode
+        self.bwrap = shutil.which(bwrap)
+        self.python = python
+        self.binds = binds
+        self.maximum = maximum
+        self.uid_base = uid_base
+        self.as_root = os.geteuid() == 0
+        self._free = list(range(max_parallel))
+        self._slots = anyio.Semaphore(max_parallel)
+        self._strong = False
+        self.problem = ""
+        """Why strong isolation is unavailable ("" when it is)."""
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def probe(self) -> None:
+        """Try a real run once; record whether strong isolation works and, if not, why."""
+        if self.bwrap is None:
+            self.problem = "bubblewrap (bwrap) is not installed or not on PATH"
+            return
+        with tempfile.TemporaryDirectory(prefix="pygent-sandbox-probe-") as tmp:
+            work = self._workdir(Path(tmp), self.uid_base)
+            probe = subprocess.run(
+                [*self._bwrap_command(work), "-I", "-c", "print('ok')"],
+                capture_output=True, timeout=30, **self._user_kwargs(self.uid_base),
+            )
+        if probe.returncode == 0 and probe.stdout == b"ok\n":
+            self._strong, self.problem = True, ""
+        else:
+            error = probe.stderr.decode(errors="replace").strip()[-300:]
+            self.problem = f"bubblewrap could not start a sandbox (exit {probe.returncode}: {error})"
+
+    @property
+    def strong(self) -> bool:
+        return self._strong
+
+    @property
+    def isolation(self) -> tuple[str, ...]:
+        if not self._strong and self.mode == "strong":
+            return ()
+        layers = STRONG_LAYERS if self._strong else ("process-session",)
+        return (*layers, *(("dedicated-uid",) if self.as_root else ()), "rlimits", "audit-hook")
+
+    def refusal(self) -> str:
+        """The message of the SandboxUnavailable raised when runs are refused."""
+        return (f"The sandbox refuses to run untrusted code: strong isolation is unavailable "
+                f"({self.problem}). To fix: {FIX}.")
+
+    # -- one run -----------------------------------------------------------------------------
+
+    async def run_python(
+        self, code: str, *, files: Mapping[str, str | bytes] | None = None,
+        limits: SandboxLimits | None = None,
+    ) -> SandboxResult:
+        if not self.isolation:
+            raise SandboxUnavailable(self.refusal())
+        checked = {_relative(name): data for name, data in (files or {}).items()}
+        limits = clamp(limits or SandboxLimits(), self.maximum)
+        async with self._slots:
+            slot = self._free.pop()
+            try:
+                return await self._run(code, checked, limits, self.uid_base + slot)
+            finally:
+                self._free.append(slot)
+
+    async def _run(
+        self, code: str, files: dict[PurePosixPath, str | bytes], limits: SandboxLimits, uid: int,
+    ) -> SandboxResult:
+        root = Path(tempfile.mkdtemp(prefix="pygent-sandbox-"))
+        try:
+            work = self._workdir(root, uid, code=code, files=files)
+            outputs = [os.fdopen(os.open(root / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb")
+                       for name in ("stdout", "stderr")]
+            command = [*self._rlimits(limits),
+                       *(self._bwrap_command(work) if self._strong else [self.python]),
+                       "-I", "-B", "-c", BOOT]
+            env = self._env(work if not self._strong else Path("/work"))
+            start = time.perf_counter()
+            timed_out = overflow = False
+            try:
+                process = await anyio.open_process(
+                    command, stdin=subprocess.DEVNULL, stdout=outputs[0], stderr=outputs[1],
+                    cwd=work, env=env, start_new_session=True, **self._user_kwargs(uid),
+                )
+                async with process:
+                    while process.returncode is None:
+                        with anyio.move_on_after(POLL_S):
+                            await process.wait()
+                        if process.returncode is not None:
+                            break
+                        if sum(os.fstat(f.fileno()).st_size for f in outputs) > limits.output_bytes:
+                            overflow = True
+                        elif time.perf_counter() - start > limits.timeout_s:
+                            timed_out = True
+                        else:
+                            continue
+                        _kill_group(process.pid)
+                        await process.wait()
+                    duration = time.perf_counter() - start
+                    _kill_group(process.pid)
+                    await self._kill_uid(uid)
+            finally:
+                for f in outputs:
+                    f.close()
+            stdout, stderr, cut = _read_outputs(root, limits.output_bytes)
+            return SandboxResult(
+                exit_code=self._exit_code(process.returncode), stdout=stdout, stderr=stderr,
+                duration_s=duration, timed_out=timed_out, output_truncated=overflow or cut,
+                isolation=self.isolation, limits=limits,
+            )
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _workdir(
+        self, root: Path, uid: int, *, code: str = "",
+        files: dict[PurePosixPath, str | bytes] | None = None,
+    ) -> Path:
+        """``root/work`` holding main.py and ``files``, owned by the run's uid (as root)."""
+        root.chmod(0o711)  # the run's uid may pass through to work/, not list root/
+        work = root / "work"
+        work.mkdir(mode=0o700)
+        (work / "main.py").write_text(code)
+        for name, data in (files or {}).items():
+            path = work.joinpath(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data.encode() if isinstance(data, str) else data)
+        if self.as_root:
+            for path in (work, *work.rglob("*")):
+                os.chown(path, uid, uid, follow_symlinks=False)
+        return work
+
+    def _bwrap_command(self, work: Path) -> list[str]:
+        assert self.bwrap is not None
+        command = [
+            self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
+            "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--hostname", "sandbox",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+            "--ro-bind", "/usr", "/usr",
+        ]
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):
+                command += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                command += ["--ro-bind", path, path]
+        prefix = str(Path(os.path.realpath(self.python)).parents[1])
+        for path in (prefix, *self.binds):
+            if not (path == "/usr" or path.startswith("/usr/")):
+                command += ["--ro-bind", path, path]
+        command += [
+            "--proc", "/proc", "--dev", "/dev", "--bind", str(work), "/work", "--chdir", "/work",
+            *(arg for name, value in self._env(Path("/work")).items()
+              for arg in ("--setenv", name, value)),
+            "--remount-ro", "/", self.python,
+        ]
+        return command
+
+    @staticmethod
+    def _env(home: Path) -> dict[str, str]:
+        return {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(home),
+                "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+
+    @staticmethod
+    def _rlimits(limits: SandboxLimits) -> list[str]:
+        """``prlimit`` setting every limit (soft = hard) before the sandbox starts."""
+        memory = limits.memory_mb * 2**20
+        cpu = int(limits.timeout_s) + 1
+        return [
+            shutil.which("prlimit") or "prlimit", f"--as={memory}", f"--cpu={cpu}",
+            f"--fsize={limits.file_mb * 2**20}", f"--nofile={limits.open_files}",
+            f"--nproc={limits.processes + 2}", "--core=0", "--",  # + bwrap and its init
+        ]
+
+    def _user_kwargs(self, uid: int) -> dict[str, object]:
+        return {"user": uid, "group": uid, "extra_groups": []} if self.as_root else {}
+
+    async def _kill_uid(self, uid: int) -> None:
+        """As root: SIGKILL every process the run's uid still has (none should be left)."""
+        if self.as_root:
+            kill = shutil.which("kill") or "/bin/kill"
+            await anyio.run_process([kill, "-s", "KILL", "--", "-1"], check=False,
+                                    stderr=subprocess.DEVNULL, **self._user_kwargs(uid))
+
+    def _exit_code(self, code: int | None) -> int | None:
+        """bwrap reports a child killed by signal N as 128 + N; return -N as Popen does."""
+        if self._strong and code is not None and 128 < code < 128 + signal.NSIG:
+            return 128 - code
+        return code
+
+
+def _relative(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts or str(path) == "main.py":
+        raise ValueError(
+            f"sandbox file {name!r}: use a relative path inside the work directory, not main.py"
+        )
+    return path
+
+
+def _read_outputs(root: Path, budget: int) -> tuple[str, str, bool]:
+    """stdout and stderr, at most ``budget`` bytes together, and whether they were cut."""
+    texts, cut = [], False
+    for name in ("stdout", "stderr"):
+        with (root / name).open("rb") as f:
+            data = f.read(budget + 1)
+        cut = cut or len(data) > budget
+        data = data[:budget]
+        budget -= len(data)
+        texts.append(data.decode(errors="replace"))
+    return texts[0], texts[1], cut
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
