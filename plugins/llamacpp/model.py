@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -64,7 +67,7 @@ class LlamaCppModel:
         if options.seed is not None:
             request["seed"] = options.seed
         if options.json_schema is not None:
-            request["response_format"] = {"type": "json_object", "schema": options.json_schema}
+            request["grammar"] = grammar(json.dumps(options.json_schema, sort_keys=False))
         return request
 
     async def stream(
@@ -108,6 +111,37 @@ class LlamaCppModel:
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> ChatResponse:
         return await collect(self.stream(messages, options), self.name)
+
+
+_GBNF_ESCAPE = re.compile(r"\\(.)")
+_GBNF_ESCAPES = set('xuUtrn\\"[]')
+
+
+@functools.lru_cache(maxsize=64)
+def grammar(schema: str) -> Any:
+    """A ``LlamaGrammar`` for the JSON ``schema``, by llama.cpp's converter.
+
+    The converter copies regex escapes such as ``\\.`` from a ``pattern`` into the grammar,
+    where llama.cpp does not know them and crashes the process: escaped punctuation is written
+    as ``\\xHH`` here, and a class escape such as ``\\d`` raises a ``ValueError`` that names it.
+    """
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    try:
+        gbnf = json_schema_to_gbnf(schema)
+    except (AssertionError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"llama.cpp cannot turn this JSON schema into a grammar: {error}") from None
+
+    def unescape(match: re.Match[str]) -> str:
+        char = match.group(1)
+        if char in _GBNF_ESCAPES:
+            return match.group(0)
+        if char.isalnum():
+            raise ValueError(f"a JSON-schema pattern uses \\{char}, which llama.cpp's grammar "
+                             "does not support; write a class such as [0-9] instead")
+        return f"\\x{ord(char):02X}" if ord(char) < 256 else f"\\u{ord(char):04X}"
+
+    return LlamaGrammar.from_string(_GBNF_ESCAPE.sub(unescape, gbnf), verbose=False)
 
 
 def _generate(llama: Any, request: dict[str, Any], cancelled: threading.Event) -> Iterator[ChatChunk]:
