@@ -8,8 +8,8 @@ from .agents import (
 )
 from .bus import Bus, Listener, Overflow, Subscription
 from .chat import (
-    ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, FinishReason, PullProgress, Role,
-    ToolCall, ToolSpec, Usage, collect,
+    BaseChatModel, ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, FinishReason,
+    ModelProfile, PullProgress, Role, ToolCall, ToolSpec, Usage, collect,
 )
 from .errors import ConfigError, ConfigErrors, DependencyError, PluginError, PygentError
 from .events import (
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent", "AgentContext", "AgentInfo", "AgentRegistry", "AgentResult", "AgentStatus", "AgentType",
-    "Conversation", "Episode", "TokenSink", "Bus", "ChatChunk", "ChatMessage", "ChatModel",
+    "BaseChatModel", "ModelProfile", "Conversation", "Episode", "TokenSink", "Bus", "ChatChunk", "ChatMessage", "ChatModel",
     "ChatOptions", "ChatResponse", "ConfigError", "ConfigErrors", "DependencyError", "Embedder",
     "Event", "FinishReason", "Health", "KernelHealth", "PluginStatus", "KernelStarted", "KernelStopping", "Listener",
     "MemoryStore", "Overflow", "Plugin", "PluginConfig", "PluginContext", "PluginError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -103,11 +104,35 @@ class PullProgress:
     total: int = 0
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """What a chat model can do, so callers adapt instead of finding out by failing.
+
+    ``context_length`` is the window the model actually runs with (llama.cpp's ``n_ctx``, the
+    ``num_ctx`` sent to Ollama, an OpenAI-compatible server's configured length), in tokens;
+    ``None`` when the provider cannot tell. Agents trim history to fit it.
+    """
+
+    context_length: int | None = None
+    tools: bool = False
+    """Understands ``ChatOptions.tools`` and answers with ``ToolCall``s."""
+    json_schema: bool = False
+    """Honours ``ChatOptions.json_schema`` (constrained decoding or the server's JSON mode)."""
+    streaming: bool = True
+    """Yields text as it is produced (False: one chunk at the end)."""
+    embeddings: bool = False
+    """The same model can also embed text (through its provider)."""
+
+
 @runtime_checkable
 class ChatModel(Protocol):
-    """A chat model. ``stream`` yields chunks as they are produced; cancelling it stops generation."""
+    """A chat model. ``stream`` yields chunks as they are produced; cancelling it stops generation.
+
+    Implement it by subclassing :class:`BaseChatModel`, which derives ``chat`` from ``stream``.
+    """
 
     name: str
+    profile: ModelProfile
 
     def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
@@ -116,6 +141,34 @@ class ChatModel(Protocol):
     async def chat(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> ChatResponse: ...
+
+
+class BaseChatModel(abc.ABC):
+    """Base class of chat models: implement ``stream``; ``chat`` collects it into one response.
+
+    Set ``name`` (``provider:model``), ``description`` (one line for listings) and ``profile``,
+    as class attributes or in ``__init__``.
+    """
+
+    name: str
+    description: str = ""
+    profile: ModelProfile = ModelProfile()
+
+    @abc.abstractmethod
+    def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        """Yield the answer's chunks; the last carries ``finish_reason`` and ``usage``.
+
+        Write it as an ``async def`` generator. Closing the generator (the caller stopped
+        reading) must stop generation.
+        """
+
+    async def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> ChatResponse:
+        """The whole answer to ``messages``: :meth:`stream`, collected."""
+        return await collect(self.stream(messages, options), self.name)
 
 
 async def collect(chunks: AsyncIterator[ChatChunk], model: str = "") -> ChatResponse:
