@@ -40,7 +40,7 @@ class CodingConfig(PluginConfig):
 NO_SANDBOX = (
     "Not run: the sandbox refuses untrusted code, because strong isolation is unavailable here. "
     "`pygent health` says why and how to fix it (install bubblewrap, or accept weaker "
-    'isolation with isolation = "weak" in [sandbox])."
+    'isolation with isolation = "weak" in [sandbox]).'
 )
 SYSTEM = (
     "You are an expert Python programmer. Reply with one complete Python 3 program in a single "
