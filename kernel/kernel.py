@@ -29,6 +29,7 @@ from pygent_sdk.errors import (
 from pygent_sdk.events import (
     KernelStarted, KernelStopping, PluginFailed, PluginStarted, PluginStopped,
 )
+from pygent_sdk.files import private_dir
 from pygent_sdk.health import Health, KernelHealth, PluginStatus, worst
 from pygent_sdk.markers import PROJECT
 from pygent_sdk.plugin import Plugin, PluginConfig, PluginContext
@@ -315,6 +316,9 @@ class Kernel:
             )
         else:
             try:
+                assert rec.instance is not None
+                private_dir(self.settings.data_dir, tighten=False)  # 0700 whatever the umask
+                private_dir(rec.instance.context.data_dir)
                 await self._tg.start(self._run_plugin, rec)
                 self._started.append(rec)
                 return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +21,7 @@ from pygent_sdk.agents import (
     AgentType, TokenSink, UnknownAgent,
 )
 from pygent_sdk.chat import ChatMessage
+from pygent_sdk.files import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,8 @@ class Registry:
     def _save(self, info: AgentInfo) -> None:
         """Write one agent's definition atomically and durably."""
         row = {k: v for k, v in dataclasses.asdict(info).items() if k != "status"}
-        self._path.mkdir(parents=True, exist_ok=True)
-        tmp = self._path / f".{info.id}.tmp"
-        with tmp.open("w") as f:
-            json.dump(row, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self._path / f"{info.id}.json")
+        private_dir(self._path)
+        write_private(self._path / f"{info.id}.json", json.dumps(row, indent=1))
 
     def types(self) -> list[AgentType]:
         return list(self._types())

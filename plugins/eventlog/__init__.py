@@ -9,6 +9,7 @@ from typing import IO, Literal
 
 from pydantic import Field
 from pygent_sdk import Event, Health, Listener, Plugin, PluginConfig, hookimpl
+from pygent_sdk.files import open_private, private_dir
 
 
 class EventLogConfig(PluginConfig):
@@ -37,8 +38,8 @@ class EventLogPlugin(Plugin):
 
     async def start(self) -> None:
         if self.config.file is not None:
-            self.config.file.parent.mkdir(parents=True, exist_ok=True)
-            self._out = self.config.file.open("a", encoding="utf-8")
+            private_dir(self.config.file.parent, tighten=False)
+            self._out = open_private(self.config.file)  # 0600: events carry users' messages
 
     async def stop(self) -> None:
         if self._out is not None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, PygentError, hookimpl
+from pygent_sdk.files import private_dir, touch_private
 from pygent_sdk.memory import MemoryHooks
 
 if TYPE_CHECKING:
@@ -43,8 +44,12 @@ class MemoryPlugin(Plugin):
         """The configured URL with its async driver, or the default SQLite file."""
         url = self.config.url
         if not url:
-            self.context.data_dir.mkdir(parents=True, exist_ok=True)
-            return f"sqlite+aiosqlite:///{self.context.data_dir / 'memory.db'}"
+            path = private_dir(self.context.data_dir) / "memory.db"
+            # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the same mode.
+            for existing in (path.with_name("memory.db-wal"), path.with_name("memory.db-shm")):
+                if existing.exists():
+                    touch_private(existing)
+            return f"sqlite+aiosqlite:///{touch_private(path)}"
         for plain, driver in [("postgresql://", "postgresql+asyncpg://"),
                               ("postgres://", "postgresql+asyncpg://"),
                               ("sqlite://", "sqlite+aiosqlite://")]:
