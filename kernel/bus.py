@@ -43,6 +43,8 @@ class BusStats:
 
     published: int
     subscriptions: tuple[SubscriptionStats, ...]
+    injected: int = 0
+    """Of ``published``, the events that came from another process through :meth:`EventBus.inject`."""
 
 
 class Subscription:
@@ -163,6 +165,7 @@ class EventBus:
     def __init__(self, default_maxsize: int = 1000) -> None:
         self.default_maxsize = default_maxsize
         self.published = 0
+        self.injected = 0
         self._subs: list[Subscription] = []
         self._routes: dict[str, tuple[Subscription, ...]] = {}
 
@@ -177,6 +180,20 @@ class EventBus:
             if not sub.offer(event):
                 await sub.put(event)
 
+    async def inject(self, event: Event) -> None:
+        """Deliver an event that another process created (a bridge's way in).
+
+        Subscribers see it like any other; a bridge forwards only ``event.is_local`` events,
+        so an injected event never echoes back. Raises ValueError for a local event.
+        """
+        if event.is_local:
+            raise ValueError(
+                f"inject() takes events from another process; {event.topic} {event.id} is local: "
+                "publish() it"
+            )
+        self.injected += 1
+        await self.publish(event)
+
     def subscribe(
         self, pattern: str, *, maxsize: int | None = None, overflow: Overflow = "drop_oldest",
         name: str = "",
@@ -188,7 +205,7 @@ class EventBus:
         return sub
 
     def stats(self) -> BusStats:
-        return BusStats(self.published, tuple(s.stats() for s in self._subs))
+        return BusStats(self.published, tuple(s.stats() for s in self._subs), self.injected)
 
     def _route(self, topic: str) -> tuple[Subscription, ...]:
         if len(self._routes) >= _ROUTE_CACHE_LIMIT:

@@ -51,6 +51,12 @@ class Bus(Protocol):
         """Deliver ``event`` to every matching subscription (waits only on full ``wait`` buffers)."""
         ...
 
+    async def inject(self, event: Event) -> None:
+        """Deliver an event created in another process (``not event.is_local``), e.g. by a
+        bridge that rebuilt it with ``Event.from_dict``. A bridge forwards only local events,
+        so what it injects never echoes back."""
+        ...
+
     def subscribe(
         self, pattern: str, *, maxsize: int | None = None, overflow: Overflow = "drop_oldest",
         name: str = "",

@@ -33,9 +33,16 @@ class VectorStore(Protocol):
     async def add(
         self, ids: Sequence[str], vectors: Sequence[Sequence[float]],
         metadata: Sequence[Mapping[str, Any]] | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Store each vector under its id, replacing what an id held before (upsert)."""
+        ...
 
-    async def search(self, vector: Sequence[float], k: int = 5) -> list[VectorHit]: ...
+    async def search(
+        self, vector: Sequence[float], k: int = 5, filter: Mapping[str, Any] | None = None
+    ) -> list[VectorHit]:
+        """The ``k`` nearest vectors, best first, among those whose metadata matches ``filter``
+        (every key equal)."""
+        ...
 
     async def delete(self, ids: Sequence[str]) -> None: ...
 

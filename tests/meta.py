@@ -6,6 +6,7 @@ import importlib
 
 from pygent_kernel import Kernel, installed
 from pygent_sdk import Event
+from pygent_sdk.events import event_types
 
 PROJECT_DIST = "pygent-factory"
 
@@ -21,15 +22,12 @@ def hook_names() -> list[str]:
 
 
 def event_classes() -> list[type[Event]]:
-    """Every event class defined by the SDK and the built-in plugins."""
+    """Every event class the SDK and the built-in plugins register, by topic."""
     for name in builtin_plugins():
         module, _, _ = installed()[name].target.partition(":")
         importlib.import_module(module)
-    found: dict[str, type[Event]] = {}  # by topic: @event's slotted copy shadows the original class
-    todo = [Event]
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.__subclasses__())
-        if cls is not Event and cls.__module__.startswith(("pygent_sdk", "pygent_plugins")):
-            found[cls.topic] = cls
+    found = {
+        topic: cls for topic, cls in event_types().items()
+        if cls.__module__.startswith(("pygent_sdk", "pygent_plugins"))
+    }
     return [found[topic] for topic in sorted(found)]

@@ -40,3 +40,60 @@ async def test_scripted_model_says_when_the_script_runs_out(scripted_model) -> N
     await model.chat(HELLO)
     with pytest.raises(RuntimeError, match="ran out of replies after 1 calls"):
         await model.chat(HELLO)
+
+
+async def test_hash_embedder_is_deterministic_normalized_and_word_sensitive() -> None:
+    from pygent_sdk import Embedder
+    from pygent_sdk.testing import HashEmbedder
+
+    embedder = HashEmbedder(32)
+    assert isinstance(embedder, Embedder)
+    a, b, c, empty = await embedder.embed(["the cat sat", "The cat sat!", "stock prices fell", ""])
+    assert a == b and len(a) == 32
+    assert abs(sum(x * x for x in a) - 1.0) < 1e-9 and not any(empty)
+    near = sum(x * y for x, y in zip(a, embedder.vector("a cat sat down")))
+    far = sum(x * y for x, y in zip(a, c))
+    assert near > far
+
+
+async def test_in_memory_vector_store_upserts_filters_and_ranks() -> None:
+    from pygent_sdk import VectorStore
+    from pygent_sdk.testing import InMemoryVectorStore
+
+    store = InMemoryVectorStore()
+    assert isinstance(store, VectorStore)
+    await store.add(["a", "b", "c"], [[1, 0], [0.9, 0.1], [0, 1]],
+                    [{"lang": "en"}, {"lang": "de"}, {"lang": "en"}])
+    assert [h.id for h in await store.search([1, 0], k=2)] == ["a", "b"]
+    assert [h.id for h in await store.search([1, 0], k=5, filter={"lang": "en"})] == ["a", "c"]
+    await store.add(["a"], [[0, 1]], [{"lang": "en"}])  # upsert: a now points the other way
+    assert (await store.search([1, 0], k=1))[0].id == "b"
+    await store.delete(["b", "missing"])
+    assert await store.count() == 2
+    with pytest.raises(ValueError, match="3 dimensions"):
+        await store.add(["d"], [[1, 2, 3]])
+    with pytest.raises(ValueError, match="must match"):
+        await store.add(["e", "f"], [[1, 0]])
+
+
+async def test_fake_tool_answers_and_records() -> None:
+    from pygent_sdk import Tool, ToolResult
+    from pygent_sdk.testing import FakeTool
+
+    tool = FakeTool("lookup", lambda args: ToolResult(f"no {args['input']}", is_error=True))
+    assert isinstance(tool, Tool) and tool.spec.name == "lookup"
+    result = await tool({"input": "x"})
+    assert result == ToolResult("no x", is_error=True) and tool.calls == [{"input": "x"}]
+    assert (await FakeTool("plain", "42")({"input": ""})).output == "42"
+
+
+async def test_harness_loads_installed_plugins_by_entry_point_name() -> None:
+    from pygent_sdk.memory import MEMORY_STORE
+    from pygent_sdk.testing import PluginHarness
+
+    async with PluginHarness(["memory"]) as h:
+        store = h.kernel.service(MEMORY_STORE)
+        conversation_id = await store.create_conversation("agent-1", "t")
+        assert (await store.conversations("agent-1"))[0].id == conversation_id
+    async with PluginHarness({"memory": None, "heartbeat": None}, {"heartbeat": {"interval": 0.05}}) as h:
+        await h.wait_for("heartbeat.beat")

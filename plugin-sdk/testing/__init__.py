@@ -1,7 +1,11 @@
 """Test doubles and a kernel harness for plugin authors. Re-exports only."""
 
+from .doubles import FakeTool, HashEmbedder, InMemoryVectorStore
 from .harness import HookCall, PluginHarness
 from .models import ScriptedChatModel
 from .replay import NotRecorded, ReplayModel
 
-__all__ = ["HookCall", "NotRecorded", "PluginHarness", "ReplayModel", "ScriptedChatModel"]
+__all__ = [
+    "FakeTool", "HashEmbedder", "HookCall", "InMemoryVectorStore", "NotRecorded", "PluginHarness",
+    "ReplayModel", "ScriptedChatModel",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +34,27 @@ class HookCall:
 
 
 class PluginHarness:
-    """An isolated kernel around the given plugin classes.
+    """An isolated kernel around the given plugins.
 
-    ``plugins`` maps names to classes (no entry points needed); ``config`` holds each plugin's
-    table as it would appear in plugins.toml, plus an optional ``"kernel"`` table. Data goes to
-    a temporary directory unless ``config["kernel"]["data_dir"]`` says otherwise.
+    ``plugins`` maps names to classes (no entry points needed), or names installed plugins by
+    their entry-point names: ``PluginHarness({"mine": MyPlugin, "memory": None})`` or
+    ``PluginHarness(["models", "scripted", "agents"])``. ``config`` holds each plugin's table
+    as it would appear in plugins.toml, plus an optional ``"kernel"`` table. Data goes to a
+    temporary directory unless ``config["kernel"]["data_dir"]`` says otherwise.
     """
 
     def __init__(
-        self, plugins: Mapping[str, type[Plugin]], config: Mapping[str, Mapping[str, Any]] | None = None,
+        self, plugins: Mapping[str, type[Plugin] | None] | Sequence[str],
+        config: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         config = dict(config or {})
+        named = dict(plugins) if isinstance(plugins, Mapping) else dict.fromkeys(plugins)
+        classes = {name: cls for name, cls in named.items() if cls is not None}
         self._tmp = tempfile.TemporaryDirectory(prefix="pygent-harness-")
         kernel_table = {"data_dir": str(Path(self._tmp.name)), **config.pop("kernel", {})}
-        tables = {"kernel": kernel_table, **{name: dict(config.get(name, {})) for name in plugins}}
+        tables = {"kernel": kernel_table, **{name: dict(config.get(name, {})) for name in named}}
         try:
-            self.kernel = Kernel.from_mapping(tables, classes=plugins, source="<harness>")
+            self.kernel = Kernel.from_mapping(tables, classes=classes, source="<harness>")
         except BaseException:
             self._tmp.cleanup()
             raise
