@@ -127,9 +127,9 @@ async def test_clear_errors_for_bad_requests() -> None:
         registry = h.kernel.hook.pygent_agent_registry()
         with pytest.raises(AgentError, match=r"Unknown agent type 'poet'\. Available: coding, general"):
             await registry.create("poet")
-        with pytest.raises(AgentError, match=r"Bad config for a 'general' agent: max_steps: .*less than or equal to 50"):
+        with pytest.raises(AgentError, match=r"Bad config for agent type 'general': max_steps: .*less than or equal to 50"):
             await registry.create("general", config={"max_steps": 99})
-        with pytest.raises(AgentError, match="Bad config for a 'general' agent: colour: Extra inputs"):
+        with pytest.raises(AgentError, match="Bad config for agent type 'general': colour: Extra inputs"):
             await registry.create("general", config={"colour": "red"})
         with pytest.raises(Exception, match=r"No chat model 'nope'\. Available: scripted"):
             await registry.create("general", model="nope")

@@ -63,7 +63,7 @@ class LlamaCppPlugin(Plugin):
     async def start(self) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise PygentError(
-                "llama-cpp-python is not installed: pip install 'pygent-factory[llamacpp]'",
+                "llama-cpp-python is not installed: pip install 'pygent-factory[embedded]'",
             )
         from .model import LlamaCppModel
 
