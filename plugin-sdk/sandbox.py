@@ -45,8 +45,9 @@ class SandboxLimits:
     """stdout and stderr together, in bytes; the run is killed when it writes more."""
     file_mb: int = 16
     """Largest file the run may write, in MiB."""
-    processes: int = 32
-    """Processes and threads the run may have at once."""
+    processes: int = 16
+    """Processes and threads the run may have at once (without a cgroup, the run's memory is
+    bounded by ``processes * memory_mb``)."""
     open_files: int = 64
     """Open file descriptors per process."""
 

@@ -10,6 +10,7 @@ from pygent_plugins.coding import CodingPlugin
 from pygent_plugins.general import GeneralPlugin
 from pygent_plugins.memory import MemoryPlugin
 from pygent_plugins.models import ModelsPlugin
+from pygent_plugins.sandbox import SandboxPlugin
 from pygent_plugins.tools import ToolsPlugin
 from pygent_sdk import ChatModel, Plugin, hookimpl
 from pygent_sdk.testing import ScriptedChatModel
@@ -38,7 +39,8 @@ def stack(
     no scripted provider; add a real one)."""
     plugins: dict[str, type[Plugin]] = {
         "models": ModelsPlugin, "agents": AgentsPlugin,
-        "tools": ToolsPlugin, "general": GeneralPlugin, "coding": CodingPlugin,
+        "tools": ToolsPlugin, "general": GeneralPlugin, "sandbox": SandboxPlugin,
+        "coding": CodingPlugin,
     }
     if memory:
         plugins["memory"] = MemoryPlugin

@@ -214,7 +214,7 @@ class BwrapSandbox:
             "--proc", "/proc", "--dev", "/dev", "--bind", str(work), "/work", "--chdir", "/work",
             *(arg for name, value in self._env(Path("/work")).items()
               for arg in ("--setenv", name, value)),
-            "--remount-ro", "/", self.python,
+            "--remount-ro", "/dev", "--remount-ro", "/", self.python,
         ]
         return command
 
@@ -241,7 +241,7 @@ class BwrapSandbox:
         """As root: SIGKILL every process the run's uid still has (none should be left)."""
         if self.as_root:
             kill = shutil.which("kill") or "/bin/kill"
-            await anyio.run_process([kill, "-s", "KILL", "--", "-1"], check=False,
+            await anyio.run_process([kill, "-9", "-1"], check=False,
                                     stderr=subprocess.DEVNULL, **self._user_kwargs(uid))
 
     def _exit_code(self, code: int | None) -> int | None:
