@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from .chat import Usage
+from .chat import ChatMessage, Usage
 from .errors import PygentError
 from .events import Event, event
 from .markers import hookspec
@@ -18,19 +18,137 @@ if TYPE_CHECKING:
     from .plugin import PluginConfig
     from .tools import Tool
 
-AgentStatus = Literal["idle", "running", "waiting", "completed", "error"]
+AgentStatus = Literal[
+    "idle", "running", "waiting", "input-required", "completed", "canceled", "error"
+]
+"""An agent's status: ``idle`` before its first run, then the state of its latest run."""
+RunStatus = Literal[
+    "submitted", "working", "waiting", "input-required", "completed", "canceled", "failed"
+]
+"""A run's state, A2A's task states plus ``waiting`` (a tool or the sandbox is working)."""
+AGENT_STATUS_OF_RUN: Mapping[RunStatus, AgentStatus] = {
+    "submitted": "running", "working": "running", "waiting": "waiting",
+    "input-required": "input-required", "completed": "completed", "canceled": "canceled",
+    "failed": "error",
+}
+"""The agent status its latest run's status shows as."""
+FINAL_RUN_STATUSES: frozenset[RunStatus] = frozenset(
+    {"input-required", "completed", "canceled", "failed"}
+)
 TokenSink = Callable[[str], Awaitable[None]]
 """Receives the answer's text as it is produced, piece by piece."""
 
 
+# --- steps -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One step of a run. Subclass it for a new kind: set ``kind`` and write :meth:`summary`."""
+
+    kind: ClassVar[str] = "step"
+
+    @property
+    def ok(self) -> bool:
+        """False for a step that failed or was refused (shown with a cross)."""
+        return True
+
+    def summary(self) -> str:
+        """One line for people: what happened in this step."""
+        return self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kind``, the fields and ``summary``, for JSON answers and events."""
+        return {"kind": self.kind, **dataclasses.asdict(self), "summary": self.summary()}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ToolStep(Step):
+    """The agent called ``tool`` with ``input`` and got ``output``."""
+
+    kind: ClassVar[str] = "tool"
+    tool: str
+    input: str
+    output: str
+    is_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.is_error
+
+    def summary(self) -> str:
+        return f"tool {self.tool}({self.input}) → {self.output}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerStep(Step):
+    """The agent gave its answer, ``text``."""
+
+    kind: ClassVar[str] = "answer"
+    text: str
+
+    def summary(self) -> str:
+        return f"answer: {self.text}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GuardStep(Step):
+    """A check refused something the model did: ``reason`` says what, ``detail`` the evidence."""
+
+    kind: ClassVar[str] = "guard"
+    reason: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+    def summary(self) -> str:
+        return f"guard: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptStep(Step):
+    """Attempt ``attempt`` ran ``code`` (in a sandbox); ``status`` describes how it ended."""
+
+    kind: ClassVar[str] = "attempt"
+    attempt: int
+    code: str
+    status: str
+    passed: bool = False
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    isolation: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.passed
+
+    def summary(self) -> str:
+        text = f"attempt {self.attempt}: {self.status}"
+        tail = self.stderr.strip().splitlines()[-1:]
+        return f"{text} — {tail[0][:160]}" if tail and not self.passed else text
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class AgentResult:
-    """What a run produced, every step it took, and whether it honestly succeeded."""
+    """What a run produced, every step it took, and whether it honestly succeeded.
+
+    An agent returns ``output``, ``success`` and ``usage`` (``steps`` are filled in by the
+    registry from what the agent reported through :attr:`AgentContext.step`). ``status`` is the
+    run's final status: an agent may set ``"input-required"`` (it asked the user a question);
+    otherwise the registry sets ``completed``/``failed`` from ``success``, or ``canceled``.
+    """
 
     output: str
     success: bool
-    steps: tuple[dict[str, Any], ...] = ()
+    steps: tuple[Step, ...] = ()
     usage: Usage = Usage()
+    status: RunStatus | None = None
+    run_id: str | None = None
+    """Set by the registry: the run that produced this result."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,11 +160,38 @@ class AgentContext:
     tools: Mapping[str, Tool]
     memory: MemoryStore | None
     conversation_id: str | None
-    """The agent's conversation in ``memory`` (None without a memory plugin)."""
-    step: Callable[[str, Mapping[str, Any]], Awaitable[None]]
-    """Report a step (``kind``, details): recorded in the result and published as ``agent.step``."""
+    """The agent's conversation in ``memory`` (None without a memory plugin, and for agents built
+    with ``registry.build``)."""
+    step: Callable[[Step], Awaitable[None]]
+    """Report a step: recorded in the result and published as ``agent.step``."""
     set_status: Callable[[AgentStatus], Awaitable[None]]
-    """Change the agent's status, e.g. to ``"waiting"`` while a tool or sandbox runs."""
+    """Change the agent's status: ``"waiting"`` while a tool or sandbox runs, ``"running"`` after."""
+    context_tokens: int = 2048
+    """The model's context window in tokens (its profile's ``context_length``, else ``[agents]
+    context_tokens``): fit the prompt to it with :func:`fit_history`."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A cautious token count for ``text`` without a tokenizer (about 3 characters a token)."""
+    return len(text) // 3 + 1
+
+
+def fit_history(messages: Sequence[ChatMessage], budget: int) -> list[ChatMessage]:
+    """The newest ``messages`` whose estimated tokens fit ``budget``, oldest dropped first.
+
+    The last message (the task) is always kept; the result never starts with an assistant turn.
+    """
+    kept: list[ChatMessage] = []
+    used = 0
+    for message in reversed(messages):
+        used += estimate_tokens(message.content) + 4
+        if kept and used > budget:
+            break
+        kept.append(message)
+    kept.reverse()
+    while len(kept) > 1 and kept[0].role == "assistant":
+        kept.pop(0)
+    return kept
 
 
 @runtime_checkable
@@ -81,6 +226,35 @@ class AgentInfo:
     status: AgentStatus
     created_at: float
     conversation_id: str | None = None
+    ephemeral: bool = False
+    """Kept in memory only (bounded, expiring), never written to the data directory."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One run of an agent: its id, status and, once finished, its result."""
+
+    id: str
+    agent_id: str
+    task: str
+    status: RunStatus
+    created_at: float
+    finished_at: float | None = None
+    result: AgentResult | None = None
+    error: str | None = None
+    """Why a ``failed`` run failed when the agent raised instead of answering."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentMatch:
+    """An agent type's answer to ``pygent_agent_for_message``: how well ``type`` fits, 0 to 1."""
+
+    type: str
+    score: float
+
+
+RunObserver = Callable[[RunInfo], Awaitable[None]]
+"""Told about a run once it is registered (status ``submitted``), before it starts working."""
 
 
 @runtime_checkable
@@ -89,10 +263,23 @@ class AgentRegistry(Protocol):
 
     def types(self) -> Sequence[AgentType]: ...
 
+    def pick_type(self, message: str) -> str:
+        """The agent type that fits a chat ``message`` best (``pygent_agent_for_message``)."""
+        ...
+
     async def create(
         self, type: str, *, name: str | None = None, model: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> AgentInfo: ...
+        config: Mapping[str, Any] | None = None, ephemeral: bool = False,
+    ) -> AgentInfo:
+        """A new agent with a conversation; ``ephemeral``: kept in memory only (bounded, expiring)."""
+        ...
+
+    def build(
+        self, type: str, *, model: str | None = None, config: Mapping[str, Any] | None = None,
+    ) -> AgentInfo:
+        """An ephemeral agent, constructed now (model and tools resolved, config validated) with
+        no I/O: no file, no conversation, no event. Run it with :meth:`run`; it expires unused."""
+        ...
 
     def list(self, *, type: str | None = None, status: AgentStatus | None = None) -> list[AgentInfo]: ...
 
@@ -105,8 +292,22 @@ class AgentRegistry(Protocol):
     async def delete(self, agent_id: str) -> None: ...
 
     async def run(
-        self, agent_id: str, task: str, *, on_token: TokenSink | None = None
-    ) -> AgentResult: ...
+        self, agent_id: str, task: str, *, on_token: TokenSink | None = None,
+        on_run: RunObserver | None = None,
+    ) -> AgentResult:
+        """Run ``task``; the result carries ``run_id`` and its final ``status`` (a cancelled run
+        returns with ``status="canceled"``). ``on_run`` hears the run's id before work starts."""
+        ...
+
+    def runs(self, agent_id: str | None = None) -> list[RunInfo]:
+        """Recent runs, newest first (a bounded number are kept, in memory)."""
+        ...
+
+    def get_run(self, run_id: str) -> RunInfo: ...
+
+    async def cancel(self, run_id: str) -> RunInfo:
+        """Cancel a run that has not finished; a finished one is returned unchanged."""
+        ...
 
 
 class AgentError(PygentError):
@@ -115,6 +316,14 @@ class AgentError(PygentError):
 
 class UnknownAgent(AgentError, LookupError):
     """No agent has this id."""
+
+
+class UnknownRun(AgentError, LookupError):
+    """No kept run has this id."""
+
+
+class TaskTooLong(AgentError):
+    """A task that cannot fit the model's context window; refused before it is stored."""
 
 
 class AgentHooks:
@@ -141,6 +350,17 @@ class AgentHooks:
         """Return the agent registry; the ``agents`` plugin answers.
 
         Ask for it with ``context.service(AGENT_REGISTRY)``.
+        """
+
+    @hookspec
+    def pygent_agent_for_message(self, message: str) -> AgentMatch | None:
+        """Say how well one of your agent types fits a chat ``message`` that names no agent.
+
+        Implemented by agent-type plugins; the registry's ``pick_type`` takes the highest score
+        (ties: the first answer), and the first registered type when nobody answers.
+
+        :param message: The user's chat message.
+        :return: An :class:`AgentMatch` (type and a score from 0 to 1), or None to abstain.
         """
 
 
@@ -172,12 +392,24 @@ class AgentStatusChanged(Event):
 
 @event("agent.step")
 class AgentStep(Event):
-    """Agent ``agent_id`` took step ``index`` of a run: ``kind`` (e.g. tool, attempt) and details."""
+    """Run ``run_id`` of agent ``agent_id`` took step ``index``: its ``kind``, fields and summary."""
 
     agent_id: str
+    run_id: str
     index: int
     kind: str
+    summary: str
     detail: dict[str, Any]
+
+
+@event("agent.run")
+class AgentRunStatus(Event):
+    """Run ``run_id`` of agent ``agent_id`` went from ``previous`` to ``status`` (a RunStatus)."""
+
+    agent_id: str
+    run_id: str
+    status: str
+    previous: str
 
 
 @event("agent.deleted")

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from typing import Any, ClassVar
+
+import anyio
+
 import pytest
 from pygent_sdk.agents import AgentError
 from pygent_plugins.general.answer_stream import AnswerStream
 from pygent_plugins.tools import evaluate
-from pygent_sdk import ChatMessage, Tool, ToolResult, ToolSpec
-from pygent_sdk.agents import AgentType
+from pygent_sdk import (
+    AgentResult, ChatMessage, ModelProfile, Plugin, PluginConfig, Tool, ToolResult, ToolSpec, hookimpl,
+)
+from pygent_sdk.agents import (
+    AgentMatch, AgentType, AnswerStep, GuardStep, RunInfo, Step, TaskTooLong, ToolStep, UnknownAgent,
+    UnknownRun, estimate_tokens,
+)
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 from .agent_kit import act, stack
@@ -27,10 +38,13 @@ async def test_general_agent_calls_the_calculator_and_answers() -> None:
 
         result = await registry.run(info.id, "What is 17*23?", on_token=sink)
         assert result.success and result.output == "17*23 = 391"
-        assert "".join(tokens) == "17*23 = 391" and len(tokens) > 1  # streamed, not at once
-        tool = [s for s in result.steps if s["kind"] == "tool"]
-        assert tool == [{"kind": "tool", "step": 1, "tool": "calculator", "input": "17*23",
-                         "output": "391", "is_error": False}]
+        assert "".join(tokens) == "17*23 = 391"
+        assert result.steps == (ToolStep(tool="calculator", input="17*23", output="391"),
+                                AnswerStep(text="17*23 = 391"))
+        assert result.steps[0].to_dict() == {
+            "kind": "tool", "tool": "calculator", "input": "17*23", "output": "391",
+            "is_error": False, "summary": "tool calculator(17*23) → 391"}
+        assert result.status == "completed" and result.run_id
         # the observation reached the model, and the JSON schema constrained every reply
         second_call = model.calls[1]
         assert second_call[0][-1].content == "Observation: 391"
@@ -64,7 +78,8 @@ async def test_repeated_tool_call_forces_a_final_answer() -> None:
         registry = h.kernel.hook.pygent_agent_registry()
         result = await registry.run((await registry.create("general")).id, "2+2?")
         assert result.output == "4"
-        assert [s["kind"] for s in result.steps] == ["tool", "guard", "answer"]
+        assert [s.kind for s in result.steps] == ["tool", "guard", "answer"]
+        assert result.steps[1] == GuardStep(reason="repeated call of calculator", detail="2+2")
         assert model.calls[2][1].json_schema["properties"]["action"]["enum"] == ["final_answer"]
 
 
@@ -74,7 +89,7 @@ async def test_empty_tool_input_and_step_bound() -> None:
         registry = h.kernel.hook.pygent_agent_registry()
         info = await registry.create("general", config={"max_steps": 3})
         result = await registry.run(info.id, "compute")
-        errors = [s["output"] for s in result.steps if s["kind"] == "tool"]
+        errors = [s.output for s in result.steps if isinstance(s, ToolStep)]
         assert errors == [
             "calculator needs an input (expression)", "cannot evaluate '1/0': division by zero", "9"]
         # after two tool errors only a final answer is allowed; the scripted model ignores the
@@ -143,8 +158,11 @@ async def test_a_failing_model_marks_the_agent_error() -> None:
     async with PluginHarness(*stack(model)) as h:
         registry = h.kernel.hook.pygent_agent_registry()
         info = await registry.create("general")
-        with pytest.raises(RuntimeError, match="ran out of replies"):
-            await registry.run(info.id, "hello")
+        result = await registry.run(info.id, "hello")
+        assert result.status == "failed" and not result.success
+        assert "ran out of replies" in result.output
+        run = registry.get_run(result.run_id)
+        assert run.status == "failed" and "ran out of replies" in (run.error or "")
         assert registry.get(info.id).status == "error"
         assert h.events_on("llm.usage")[-1].finish_reason == "error"
 
@@ -176,10 +194,21 @@ async def test_hook_pygent_tools() -> None:
     async with PluginHarness({**plugins, "more": MoreTools}, config) as h:
         registry = h.kernel.hook.pygent_agent_registry()
         result = await registry.run((await registry.create("general")).id, "use tools")
-        outputs = [(s["tool"], s["output"], s["is_error"]) for s in result.steps if s["kind"] == "tool"]
+        outputs = [(s.tool, s.output, s.is_error) for s in result.steps if isinstance(s, ToolStep)]
         assert outputs == [("echo", "hey", False), ("broken", "broken failed: ValueError: boom", True)]
         enum = model.calls[0][1].json_schema["properties"]["action"]["enum"]
         assert sorted(enum) == ["broken", "calculator", "current_time", "echo", "final_answer"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Shout(Step):
+    """A third-party step kind."""
+
+    kind: ClassVar[str] = "shout"
+    volume: int
+
+    def summary(self) -> str:
+        return f"shouted at {self.volume}"
 
 
 async def test_hook_pygent_agent_types() -> None:
@@ -190,7 +219,7 @@ async def test_hook_pygent_agent_types() -> None:
             self.context = context
 
         async def run(self, task: str, *, on_token=None) -> AgentResult:  # type: ignore[no-untyped-def]
-            await self.context.step("shout", {"n": 1})
+            await self.context.step(Shout(volume=11))
             return AgentResult(task.upper(), True)
 
     class ShoutPlugin(Plugin):
@@ -203,7 +232,9 @@ async def test_hook_pygent_agent_types() -> None:
         registry = h.kernel.hook.pygent_agent_registry()
         assert "shouter" in [t.name for t in registry.types()]
         result = await registry.run((await registry.create("shouter")).id, "hi")
-        assert result.output == "HI" and result.steps == ({"kind": "shout", "n": 1},)
+        assert result.output == "HI" and result.steps == (Shout(volume=11),)
+        event = h.events_on("agent.step")[-1]
+        assert (event.kind, event.summary, event.detail["volume"]) == ("shout", "shouted at 11", 11)
 
 
 async def test_hook_pygent_agent_registry() -> None:
@@ -236,3 +267,159 @@ def test_calculator_refuses_what_is_not_arithmetic(expression: str) -> None:
 
 def test_messages_are_plain_data() -> None:
     assert ChatMessage("user", "x").tool_calls == ()
+
+
+# --- runs: ids, statuses, cancel; ephemeral agents; chat routing; context limits -------------
+
+
+class Sleeper:
+    """An agent that waits (as if on a tool) until its run is cancelled."""
+
+    def __init__(self, context, config) -> None:  # type: ignore[no-untyped-def]
+        self.context = context
+
+    async def run(self, task: str, *, on_token=None) -> AgentResult:  # type: ignore[no-untyped-def]
+        await self.context.set_status("waiting")
+        await anyio.sleep_forever()
+        raise AssertionError("not reached")
+
+
+class Asker:
+    """An agent that needs more from the user before it can answer."""
+
+    def __init__(self, context, config) -> None:  # type: ignore[no-untyped-def]
+        self.context = context
+
+    async def run(self, task: str, *, on_token=None) -> AgentResult:  # type: ignore[no-untyped-def]
+        if "Paris" in task:
+            return AgentResult("Sunny in Paris.", True)
+        return AgentResult("Which city?", True, status="input-required")
+
+
+class ExtraTypes(Plugin):
+    @hookimpl
+    def pygent_agent_types(self) -> list[AgentType]:
+        return [AgentType("sleeper", "Waits.", Sleeper, PluginConfig),
+                AgentType("asker", "Asks back.", Asker, PluginConfig)]
+
+
+def run_stack(model: ScriptedChatModel | None = None, **agents: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    plugins, config = stack(model or ScriptedChatModel(lambda m, o: act("final_answer", "ok")))
+    config["agents"] = agents
+    return {**plugins, "extra-types": ExtraTypes}, config
+
+
+async def test_a_run_has_an_id_statuses_and_can_be_cancelled() -> None:
+    async with PluginHarness(*run_stack()) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = await registry.create("sleeper")
+        heard: list[RunInfo] = []
+        results: list[AgentResult] = []
+
+        async def on_run(run: RunInfo) -> None:
+            heard.append(run)
+
+        async def go() -> None:
+            results.append(await registry.run(info.id, "wait", on_run=on_run))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(go)
+            with anyio.fail_after(5):
+                while registry.get(info.id).status != "waiting":
+                    await anyio.sleep(0.01)
+            run_id = heard[0].id
+            assert heard[0].status == "submitted"
+            assert registry.get_run(run_id).status == "waiting"
+            with pytest.raises(AgentError, match="is waiting"):
+                await registry.run(info.id, "again")
+            canceled = await registry.cancel(run_id)
+        assert canceled.status == "canceled" and canceled.finished_at is not None
+        assert results[0].status == "canceled" and results[0].run_id == run_id
+        assert registry.get(info.id).status == "canceled"
+        assert [e.status for e in h.events_on("agent.run") if e.run_id == run_id] == [
+            "submitted", "working", "waiting", "canceled"]
+        assert [r.id for r in registry.runs(info.id)] == [run_id]
+        assert (await registry.cancel(run_id)).status == "canceled"  # finished: unchanged
+        with pytest.raises(UnknownRun):
+            registry.get_run("nope")
+
+
+async def test_input_required_ends_a_run_and_the_next_message_continues() -> None:
+    async with PluginHarness(*run_stack()) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = await registry.create("asker")
+        first = await registry.run(info.id, "Weather?")
+        assert first.status == "input-required" and registry.get(info.id).status == "input-required"
+        second = await registry.run(info.id, "Paris")
+        assert second.status == "completed" and second.output == "Sunny in Paris."
+        assert [r.status for r in registry.runs(info.id)] == ["completed", "input-required"]
+
+
+async def test_build_makes_an_ephemeral_agent_without_io_and_runs_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with PluginHarness(*run_stack(ephemeral_max=2)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = registry.build("general", config={"max_steps": 2})
+        assert info.ephemeral and info.conversation_id is None and info.config["max_steps"] == 2
+        assert h.events_on("agent.created") == []
+        agent_dir = h.plugin("agents").context.data_dir / "agents"
+        assert not list(agent_dir.glob("*.json"))
+        result = await registry.run(info.id, "hi")
+        assert result.output == "ok" and result.status == "completed" and result.run_id
+        with pytest.raises(AgentError, match="Bad config for agent type 'general'"):
+            registry.build("general", config={"max_steps": 0})
+        # bounded: the least recently used idle ephemeral agent goes
+        second, third = registry.build("general"), registry.build("general")
+        assert {a.id for a in registry.list()} == {second.id, third.id}
+        persistent = await registry.create("general")
+        assert persistent.id in {a.id for a in registry.list()}
+        assert [p.name for p in agent_dir.glob("*.json")] == [f"{persistent.id}.json"]
+
+
+async def test_ephemeral_agents_expire(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async with PluginHarness(*run_stack(ephemeral_ttl_s=60)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        old = await registry.create("general", ephemeral=True)
+        now = time.monotonic()
+        monkeypatch.setattr(time, "monotonic", lambda: now + 120)
+        new = registry.build("general")
+        assert [a.id for a in registry.list()] == [new.id]
+        with pytest.raises(UnknownAgent):
+            registry.get(old.id)
+
+
+async def test_agent_types_answer_which_fits_a_message() -> None:
+    async with PluginHarness(*stack(ScriptedChatModel([]))) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        assert registry.pick_type("Please write a Python function that sorts") == "coding"
+        assert registry.pick_type("Hello, how are you?") == "general"
+        answers = [c.result for c in h.calls_to("pygent_agent_for_message")]
+        assert AgentMatch("coding", 0.8) in answers[0] and AgentMatch("general", 0.1) in answers[0]
+
+
+async def test_an_oversized_message_is_refused_and_does_not_poison_the_agent() -> None:
+    # a model whose profile does not know its window: [agents] context_tokens stands in
+    model = ScriptedChatModel(lambda messages, options: act("final_answer", "hello"),
+                              profile=ModelProfile())
+    async with PluginHarness(*run_stack(model, context_tokens=1024)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = await registry.create("general")
+        with pytest.raises(TaskTooLong, match="context window is 1024 tokens"):
+            await registry.run(info.id, "x" * 15_000)
+        assert model.calls == [] and registry.get(info.id).status == "idle"
+        assert (await registry.run(info.id, "hi")).output == "hello"
+        memory = h.kernel.hook.pygent_memory_store()
+        assert [s.message.content for s in await memory.history(info.conversation_id)] == ["hi", "hello"]
+
+
+async def test_history_is_trimmed_to_the_context_window() -> None:
+    model = ScriptedChatModel(lambda messages, options: act("final_answer", "noted"),
+                              profile=ModelProfile(context_length=2048))
+    async with PluginHarness(*run_stack(model)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = await registry.create("general", config={"max_tokens": 64})
+        for i in range(12):
+            await registry.run(info.id, f"fact {i}: " + "word " * 180)  # ~300 tokens each
+        sent = model.calls[-1][0]
+        assert sum(estimate_tokens(m.content) + 4 for m in sent) <= 2048 - 2 * 64
+        assert sent[-1].content.startswith("fact 11:")
+        assert not any(m.content.startswith("fact 0:") for m in sent)

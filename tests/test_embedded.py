@@ -77,8 +77,8 @@ async def test_general_agent_uses_the_calculator_on_the_embedded_model() -> None
             tokens.append(text)
 
         result = await registry.run(info.id, "What is 17*23?", on_token=sink)
-        tools = [s for s in result.steps if s["kind"] == "tool"]
-        assert tools and tools[0]["tool"] == "calculator" and tools[0]["output"] == "391"
+        tools = [s for s in result.steps if s.kind == "tool"]
+        assert tools and tools[0].tool == "calculator" and tools[0].output == "391"
         assert "391" in result.output and tokens
         assert result.usage.completion_tokens > 0
         stored = await h.kernel.hook.pygent_memory_store().history(info.conversation_id)

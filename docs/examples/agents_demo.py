@@ -40,9 +40,8 @@ async def main() -> None:
             result = await registry.run(general.id, question, on_token=stream)
             console.print()
             for step in result.steps:
-                if step["kind"] == "tool":
-                    mark = "[red]✗" if step["is_error"] else "[green]✓"
-                    console.print(f"  {mark} used {step['tool']}({step['input']}) → {step['output']}[/]")
+                if step.kind == "tool":
+                    console.print(f"  {'[green]✓' if step.ok else '[red]✗'} {step.summary()}[/]")
             console.print()
 
         coding = await registry.create("coding", name="demo-coding", config={
@@ -51,9 +50,8 @@ async def main() -> None:
         console.print(f"[cyan]coding task ›[/] {task}")
         result = await registry.run(coding.id, task, on_token=lambda t: anyio.sleep(0))
         for step in result.steps:
-            mark = "[green]✓[/]" if step.get("ok") else "[red]✗[/]"
-            console.print(f"  {mark} attempt {step['attempt']}: {step['status']}")
-            console.print(Panel(step["code"] or "(no code)", title="code", expand=False))
+            console.print(f"  {'[green]✓[/]' if step.ok else '[red]✗[/]'} {step.summary()}")
+            console.print(Panel(step.code or "(no code)", title="code", expand=False))
         console.print(f"[bold]{result.output}[/]\n")
 
         memory = kernel.hook.pygent_memory_store()

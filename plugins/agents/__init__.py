@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, Tool, hookimpl
-from pygent_sdk.agents import AgentHooks, AgentRegistry, AgentType
+from pygent_sdk.agents import AgentHooks, AgentMatch, AgentRegistry, AgentType
 from pygent_sdk.memory import MEMORY_STORE
 from pygent_sdk.models import CHAT_MODEL
 
-from .registry import Registry
+from .registry import Limits, Registry
 
 __all__ = ["AgentsPlugin"]
 
@@ -24,6 +24,17 @@ class AgentsConfig(PluginConfig):
 
     default_model: str | None = Field(
         None, description="Model for agents created without one (unset: the models plugin's default)."
+    )
+    context_tokens: int = Field(
+        2048, ge=256, description="Context window, in tokens, of a model whose profile does not say."
+    )
+    runs_kept: int = Field(1000, ge=1, description="Finished runs kept in memory for the runs API.")
+    ephemeral_max: int = Field(
+        256, ge=1, description="Most ephemeral agents (chat-created, one-shot, built) kept at once; "
+        "the least recently used idle one goes first."
+    )
+    ephemeral_ttl_s: float = Field(
+        3600.0, gt=0, description="Seconds an unused ephemeral agent is kept."
     )
 
 
@@ -56,6 +67,9 @@ class AgentsPlugin(Plugin):
     def _model(self, name: str | None) -> ChatModel:
         return self.context.service(CHAT_MODEL, name=name)
 
+    def _matches(self, message: str) -> list[AgentMatch | None]:
+        return self.context.hook.pygent_agent_for_message(message=message)
+
     def _memory(self) -> Any:
         return self.context.optional_service(MEMORY_STORE)
 
@@ -64,6 +78,10 @@ class AgentsPlugin(Plugin):
             bus=self.context.bus, source=self.context.name,
             path=self.context.data_dir / "agents", types=self._types, tools=self._tools,
             model=self._model, memory=self._memory, default_model=self.config.default_model,
+            matches=self._matches, limits=Limits(
+                context_tokens=self.config.context_tokens, runs_kept=self.config.runs_kept,
+                ephemeral_max=self.config.ephemeral_max, ephemeral_ttl_s=self.config.ephemeral_ttl_s,
+            ),
         )
         self.registry.load()
 
@@ -85,7 +103,7 @@ class AgentsPlugin(Plugin):
 
     def _started(self) -> Registry:
         if self.registry is None:
-            raise PygentError("the agents plugin has not started yet: list [http] after [agents] in plugins.toml")
+            raise PygentError("the agents plugin has not started (it failed or is disabled)")
         return self.registry
 
     @hookimpl

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import click
-from pygent_sdk.agents import AGENT_REGISTRY
+from pygent_sdk.agents import AGENT_REGISTRY, AgentRegistry, AgentResult, Step
+from pygent_sdk import PygentError
 from pygent_sdk.cli import CliContext, out, pass_cli, run
 from rich.markup import escape
 from rich.table import Table
@@ -34,20 +35,19 @@ async def _print_token(text: str) -> None:
     out.file.flush()
 
 
-def show_result(result: Any) -> None:
+def show_step(step: Step, *, dim: bool = False) -> None:
+    """One step as a line: a tick or a cross, then its summary."""
+    mark = "[green]✓[/]" if step.ok else "[red]✗[/]"
+    text = escape(step.summary())
+    out.print(f"  {mark} [dim]{text}[/]" if dim else f"  {mark} {text}")
+
+
+def show_result(result: AgentResult) -> None:
     """Print an agent's steps and verdict."""
     for step in result.steps:
-        if step.get("kind") == "tool":
-            mark = "[red]✗[/]" if step["is_error"] else "[green]✓[/]"
-            out.print(f"  {mark} tool [bold]{escape(step['tool'])}[/]({escape(step['input'])}) → "
-                      f"{escape(step['output'])}")
-        elif "attempt" in step:
-            mark = "[green]✓[/]" if step.get("ok") else "[red]✗[/]"
-            out.print(f"  {mark} attempt {step['attempt']}: {escape(step['status'])}")
-            tail = (step.get("stderr") or "").strip().splitlines()[-1:]
-            if tail and not step.get("ok"):
-                out.print(f"      [dim]{escape(tail[0][:160])}[/]")
-    verdict = "[green]success[/]" if result.success else "[red]not successful[/]"
+        if step.kind != "answer":
+            show_step(step)
+    verdict = "[green]success[/]" if result.success else f"[red]{escape(result.status or 'failed')}[/]"
     out.print(f"[dim]{verdict} · {result.usage.prompt_tokens} prompt + "
               f"{result.usage.completion_tokens} completion tokens[/]")
 
@@ -59,55 +59,131 @@ async def run_once(
     """One agent, one task; the agent goes, its conversation stays."""
     async with ctx.kernel() as kernel:
         registry = kernel.service(AGENT_REGISTRY)
-        info = await registry.create(agent_type, model=model, config=options)
+        info = await registry.create(agent_type, model=model, config=options, ephemeral=True)
+        streamed: list[str] = []
+
+        async def sink(text: str) -> None:
+            streamed.append(text)
+            await _print_token(text)
+
         try:
             if not as_json:
                 out.print(f"[dim]{escape(info.type)} agent on {escape(info.model)}[/]")
-            result = await registry.run(info.id, task, on_token=None if as_json else _print_token)
+            result = await registry.run(info.id, task, on_token=None if as_json else sink)
         finally:
             await registry.delete(info.id)
     if as_json:
         print(json.dumps({
             "agent": info.type, "model": info.model, "conversation_id": info.conversation_id,
-            "output": result.output, "success": result.success, "steps": list(result.steps),
+            "run_id": result.run_id, "status": result.status, "output": result.output,
+            "success": result.success, "steps": [step.to_dict() for step in result.steps],
             "usage": dataclasses.asdict(result.usage),
         }, indent=2))
     else:
         out.print()
         show_result(result)
-        if agent_type != "general":
+        if "".join(streamed).strip() != result.output.strip():  # the stream was not the answer
             out.print(escape(result.output))
     return result.success
 
 
-async def chat_loop(ctx: CliContext, agent: str, model: str | None) -> None:
-    """Read lines, stream answers, keep one conversation."""
-    async with ctx.kernel() as kernel:
-        registry = kernel.service(AGENT_REGISTRY)
-        known = {a.id: a for a in registry.list()}
-        info = known.get(agent) or await registry.create(agent, name="chat", model=model)
+CHAT_HELP = """Commands (not sent to the agent):
+  /help          this list
+  /new           a new agent of the same type: a fresh conversation
+  /agent TYPE|ID talk to a new agent of TYPE, or to the existing agent ID
+  /model NAME    switch the model (e.g. scripted, llamacpp:smollm2)
+  /exit          leave (also /quit or Ctrl-D)"""
+
+
+class ChatSession:
+    """The agent a ``pygent chat`` talks to; chat-made agents are ephemeral (never kept)."""
+
+    def __init__(self, registry: AgentRegistry, model: str | None) -> None:
+        self.registry = registry
+        self.model = model
+        self.info: Any = None
+
+    def announce(self) -> None:
+        info = self.info
         out.print(f"[bold]{escape(info.name)}[/] ({escape(info.type)} on {escape(info.model)}). "
-                  "Type a message; /exit or Ctrl-D to leave.")
+                  "Type a message; /help lists commands.")
+
+    async def switch(self, agent: str) -> None:
+        """Talk to agent ``agent`` (an id) or to a new agent of type ``agent``."""
+        known = {a.id for a in self.registry.list()}
+        if agent in known:
+            new = self.registry.get(agent)
+        else:
+            new = await self.registry.create(agent, name="chat", model=self.model, ephemeral=True)
+        await self.leave()
+        self.info = new
+        self.announce()
+
+    async def set_model(self, name: str) -> None:
+        self.info = await self.registry.configure(self.info.id, model=name)
+        self.model = name
+        out.print(f"[dim]Now on {escape(self.info.model)}.[/]")
+
+    async def leave(self) -> None:
+        """Drop the current agent if chat made it; its conversation stays."""
+        if self.info is not None and self.info.ephemeral:
+            out.print(f"[dim]Conversation {self.info.conversation_id} kept; "
+                      f"`pygent conversations export {self.info.conversation_id}` shows it.[/]")
+            await self.registry.delete(self.info.id)
+
+    async def command(self, line: str) -> bool:
+        """Handle a /command; False to leave."""
+        name, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if name in ("/exit", "/quit"):
+            return False
+        if name == "/help":
+            out.print(escape(CHAT_HELP))
+        elif name == "/new":
+            await self.switch(self.info.type)
+        elif name in ("/agent", "/model") and not arg:
+            out.print(f"[red]{name} needs an argument[/]; /help lists commands")
+        elif name == "/agent":
+            await self.switch(arg)
+        elif name == "/model":
+            await self.set_model(arg)
+        else:
+            out.print(f"[red]Unknown command {escape(name)}[/]; /help lists commands")
+        return True
+
+    async def say(self, text: str) -> None:
+        out.print("[bold magenta]agent ›[/] ", end="")
+        result = await self.registry.run(self.info.id, text, on_token=_print_token)
+        out.print()
+        for step in result.steps:
+            if step.kind != "answer":
+                show_step(step, dim=True)
+
+
+async def chat_loop(ctx: CliContext, agent: str, model: str | None) -> None:
+    """Read lines, stream answers; lines starting with / are commands."""
+    async with ctx.kernel() as kernel:
+        session = ChatSession(kernel.service(AGENT_REGISTRY), model)
+        await session.switch(agent)
         interactive = sys.stdin.isatty()
         while True:
             if interactive:
                 out.print("[bold cyan]you ›[/] ", end="")
             line = sys.stdin.readline()
-            if not line or line.strip() in ("/exit", "/quit"):
+            if not line:
                 break
-            if not line.strip():
+            text = line.strip()
+            if not text:
                 continue
-            out.print("[bold magenta]agent ›[/] ", end="")
-            result = await registry.run(info.id, line.strip(), on_token=_print_token)
-            out.print()
-            for step in result.steps:
-                if step.get("kind") == "tool":
-                    out.print(f"  [dim]used {escape(step['tool'])}({escape(step['input'])}) → "
-                              f"{escape(step['output'])}[/]")
-        if info.id not in known:
-            await registry.delete(info.id)
-    out.print(f"[dim]Conversation {info.conversation_id} kept; "
-              f"`pygent conversations export {info.conversation_id}` shows it.[/]")
+            try:
+                if text.startswith("/"):
+                    if not await session.command(text):
+                        break
+                else:
+                    await session.say(text)
+            except PygentError as error:
+                out.print(f"\n[red]{escape(str(error))}[/]")
+        await session.leave()
 
 
 def register(cli: click.Group) -> None:
@@ -193,6 +269,7 @@ def register(cli: click.Group) -> None:
     @click.option("-m", "--model", help="Chat model for a new agent (default: [models] default).")
     @pass_cli
     def chat(ctx: CliContext, agent: str, model: str | None) -> None:
-        """Talk to an agent: streamed answers, one kept conversation. /exit or Ctrl-D ends."""
+        """Talk to an agent: streamed answers, one kept conversation. /help lists the commands
+        (/new, /agent TYPE|ID, /model NAME, /exit); Ctrl-D also ends."""
         run(chat_loop, ctx, agent, model)
 

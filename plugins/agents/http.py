@@ -1,22 +1,23 @@
-"""The agents plugin's HTTP routes and WebSocket ``chat_message`` handler (for the http plugin)."""
+"""The agents plugin's HTTP routes and WebSocket frames (``chat_message``, ``cancel_run``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar.params import FromPath, FromQuery, JSONBody
 from litestar import delete, get, patch, post
+from litestar.params import FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import AgentInfo, AgentResult
-from pygent_sdk.agents import AgentRegistry
+from pygent_sdk.agents import AgentRegistry, RunInfo
 from pygent_sdk.http import AuthFailed, WsSession
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
-_CODE = re.compile(r"\b(python|code|program|script|function|def |implement|algorithm|bug)\b", re.I)
+AgentId = Annotated[str, Parameter(min_length=1, max_length=64, description="An agent's id.")]
+RunId = Annotated[str, Parameter(min_length=1, max_length=64, description="A run's id.")]
+READ, WRITE = {"permission": "read"}, {"permission": "write"}
 
 
 class AgentOut(msgspec.Struct):
@@ -28,6 +29,7 @@ class AgentOut(msgspec.Struct):
     status: str
     created_at: float
     conversation_id: str | None
+    ephemeral: bool
 
 
 class AgentTypeOut(msgspec.Struct):
@@ -51,6 +53,13 @@ class TaskIn(msgspec.Struct, forbid_unknown_fields=True):
     task: Text
 
 
+class OneShotIn(msgspec.Struct, forbid_unknown_fields=True):
+    type: str
+    task: Text
+    model: str | None = None
+    config: dict[str, Any] = {}
+
+
 class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
     message: Text
 
@@ -62,11 +71,26 @@ class UsageOut(msgspec.Struct):
 
 class ResultOut(msgspec.Struct):
     agent_id: str
+    run_id: str | None
+    status: str
     conversation_id: str | None
     output: str
     success: bool
     steps: list[dict[str, Any]]
     usage: UsageOut
+
+
+class RunOut(msgspec.Struct):
+    id: str
+    agent_id: str
+    task: str
+    status: str
+    created_at: float
+    finished_at: float | None
+    output: str | None
+    success: bool | None
+    steps: list[dict[str, Any]]
+    error: str | None
 
 
 class StatusOut(msgspec.Struct):
@@ -83,85 +107,128 @@ class ChatIn(msgspec.Struct, forbid_unknown_fields=True):
 
 def agent_out(info: AgentInfo) -> AgentOut:
     return AgentOut(info.id, info.type, info.name, info.model, dict(info.config), info.status,
-                    info.created_at, info.conversation_id)
+                    info.created_at, info.conversation_id, info.ephemeral)
 
 
 def result_out(info: AgentInfo, result: AgentResult) -> ResultOut:
-    return ResultOut(info.id, info.conversation_id, result.output, result.success,
-                     [dict(s) for s in result.steps],
+    return ResultOut(info.id, result.run_id, result.status or "", info.conversation_id, result.output,
+                     result.success, [s.to_dict() for s in result.steps],
                      UsageOut(result.usage.prompt_tokens, result.usage.completion_tokens))
 
 
-def pick_type(registry: AgentRegistry, message: str, wanted: str | None) -> str:
-    """The agent type for a chat without one: coding for code requests, else general."""
-    if wanted:
-        return wanted
-    types = {t.name for t in registry.types()}
-    if "coding" in types and _CODE.search(message):
-        return "coding"
-    return "general" if "general" in types else sorted(types)[0]
+def run_out(run: RunInfo) -> RunOut:
+    result = run.result
+    return RunOut(run.id, run.agent_id, run.task, run.status, run.created_at, run.finished_at,
+                  result.output if result else None, result.success if result else None,
+                  [s.to_dict() for s in result.steps] if result else [], run.error)
 
 
-async def chat(registry: AgentRegistry, body: ChatIn, on_token: Any = None) -> tuple[AgentInfo, AgentResult]:
-    """Send a chat message: to ``agent_id``, or to a new agent of the picked type."""
+async def chat(
+    registry: AgentRegistry, body: ChatIn, on_token: Any = None, on_run: Any = None
+) -> tuple[AgentInfo, AgentResult]:
+    """Send a chat message: to ``agent_id``, or to a new ephemeral agent of the type that
+    fits the message (``pygent_agent_for_message``)."""
     if body.agent_id:
         info = registry.get(body.agent_id)
     else:
-        info = await registry.create(pick_type(registry, body.message, body.agent_type),
-                                     model=body.model, name="chat")
-    result = await registry.run(info.id, body.message, on_token=on_token)
+        info = await registry.create(body.agent_type or registry.pick_type(body.message),
+                                     model=body.model, name="chat", ephemeral=True)
+    result = await registry.run(info.id, body.message, on_token=on_token, on_run=on_run)
     return registry.get(info.id), result
+
+
+def _own_run(registry: AgentRegistry, agent_id: str, run_id: str) -> RunInfo:
+    run = registry.get_run(run_id)
+    if run.agent_id != agent_id:
+        registry.get(agent_id)  # 404 for an unknown agent first
+        from litestar.exceptions import NotFoundException
+
+        raise NotFoundException(f"run {run_id!r} is not agent {agent_id!r}'s")
+    return run
 
 
 def routes(registry: AgentRegistry) -> list[Any]:
     """Litestar handlers over ``registry``."""
 
-    @get("/agents/types", summary="Agent types on offer")
+    @get("/agents/types", summary="Agent types on offer", opt=READ)
     async def list_types() -> list[AgentTypeOut]:
         return [AgentTypeOut(t.name, t.description) for t in registry.types()]
 
-    @post("/agents", summary="Create an agent")
+    @post("/agents", summary="Create an agent", opt=WRITE)
     async def create_agent(data: JSONBody[CreateAgent]) -> AgentOut:
         return agent_out(await registry.create(data.type, name=data.name, model=data.model, config=data.config))
 
-    @get("/agents", summary="List agents, optionally by type and status")
+    @get("/agents", summary="List agents, optionally by type and status", opt=READ)
     async def list_agents(
         type: FromQuery[str | None] = None, status: FromQuery[str | None] = None
     ) -> list[AgentOut]:
         return [agent_out(a) for a in registry.list(type=type, status=status)]  # type: ignore[arg-type]
 
-    @get("/agents/{agent_id:str}", summary="One agent")
-    async def get_agent(agent_id: FromPath[str]) -> AgentOut:
+    @post("/agents/run", summary="Run a task on a new ephemeral agent (not kept), one shot",
+          status_code=200, opt=WRITE)
+    async def run_once(data: JSONBody[OneShotIn]) -> ResultOut:
+        info = registry.build(data.type, model=data.model, config=data.config)
+        try:
+            result = await registry.run(info.id, data.task)
+            return result_out(registry.get(info.id), result)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await registry.delete(info.id)
+
+    @get("/agents/{agent_id:str}", summary="One agent", opt=READ)
+    async def get_agent(agent_id: AgentId) -> AgentOut:
         return agent_out(registry.get(agent_id))
 
-    @patch("/agents/{agent_id:str}", summary="Change an agent's model or config")
-    async def configure_agent(agent_id: FromPath[str], data: JSONBody[ConfigureAgent]) -> AgentOut:
+    @patch("/agents/{agent_id:str}", summary="Change an agent's model or config", opt=WRITE)
+    async def configure_agent(agent_id: AgentId, data: JSONBody[ConfigureAgent]) -> AgentOut:
         return agent_out(await registry.configure(agent_id, model=data.model, config=data.config))
 
-    @delete("/agents/{agent_id:str}", summary="Delete an agent (its conversation stays)")
-    async def delete_agent(agent_id: FromPath[str]) -> None:
+    @delete("/agents/{agent_id:str}", summary="Delete an agent (its conversation stays)", opt=WRITE)
+    async def delete_agent(agent_id: AgentId) -> None:
         await registry.delete(agent_id)
 
-    @get("/agents/{agent_id:str}/status", summary="An agent's status")
-    async def agent_status(agent_id: FromPath[str]) -> StatusOut:
+    @get("/agents/{agent_id:str}/status", summary="An agent's status", opt=READ)
+    async def agent_status(agent_id: AgentId) -> StatusOut:
         return StatusOut(agent_id, registry.get(agent_id).status)
 
-    @post("/agents/{agent_id:str}/execute", summary="Run a task and wait for the result", status_code=200)
-    async def execute(agent_id: FromPath[str], data: JSONBody[TaskIn]) -> ResultOut:
+    @get("/agents/{agent_id:str}/runs", summary="An agent's recent runs, newest first", opt=READ)
+    async def list_runs(agent_id: AgentId) -> list[RunOut]:
+        registry.get(agent_id)
+        return [run_out(r) for r in registry.runs(agent_id)]
+
+    @get("/agents/{agent_id:str}/runs/{run_id:str}", summary="One run", opt=READ)
+    async def get_run(agent_id: AgentId, run_id: RunId) -> RunOut:
+        return run_out(_own_run(registry, agent_id, run_id))
+
+    @post("/agents/{agent_id:str}/runs/{run_id:str}/cancel", summary="Cancel a run",
+          status_code=200, opt=WRITE)
+    async def cancel_run(agent_id: AgentId, run_id: RunId) -> RunOut:
+        _own_run(registry, agent_id, run_id)
+        return run_out(await registry.cancel(run_id))
+
+    @post("/agents/{agent_id:str}/execute", summary="Run a task and wait for the result",
+          status_code=200, opt=WRITE)
+    async def execute(agent_id: AgentId, data: JSONBody[TaskIn]) -> ResultOut:
         result = await registry.run(agent_id, data.task)
         return result_out(registry.get(agent_id), result)
 
-    @post("/agents/{agent_id:str}/message", summary="Send the agent a chat message", status_code=200)
-    async def message(agent_id: FromPath[str], data: JSONBody[MessageIn]) -> ResultOut:
+    @post("/agents/{agent_id:str}/message", summary="Send the agent a chat message",
+          status_code=200, opt=WRITE)
+    async def message(agent_id: AgentId, data: JSONBody[MessageIn]) -> ResultOut:
         info, result = await chat(registry, ChatIn(data.message, agent_id=agent_id))
         return result_out(info, result)
 
-    @post("/agents/{agent_id:str}/stream", summary="Run a task, streamed as Server-Sent Events", status_code=200)
-    async def stream(agent_id: FromPath[str], data: JSONBody[TaskIn]) -> ServerSentEvent:
+    @post("/agents/{agent_id:str}/stream", status_code=200, opt=WRITE,
+          summary="Run a task, streamed as Server-Sent Events: run, token..., then result or error")
+    async def stream(agent_id: AgentId, data: JSONBody[TaskIn]) -> ServerSentEvent:
         registry.get(agent_id)  # 404 before the stream starts
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
             send, receive = anyio.create_memory_object_stream[ServerSentEventMessage](256)
+
+            async def started(run: RunInfo) -> None:
+                await send.send(ServerSentEventMessage(
+                    data=msgspec.json.encode(run_out(run)).decode(), event="run"))
 
             async def token(text: str) -> None:
                 await send.send(ServerSentEventMessage(data=text, event="token"))
@@ -169,7 +236,7 @@ def routes(registry: AgentRegistry) -> list[Any]:
             async def work() -> None:
                 async with send:
                     try:
-                        result = await registry.run(agent_id, data.task, on_token=token)
+                        result = await registry.run(agent_id, data.task, on_token=token, on_run=started)
                         out = result_out(registry.get(agent_id), result)
                         await send.send(ServerSentEventMessage(
                             data=msgspec.json.encode(out).decode(), event="result"))
@@ -183,17 +250,19 @@ def routes(registry: AgentRegistry) -> list[Any]:
 
         return ServerSentEvent(events())
 
-    @post("/chat", summary="Send a chat message; picks an agent type when none is given", status_code=200)
+    @post("/chat", status_code=200, opt=WRITE,
+          summary="Send a chat message; without agent_id, an ephemeral agent of the type that fits")
     async def chat_message(data: JSONBody[ChatIn]) -> ResultOut:
         info, result = await chat(registry, data)
         return result_out(info, result)
 
-    return [list_types, create_agent, list_agents, get_agent, configure_agent, delete_agent,
-            agent_status, execute, message, stream, chat_message]
+    return [list_types, create_agent, list_agents, run_once, get_agent, configure_agent, delete_agent,
+            agent_status, list_runs, get_run, cancel_run, execute, message, stream, chat_message]
 
 
 def ws_handlers(registry: AgentRegistry) -> dict[str, Any]:
-    """``chat_message``: typing indicator, streamed ``chat_response`` tokens, then the final one."""
+    """``chat_message``: ``run`` (its id), typing indicator, streamed ``chat_response`` tokens,
+    then the final one; ``cancel_run``: cancel a run by ``run_id``, answered with ``run``."""
 
     async def chat_message(session: WsSession, frame: Mapping[str, Any]) -> None:
         if not session.principal.may("write"):
@@ -203,20 +272,33 @@ def ws_handlers(registry: AgentRegistry) -> dict[str, Any]:
         except msgspec.ValidationError as error:
             raise ValueError(str(error)) from None
         frame_id = {"id": frame["id"]} if "id" in frame else {}
-        await session.send({"type": "typing_indicator", "typing": True, **frame_id})
+
+        async def started(run: RunInfo) -> None:
+            await session.send({"type": "run", "run_id": run.id, "agent_id": run.agent_id,
+                                "status": run.status, **frame_id})
+            await session.send({"type": "typing_indicator", "typing": True, **frame_id})
 
         async def token(text: str) -> None:
             await session.send({"type": "chat_response", "token": text, "done": False, **frame_id})
 
         try:
-            info, result = await chat(registry, body, on_token=token)
+            info, result = await chat(registry, body, on_token=token, on_run=started)
         finally:
             await session.send({"type": "typing_indicator", "typing": False, **frame_id})
         await session.send({
             "type": "chat_response", "done": True, "message": result.output,
-            "success": result.success, "agent_id": info.id,
-            "conversation_id": info.conversation_id, **frame_id,
+            "success": result.success, "status": result.status, "run_id": result.run_id,
+            "agent_id": info.id, "conversation_id": info.conversation_id, **frame_id,
         })
 
-    return {"chat_message": chat_message}
+    async def cancel_run(session: WsSession, frame: Mapping[str, Any]) -> None:
+        if not session.principal.may("write"):
+            raise AuthFailed(403, "cancel_run needs the 'write' permission")
+        run_id = frame.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError('"run_id" must be the id of a run (from its "run" frame)')
+        run = await registry.cancel(run_id)
+        await session.send({"type": "run", "run_id": run.id, "agent_id": run.agent_id,
+                            "status": run.status, **({"id": frame["id"]} if "id" in frame else {})})
 
+    return {"chat_message": chat_message, "cancel_run": cancel_run}

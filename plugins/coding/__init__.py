@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from pygent_sdk import Plugin, hookimpl
-from pygent_sdk.agents import AgentContext, AgentType
+from pygent_sdk.agents import AgentContext, AgentMatch, AgentType
 from pygent_sdk.sandbox import SANDBOX, Sandbox
 
 from .agent import CodingAgent, CodingConfig
+
+_CODE = re.compile(r"\b(python|code|program|script|function|def |implement|algorithm|bug)\b", re.I)
 
 
 class CodingPlugin(Plugin):
@@ -27,3 +31,8 @@ class CodingPlugin(Plugin):
             "limits, no network), feeds errors back and retries; reports every attempt honestly.",
             self._agent, CodingConfig,
         )]
+
+    @hookimpl
+    def pygent_agent_for_message(self, message: str) -> AgentMatch | None:
+        """A request to write or fix code fits the coding agent."""
+        return AgentMatch("coding", 0.8) if _CODE.search(message) else None

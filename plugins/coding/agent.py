@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
-from pygent_sdk.agents import AgentContext, TokenSink
+from pygent_sdk.agents import AgentContext, AttemptStep, TokenSink
 from pygent_sdk.sandbox import Sandbox, SandboxLimits, SandboxResult
 
 _BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
@@ -89,7 +89,7 @@ class CodingAgent:
         if not sandbox.isolation:  # refused: say so before spending the model's time
             return AgentResult(NO_SANDBOX, False)
         messages = [ChatMessage("system", SYSTEM), ChatMessage("user", self._task(task))]
-        usage, attempts = Usage(), []
+        usage, attempts = Usage(), list[AttemptStep]()
         for attempt in range(1, self.config.max_attempts + 1):
             heat = self.config.temperature + self.config.retry_heat * (attempt - 1)
             options = ChatOptions(max_tokens=self.config.max_tokens, temperature=min(heat, 2.0))
@@ -106,20 +106,20 @@ class CodingAgent:
             code = extract_code(text)
             messages.append(ChatMessage("assistant", text))
             if not code:
-                attempts.append({"attempt": attempt, "code": "", "status": "no code in the reply"})
-                await self.context.step("attempt", attempts[-1])
+                attempts.append(AttemptStep(attempt=attempt, code="", status="no code in the reply"))
+                await self.context.step(attempts[-1])
                 messages.append(ChatMessage("user", "Reply with a ```python code block."))
                 continue
             program = f"{code}\n\n{self.config.check}\n" if self.config.check else code
             await self.context.set_status("waiting")
             run = await sandbox.run_python(program, limits=self.limits)
             await self.context.set_status("running")
-            attempts.append({
-                "attempt": attempt, "code": code, "stdout": run.stdout, "stderr": run.stderr,
-                "exit_code": run.exit_code, "status": run.describe(), "ok": run.ok,
-                "duration_s": round(run.duration_s, 3), "isolation": list(run.isolation),
-            })
-            await self.context.step("attempt", attempts[-1])
+            attempts.append(AttemptStep(
+                attempt=attempt, code=code, stdout=run.stdout, stderr=run.stderr,
+                exit_code=run.exit_code, status=run.describe(), passed=run.ok,
+                duration_s=round(run.duration_s, 3), isolation=tuple(run.isolation),
+            ))
+            await self.context.step(attempts[-1])
             if run.ok:
                 verdict = (
                     f"Solved on attempt {attempt}: the program ran cleanly and passed the check."
@@ -129,6 +129,6 @@ class CodingAgent:
                 output = f"{verdict}\n\nOutput:\n{_tail(run.stdout)}"
                 return AgentResult(output, True, tuple(attempts), usage)
             messages.append(ChatMessage("user", self._feedback(run)))
-        last = attempts[-1]["status"] if attempts else "no attempt"
+        last = attempts[-1].status if attempts else "no attempt"
         output = f"Not solved after {self.config.max_attempts} attempt(s); the last one ended: {last}."
         return AgentResult(output, False, tuple(attempts), usage)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pygent_sdk import Plugin, hookimpl
-from pygent_sdk.agents import AgentType
+from pygent_sdk.agents import AgentMatch, AgentType
 
 from .agent import GeneralAgent, GeneralConfig
 
@@ -19,3 +19,8 @@ class GeneralPlugin(Plugin):
             "general", "Conversational agent with memory and tools (ReAct loop, JSON actions).",
             GeneralAgent, GeneralConfig,
         )]
+
+    @hookimpl
+    def pygent_agent_for_message(self, message: str) -> AgentMatch:
+        """Any message suits a conversation, a little: the catch-all other types outbid."""
+        return AgentMatch("general", 0.1)

@@ -18,7 +18,9 @@ from pydantic import Field
 from pygent_sdk import (
     AgentResult, ChatMessage, ChatOptions, PluginConfig, Tool, ToolResult, Usage,
 )
-from pygent_sdk.agents import AgentContext, TokenSink
+from pygent_sdk.agents import (
+    AgentContext, AnswerStep, GuardStep, TokenSink, ToolStep, estimate_tokens, fit_history,
+)
 
 from .answer_stream import AnswerStream
 
@@ -105,7 +107,13 @@ class GeneralAgent:
         turns = [s.message for s in stored if s.message.role in ("user", "assistant")]
         if not turns or turns[-1].content != task:
             turns.append(ChatMessage("user", task))
-        return turns
+        return fit_history(turns, self._history_budget())
+
+    def _history_budget(self) -> int:
+        """Tokens of the context window left for the conversation: the window less the prompt
+        and room for a tool call and an answer."""
+        prompt = sum(estimate_tokens(m.content) + 4 for m in self.prompt)
+        return self.context.context_tokens - prompt - 2 * self.config.max_tokens
 
     def _parse(self, text: str) -> tuple[str, str]:
         """(action, input) of a reply; free text that is not JSON counts as the final answer."""
@@ -161,14 +169,14 @@ class GeneralAgent:
                     rest = value[len(answer.streamed):]
                     if rest:
                         await on_token(rest)
-                await self.context.step("answer", {"step": step, "text": value})
+                await self.context.step(AnswerStep(text=value))
                 return AgentResult(value, bool(value.strip()), usage=usage)
             key = (action, value.strip())
             if key in seen:
                 # A repeated call: the model is stuck; from now on it may only answer.
                 force_final = True
                 observation = f"{seen[key]} (you already called {action} with this input)"
-                await self.context.step("guard", {"step": step, "repeated": action, "input": value})
+                await self.context.step(GuardStep(reason=f"repeated call of {action}", detail=value))
             else:
                 await self.context.set_status("waiting")
                 result = await self._call(self.tools[action], value)
@@ -177,10 +185,9 @@ class GeneralAgent:
                 force_final = errors >= 2
                 observation = ("Error: " if result.is_error else "") + result.output
                 seen[key] = observation
-                await self.context.step("tool", {
-                    "step": step, "tool": action, "input": value, "output": result.output,
-                    "is_error": result.is_error,
-                })
+                await self.context.step(ToolStep(
+                    tool=action, input=value, output=result.output, is_error=result.is_error,
+                ))
             messages.append(ChatMessage("user", f"Observation: {observation}"))
         summary = f"I ran out of steps ({self.config.max_steps}) before a final answer."
         if on_token is not None:
