@@ -19,8 +19,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ..chat import ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, ToolCall, Usage, collect
-from ..errors import PygentError
+from .chat import (
+    BaseChatModel, ChatChunk, ChatMessage, ChatModel, ChatOptions, ModelProfile, ToolCall, Usage,
+)
+from .errors import PygentError
 
 Mode = Literal["record", "replay", "auto"]
 
@@ -49,7 +51,7 @@ def _chunk_from_json(data: dict[str, Any]) -> ChatChunk:
     )
 
 
-class ReplayModel:
+class ReplayModel(BaseChatModel):
     """Wraps ``inner`` (a model, or a function returning one, for lazy lookup); see the module."""
 
     def __init__(self, inner: ChatModel | Callable[[], ChatModel], path: str | Path, *,
@@ -71,7 +73,16 @@ class ReplayModel:
 
     @property
     def inner(self) -> ChatModel:
-        return self._inner if isinstance(self._inner, ChatModel) else self._inner()
+        return self._inner() if callable(self._inner) else self._inner
+
+    @property
+    def profile(self) -> ModelProfile:  # type: ignore[override]
+        """The recorded model's profile."""
+        return self.inner.profile
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"replay of {self.inner.name} ({self.path.name})"
 
     async def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
@@ -98,8 +109,3 @@ class ReplayModel:
             f.write(json.dumps({"key": key, "model": self.inner.name, "chunks": chunks}) + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-    async def chat(
-        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
-    ) -> ChatResponse:
-        return await collect(self.stream(messages, options), self.name)

@@ -25,6 +25,8 @@ class FakeOllama:
 
     def __init__(self) -> None:
         self.models = {"llama3.2:latest": 2_019_393_189}
+        self.trained = {"llama3.2:latest": 131_072, "qwen3": 2048}
+        """Context length each model was trained on, as /api/show reports it."""
         self.requests: list[dict[str, Any]] = []
 
     def _ndjson(self, parts: list[dict[str, Any]]) -> StreamingResponse:
@@ -96,13 +98,16 @@ class FakeOllama:
 
     async def show(self, request: Request) -> Response:
         name = (await request.json())["model"]
-        if name not in self.models:
+        if name not in self.models and f"{name}:latest" not in self.models:
             return self._missing(name)
         return JSONResponse({
             "modelfile": "FROM llama3.2", "parameters": "stop <|eot_id|>", "template": "{{ .Prompt }}",
             "details": {"format": "gguf", "family": "llama", "parameter_size": "3.2B",
                         "quantization_level": "Q4_K_M"},
-            "model_info": {"general.architecture": "llama"}, "modified_at": STAMP,
+            "model_info": {"general.architecture": "llama",
+                           "llama.context_length": self.trained.get(name, 8192)},
+            "capabilities": ["completion", "tools"] if name.startswith("llama") else ["completion"],
+            "modified_at": STAMP,
         })
 
     async def version(self, request: Request) -> Response:

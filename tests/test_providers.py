@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from pygent_plugins.models import ModelsPlugin
-from pygent_sdk.models import ModelNotFound
 from pygent_plugins.ollama import OllamaPlugin
 from pygent_plugins.replay import ReplayPlugin
+from pygent_plugins.scripted import ScriptedPlugin
 from pygent_sdk import ChatMessage, ChatOptions, ToolSpec
+from pygent_sdk.models import ModelNotFound, ModelOperationUnsupported, ModelProvider, pull_stream
 from pygent_sdk.testing import NotRecorded, PluginHarness, ReplayModel, ScriptedChatModel
 
 from .agent_kit import ScriptedProvider
@@ -67,7 +68,7 @@ async def test_ollama_chat_generate_and_manage(ollama_server) -> None:
         assert "".join(c.text for c in chunks) == "You said: hi there"
         assert len([c for c in chunks if c.text]) == 4
         assert chunks[-1].usage.prompt_tokens == 11 and chunks[-1].finish_reason == "stop"
-        assert fake.requests[-1]["options"] == {"num_predict": 20, "temperature": 0.1}
+        assert fake.requests[-1]["options"] == {"num_ctx": 4096, "num_predict": 20, "temperature": 0.1}
         tools = ChatOptions(tools=(ToolSpec("calculator", "math"),))
         called = await model.chat(HI, tools)
         assert called.finish_reason == "tool_calls"
@@ -76,23 +77,44 @@ async def test_ollama_chat_generate_and_manage(ollama_server) -> None:
         generated = [c async for c in service.generate("llama3.2:latest", "Tell a story")]
         assert "".join(c.text for c in generated) == "Once upon a time"
         assert generated[-1].finish_reason == "length"
-        seen = []
-        [pulling] = h.kernel.hook.pygent_model_pull(name="ollama:qwen3", progress=seen.append)
-        assert await pulling is True
+        [provider] = [p for p in h.kernel.hook.pygent_model_provider() if p is not None]
+        seen = [p async for p in pull_stream(provider, "qwen3")]
         assert [p.completed for p in seen if p.total] == [0, 500, 1000] and seen[-1].status == "success"
         assert "ollama:qwen3" in [m.name for m in h.kernel.hook.pygent_chat_models()[0]]
         assert (await service.show("llama3.2:latest"))["details"]["family"] == "llama"
-        await service.delete("qwen3:latest")
-        assert [m["name"] for m in await service.list()] == ["llama3.2:latest"]
+        await provider.delete("qwen3:latest")
+        assert [m.name for m in await provider.list_models()] == ["ollama:llama3.2:latest"]
+        assert "ollama:qwen3" not in [m.name for m in h.kernel.hook.pygent_chat_models()[0]]
         health = (await h.kernel.health()).plugins["ollama"]
         assert health.status == "ok" and "Ollama 0.12.0" in health.detail
 
 
-async def test_hook_pygent_model_pull(ollama_server) -> None:
+async def test_ollama_profile_comes_from_show_and_num_ctx(ollama_server) -> None:
+    fake, url = ollama_server
+    fake.models["qwen3:latest"] = 1000
+    async with PluginHarness({"ollama": OllamaPlugin, "models": ModelsPlugin},
+                             {"ollama": {"host": url, "num_ctx": 8192, "models": ["qwen3"]}}) as h:
+        llama = h.kernel.hook.pygent_model(name="ollama:llama3.2:latest").profile
+        qwen = h.kernel.hook.pygent_model(name="ollama:qwen3").profile
+        # the window sent with each request, cut to what the model was trained on
+        assert (llama.context_length, llama.tools, llama.json_schema) == (8192, True, True)
+        assert (qwen.context_length, qwen.tools) == (2048, False)
+        await h.kernel.hook.pygent_model(name="ollama:qwen3").chat(HI)
+        assert fake.requests[-1]["options"]["num_ctx"] == 8192
+
+
+async def test_hook_pygent_model_provider(ollama_server) -> None:
     _, url = ollama_server
-    async with PluginHarness({"ollama": OllamaPlugin, "models": ModelsPlugin}, {"ollama": {"host": url}}) as h:
-        [answer] = h.kernel.hook.pygent_model_pull(name="llamacpp:x", progress=print)
-        assert await answer is None  # not an ollama model: not this provider's to pull
+    plugins = {"ollama": OllamaPlugin, "scripted": ScriptedPlugin, "models": ModelsPlugin}
+    async with PluginHarness(plugins, {"ollama": {"host": url}}) as h:
+        providers = {p.name: p for p in h.kernel.hook.pygent_model_provider() if p is not None}
+        assert sorted(providers) == ["ollama", "scripted"]
+        assert all(isinstance(p, ModelProvider) for p in providers.values())
+        assert [m.name for m in await providers["scripted"].list_models()] == ["scripted:echo"]
+        with pytest.raises(ModelOperationUnsupported, match="the scripted provider cannot pull models"):
+            await providers["scripted"].pull("x", print)
+        with pytest.raises(ModelOperationUnsupported, match="cannot generate plain completions"):
+            providers["scripted"].generate("echo", "hi")
 
 
 async def test_ollama_not_running_fails_fast_and_says_so() -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, hookimpl
+from pygent_sdk.models import BaseModelProvider, ModelEntry, ModelNotFound, ModelProvider
 
 if TYPE_CHECKING:
     from .model import LlamaCppModel
@@ -52,6 +53,32 @@ def find_gguf(spec: str) -> Path:
     raise FileNotFoundError(f"package {spec!r} holds no .gguf file")
 
 
+class LlamaCppProvider(BaseModelProvider):
+    """The ``llamacpp`` provider: lists and shows the configured GGUF files (nothing to pull)."""
+
+    name = "llamacpp"
+
+    def __init__(self, models: dict[str, LlamaCppModel]) -> None:
+        self.models = models
+
+    def health(self) -> Health:
+        loaded = [m.name for m in self.models.values() if m.loaded]
+        return Health.ok(f"{len(self.models)} model(s), loaded: {', '.join(loaded) or 'none yet'}")
+
+    async def status(self) -> Health:
+        return self.health()
+
+    async def list_models(self) -> list[ModelEntry]:
+        return [ModelEntry(m.name, m.path.stat().st_size) for m in self.models.values()]
+
+    async def show(self, model: str) -> dict[str, object]:
+        if model not in self.models:
+            raise ModelNotFound(f"llamacpp has no model {model!r}; configured: {sorted(self.models)}")
+        m = self.models[model]
+        return {"path": str(m.path), "size": m.path.stat().st_size, "loaded": m.loaded,
+                "n_ctx": m.profile.context_length}
+
+
 class LlamaCppPlugin(Plugin):
     """Offers GGUF models as ``llamacpp:NAME``, loaded lazily and run off the event loop."""
 
@@ -77,12 +104,16 @@ class LlamaCppPlugin(Plugin):
                 f"llamacpp:{name}", path, n_ctx=self.config.n_ctx, n_threads=self.config.n_threads,
                 concurrency=self.config.concurrency, seed=self.config.seed,
             )
+        self.provider = LlamaCppProvider(self.models)
 
     @hookimpl
     def pygent_chat_models(self) -> list[ChatModel]:
         return list(getattr(self, "models", {}).values())
 
     @hookimpl
+    def pygent_model_provider(self) -> ModelProvider | None:
+        return getattr(self, "provider", None)
+
+    @hookimpl
     def pygent_health(self) -> Health:
-        loaded = [m.name for m in self.models.values() if m.loaded]
-        return Health.ok(f"{len(self.models)} model(s), loaded: {', '.join(loaded) or 'none yet'}")
+        return self.provider.health()

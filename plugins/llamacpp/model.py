@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pygent_sdk import ChatChunk, ChatMessage, ChatOptions, ChatResponse, Usage, collect
+from pygent_sdk import BaseChatModel, ChatChunk, ChatMessage, ChatOptions, ModelProfile, Usage
 
 _DONE = object()
 
 
-class LlamaCppModel:
+class LlamaCppModel(BaseChatModel):
     """One GGUF file. Loaded on first use; at most ``concurrency`` generations run at once,
     each on its own llama.cpp context in a worker thread. Cancelling the stream stops generation
     at the next token."""
@@ -29,6 +29,8 @@ class LlamaCppModel:
         self.name = name
         self.path = path
         self.description = f"llama.cpp, {path.name}"
+        # Tool calls go through the agents' JSON replies; a JSON schema becomes a grammar.
+        self.profile = ModelProfile(context_length=n_ctx, tools=False, json_schema=True)
         self._settings = {"n_ctx": n_ctx, "n_threads": n_threads, "seed": seed, "verbose": False}
         self._slots = anyio.Semaphore(concurrency)
         self._idle: list[Any] = []
@@ -106,11 +108,6 @@ class LlamaCppModel:
                 yield item
         finally:
             cancelled.set()
-
-    async def chat(
-        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
-    ) -> ChatResponse:
-        return await collect(self.stream(messages, options), self.name)
 
 
 _GBNF_ESCAPE = re.compile(r"\\(.)")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
 
 import click
 from pygent_sdk.cli import CliContext, out, pass_cli, run
 from pygent_sdk.errors import PygentError
-from pygent_sdk.models import CHAT_MODEL
+from pygent_sdk.models import CHAT_MODEL, pull_stream
 from rich.markup import escape
 from rich.table import Table
 
@@ -45,21 +43,20 @@ def register(cli: click.Group) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
         async def main() -> None:
-            pulled = False
+            prefix, colon, model = name.partition(":")
             async with ctx.kernel() as kernel:
-                kernel.service(CHAT_MODEL, name=None)
+                providers = {p.name: p for p in kernel.hook.pygent_model_provider() if p is not None}
+                if not colon or prefix not in providers:
+                    raise PygentError(
+                        f"No enabled provider can pull {name!r}: name it provider:model, with "
+                        f"provider one of: {', '.join(sorted(providers)) or 'none enabled'}"
+                    )
                 with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                               console=out) as bar:
                     task = bar.add_task(f"pulling {name}", total=None)
-
-                    def progress(p: Any) -> None:
+                    async for p in pull_stream(providers[prefix], model):
                         bar.update(task, description=f"{name}: {p.status}", completed=p.completed,
                                    total=p.total or None)
-
-                    for answer in kernel.hook.pygent_model_pull(name=name, progress=progress):
-                        pulled = (await answer if inspect.isawaitable(answer) else answer) or pulled
-            if not pulled:
-                raise PygentError(f"No enabled plugin can pull {name!r}; pulling works for ollama:NAME")
             out.print(f"[green]Pulled {escape(name)}[/]")
 
         run(main)

@@ -6,11 +6,11 @@ running, health says so and a request fails fast with a message naming the addre
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
+from pygent_sdk.models import ModelProvider
 
 if TYPE_CHECKING:  # the ollama client and httpx load on start, keeping `pygent` quick
     from .client import OllamaService
@@ -26,6 +26,11 @@ class OllamaConfig(PluginConfig):
     )
     timeout: float = Field(300.0, gt=0, description="Seconds to wait for a reply (connect: 3 s).")
     keep_alive: str = Field("5m", description="How long Ollama keeps a model loaded after a request.")
+    num_ctx: int = Field(
+        4096, ge=256,
+        description="Context window in tokens, sent with every request (a model trained on less "
+        "gets its own length); agents trim history to it.",
+    )
 
 
 class OllamaPlugin(Plugin):
@@ -39,38 +44,36 @@ class OllamaPlugin(Plugin):
     async def start(self) -> None:
         from .client import OllamaError, OllamaService
 
-        self.service = OllamaService(self.config.host, self.config.timeout, self.config.keep_alive)
-        self.names = list(self.config.models)
+        self.service = OllamaService(self.config.host, self.config.timeout, self.config.keep_alive,
+                                     self.config.num_ctx)
+        names = self.service.names
+        names.extend(self.config.models)
         try:
-            for info in await self.service.list():
-                if info["name"] not in self.names:
-                    self.names.append(info["name"])
+            listed = await self.service.list()
         except OllamaError as error:
             self.context.log.warning("%s", error)
+            return
+        names.extend(info["name"] for info in listed if info["name"] not in self.config.models)
+        await self.service.learn(names)
 
     @hookimpl
     def pygent_chat_models(self) -> list[ChatModel]:
         if self.service is None:
             return []
-        return [self.service.model(name) for name in self.names]
+        return [self.service.model(name) for name in self.service.names]
 
     @hookimpl
-    async def pygent_model_pull(self, name: str, progress: Callable[[Any], None]) -> bool | None:
-        if not name.startswith("ollama:") or self.service is None:
-            return None
-        model = name.removeprefix("ollama:")
-        await self.service.pull(model, progress)
-        if model not in self.names:
-            self.names.append(model)
-        return True
+    def pygent_model_provider(self) -> ModelProvider | None:
+        return self.service
+
+    @hookimpl(optionalhook=True)
+    def pygent_http_routes(self) -> list[Any]:
+        from .http import routes
+
+        assert self.service is not None
+        return routes(self.service)
 
     @hookimpl
     async def pygent_health(self) -> Health:
-        from .client import OllamaError
-
         assert self.service is not None
-        try:
-            version = await self.service.version()
-        except OllamaError as error:
-            return Health.down(str(error))
-        return Health.ok(f"Ollama {version} at {self.config.host}")
+        return await self.service.status()

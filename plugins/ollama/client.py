@@ -5,20 +5,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import anyio
 import httpx
 import ollama
 from pygent_sdk import (
-    ChatChunk, ChatMessage, ChatOptions, ChatResponse, PullProgress, PygentError, ToolCall, Usage,
-    collect,
+    BaseChatModel, ChatChunk, ChatMessage, ChatOptions, Health, ModelProfile, PullProgress,
+    PygentError, ToolCall, Usage,
 )
+from pygent_sdk.models import BaseModelProvider, ModelEntry
 
 
 class OllamaError(PygentError):
     """Ollama is not running, or refused a request."""
 
 
-def _options(options: ChatOptions) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+class OllamaNotFound(OllamaError, LookupError):
+    """Ollama does not hold the model asked for."""
+
+
+def _options(options: ChatOptions, num_ctx: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"num_ctx": num_ctx}
     for key, value in [("num_predict", options.max_tokens), ("temperature", options.temperature),
                        ("seed", options.seed)]:
         if value is not None:
@@ -35,23 +41,66 @@ def _message(m: ChatMessage) -> dict[str, Any]:
     return out
 
 
-class OllamaService:
-    """One Ollama server: chat, generate, list, pull, delete, show, version."""
+class OllamaService(BaseModelProvider):
+    """One Ollama server: chat, generate, list, pull, delete, show, version; the ``ollama``
+    provider of the models registry."""
 
-    def __init__(self, host: str, timeout: float, keep_alive: str = "5m") -> None:
+    name = "ollama"
+
+    def __init__(self, host: str, timeout: float, keep_alive: str = "5m", num_ctx: int = 4096) -> None:
         self.host = host
         self.keep_alive = keep_alive
+        self.num_ctx = num_ctx
         self.client = ollama.AsyncClient(host=host, timeout=httpx.Timeout(timeout, connect=3.0))
+        self.profiles: dict[str, ModelProfile] = {}
+        self.names: list[str] = []
+        """The models offered as ollama:NAME: configured, listed at start, pulled since."""
 
     def model(self, name: str) -> OllamaModel:
         return OllamaModel(self, name)
+
+    def profile(self, name: str) -> ModelProfile:
+        """What ``name`` can do, as learnt by :meth:`learn`; until then, its context only."""
+        return self.profiles.get(name) or ModelProfile(context_length=self.num_ctx, json_schema=True)
+
+    async def learn(self, names: list[str]) -> None:
+        """Ask the server what each model can do (``/api/show``); a model it cannot show keeps
+        the default profile."""
+
+        async def one(name: str) -> None:
+            try:
+                shown = await self.show(name)
+            except OllamaError:
+                return
+            info = shown.get("modelinfo") or shown.get("model_info") or {}
+            trained = next((v for k, v in info.items() if k.endswith(".context_length")), None)
+            capabilities = set(shown.get("capabilities") or ())
+            self.profiles[name] = ModelProfile(
+                context_length=min(self.num_ctx, trained) if isinstance(trained, int) else self.num_ctx,
+                tools="tools" in capabilities, json_schema=True,
+                embeddings="embedding" in capabilities,
+            )
+
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(one, name)
 
     def _error(self, error: Exception) -> OllamaError:
         if isinstance(error, httpx.ConnectError | ConnectionError):
             return OllamaError(f"Ollama is not running at {self.host} (is `ollama serve` up?)")
         if isinstance(error, ollama.ResponseError):
-            return OllamaError(f"Ollama at {self.host} answered {error.status_code}: {error.error}")
+            kind = OllamaNotFound if error.status_code == 404 else OllamaError
+            return kind(f"Ollama at {self.host} answered {error.status_code}: {error.error}")
         return OllamaError(f"Ollama at {self.host}: {type(error).__name__}: {error}")
+
+    async def status(self) -> Health:
+        try:
+            return Health.ok(f"Ollama {await self.version()} at {self.host}")
+        except OllamaError as error:
+            return Health.down(str(error))
+
+    async def list_models(self) -> list[ModelEntry]:
+        return [ModelEntry(f"ollama:{m['name']}", m["size"], m["modified_at"]) for m in await self.list()]
 
     async def version(self) -> str:
         try:
@@ -67,11 +116,13 @@ class OllamaService:
             listing = await self.client.list()
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
-        return [{"name": m.model, "size": m.size, "modified_at": m.modified_at} for m in listing.models]
+        return [{"name": m.model, "size": m.size,
+                 "modified_at": m.modified_at.isoformat() if m.modified_at else None}
+                for m in listing.models]
 
     async def show(self, name: str) -> dict[str, Any]:
         try:
-            return (await self.client.show(name)).model_dump(exclude_none=True)
+            return (await self.client.show(name)).model_dump(mode="json", exclude_none=True)
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
 
@@ -80,6 +131,8 @@ class OllamaService:
             await self.client.delete(name)
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
+        gone = {name, name.removesuffix(":latest")}
+        self.names[:] = [n for n in self.names if n not in gone]
 
     async def pull(self, name: str, progress: Callable[[PullProgress], None]) -> None:
         try:
@@ -87,13 +140,16 @@ class OllamaService:
                 progress(PullProgress(part.status or "", part.completed or 0, part.total or 0))
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
+        if name not in self.names:
+            self.names.append(name)
+        await self.learn([name])
 
     async def generate(self, name: str, prompt: str, options: ChatOptions | None = None) -> AsyncIterator[ChatChunk]:
         """Plain completion of ``prompt`` (no chat template), streamed."""
         options = options or ChatOptions()
         try:
             parts = await self.client.generate(
-                name, prompt, stream=True, options=_options(options), keep_alive=self.keep_alive,
+                name, prompt, stream=True, options=_options(options, self.num_ctx), keep_alive=self.keep_alive,
                 format=options.json_schema or "",
             )
             async for part in parts:
@@ -118,7 +174,7 @@ class OllamaService:
         try:
             parts = await self.client.chat(
                 name, [_message(m) for m in messages], stream=True, tools=tools,
-                options=_options(options), format=options.json_schema or "",
+                options=_options(options, self.num_ctx), format=options.json_schema or "",
                 keep_alive=self.keep_alive,
             )
             calls: list[ToolCall] = []
@@ -140,7 +196,7 @@ class OllamaService:
             raise self._error(error) from None
 
 
-class OllamaModel:
+class OllamaModel(BaseChatModel):
     """One Ollama model as a ChatModel named ``ollama:NAME``."""
 
     def __init__(self, service: OllamaService, name: str) -> None:
@@ -149,12 +205,11 @@ class OllamaModel:
         self.name = f"ollama:{name}"
         self.description = f"Ollama, {service.host}"
 
+    @property
+    def profile(self) -> ModelProfile:  # type: ignore[override]
+        return self.service.profile(self.remote)
+
     def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
         return self.service.chat(self.remote, messages, options or ChatOptions())
-
-    async def chat(
-        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
-    ) -> ChatResponse:
-        return await collect(self.stream(messages, options), self.name)

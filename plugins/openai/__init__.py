@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
+from pygent_sdk.models import ModelProvider
 
 if TYPE_CHECKING:
     from .client import OpenAIClient
@@ -30,6 +31,12 @@ class OpenAIConfig(PluginConfig):
         '"json_object" with a schema (llama.cpp\'s server).',
     )
     timeout: float = Field(120.0, gt=0, description="Seconds to wait for a reply (connect: 5 s).")
+    context_length: int | None = Field(
+        None, ge=256,
+        description="The served models' context window in tokens (e.g. vLLM's --max-model-len, "
+        "llama.cpp's --n_ctx); agents trim history to it. Unset: unknown, nothing is trimmed.",
+    )
+    tools: bool = Field(True, description="Whether the served models take tool definitions.")
 
 
 class OpenAIPlugin(Plugin):
@@ -47,7 +54,7 @@ class OpenAIPlugin(Plugin):
         self.names = list(self.config.models)
         if not self.names:
             try:
-                self.names = await self.client.list_models()
+                self.names = await self.client.served()
             except Exception as error:  # the server may come up later; health tells
                 self.context.log.warning("%s", error)
 
@@ -62,10 +69,10 @@ class OpenAIPlugin(Plugin):
         return [self.client.model(name) for name in self.names]
 
     @hookimpl
+    def pygent_model_provider(self) -> ModelProvider | None:
+        return self.client
+
+    @hookimpl
     async def pygent_health(self) -> Health:
         assert self.client is not None
-        try:
-            served = await self.client.list_models()
-        except Exception as error:
-            return Health.down(str(error))
-        return Health.ok(f"{self.config.base_url}: {len(served)} model(s)")
+        return await self.client.status()

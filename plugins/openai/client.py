@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from pygent_sdk import (
-    ChatChunk, ChatMessage, ChatOptions, ChatResponse, PygentError, ToolCall, Usage, collect,
+    BaseChatModel, ChatChunk, ChatMessage, ChatOptions, Health, ModelProfile, PygentError, ToolCall,
+    Usage,
 )
+from pygent_sdk.models import BaseModelProvider, ModelEntry
 
 if TYPE_CHECKING:
     from . import OpenAIConfig
@@ -34,11 +36,15 @@ def _message(m: ChatMessage) -> dict[str, Any]:
     return out
 
 
-class OpenAIClient:
-    """One HTTP connection pool to the server."""
+class OpenAIClient(BaseModelProvider):
+    """One HTTP connection pool to the server; the ``openai`` provider of the models registry."""
+
+    name = "openai"
 
     def __init__(self, config: OpenAIConfig) -> None:
         self.config = config
+        self.profile = ModelProfile(context_length=config.context_length, tools=config.tools,
+                                    json_schema=True)
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self.http = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/"), headers=headers,
@@ -66,13 +72,28 @@ class OpenAIClient:
             f"{type(error).__name__}: {error or 'no answer'}"
         )
 
-    async def list_models(self) -> list[str]:
+    async def status(self) -> Health:
+        try:
+            served = await self.served()
+        except OpenAIError as error:
+            return Health.down(str(error))
+        return Health.ok(f"{self.config.base_url}: {len(served)} model(s)")
+
+    async def list_models(self) -> list[ModelEntry]:
+        return [ModelEntry(f"openai:{name}") for name in await self.served()]
+
+    async def served(self) -> list[str]:
+        """The ids the server's ``/models`` lists."""
         try:
             response = await self.http.get("/models")
         except httpx.HTTPError as error:
             raise self._unreachable(error) from None
         await self._check(response)
-        return [m["id"] for m in response.json().get("data", [])]
+        try:
+            return [str(m["id"]) for m in response.json().get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise OpenAIError(f"{response.request.url} answered without an OpenAI model list: "
+                              f"{response.text[:200]!r}") from None
 
     def request(self, model: str, messages: Sequence[ChatMessage], options: ChatOptions) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -153,7 +174,7 @@ def _tool_call(index: int, slot: dict[str, str]) -> ToolCall:
     return ToolCall(slot["id"] or f"call_{index}", slot["name"], arguments)
 
 
-class OpenAIModel:
+class OpenAIModel(BaseChatModel):
     """One model of the server, as a ChatModel named ``openai:NAME``."""
 
     def __init__(self, client: OpenAIClient, name: str) -> None:
@@ -161,13 +182,9 @@ class OpenAIModel:
         self.remote = name
         self.name = f"openai:{name}"
         self.description = f"OpenAI-compatible, {client.config.base_url}"
+        self.profile = client.profile
 
     def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
         return self.client.stream(self.client.request(self.remote, messages, options or ChatOptions()))
-
-    async def chat(
-        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
-    ) -> ChatResponse:
-        return await collect(self.stream(messages, options), self.name)

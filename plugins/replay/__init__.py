@@ -1,7 +1,7 @@
 """replay: wrap any model to record its exchanges to a file once and replay them after.
 
 Offers ``replay:MODEL`` (e.g. ``replay:llamacpp:smollm2``): deterministic, offline runs of
-agents for tests and demos. See ``pygent_sdk.testing.ReplayModel``.
+agents for tests and demos. See ``pygent_sdk.replay.ReplayModel``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Plugin, PluginConfig, PygentError, hookimpl
-from pygent_sdk.testing.replay import ReplayModel
+from pygent_sdk.replay import ReplayModel
 
 
 class ReplayConfig(PluginConfig):
