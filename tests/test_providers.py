@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,12 +12,21 @@ from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.ollama import OllamaPlugin
 from pygent_plugins.replay import ReplayPlugin
 from pygent_plugins.scripted import ScriptedPlugin
-from pygent_sdk import ChatMessage, ChatOptions, ToolSpec
-from pygent_sdk.models import ModelNotFound, ModelOperationUnsupported, ModelProvider, pull_stream
+from pygent_plugins.models.metrics import ModelMetrics
+from pygent_sdk import (
+    BaseChatModel, ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, ConfigError,
+    ModelProfile, PluginError, ToolCall, ToolSpec, Usage,
+)
+from pygent_sdk.models import (
+    LlmUsage, ModelNotFound, ModelOperationUnsupported, ModelProvider, pull_stream,
+)
+from pygent_sdk.scripted import ScriptExhausted
 from pygent_sdk.testing import NotRecorded, PluginHarness, ReplayModel, ScriptedChatModel
 
 from .agent_kit import ScriptedProvider
 from .fake_ollama import FakeOllama, serve
+from .fake_openai import FakeOpenAI, tool_call_chunks
+from .test_cli import pygent
 
 pytestmark = pytest.mark.anyio
 HI = [ChatMessage("user", "hi there")]
@@ -169,3 +180,180 @@ async def test_replay_plugin_wraps_a_provider_model(tmp_path: Path) -> None:
     async with PluginHarness(plugins, config) as h:
         assert (await h.kernel.hook.pygent_model(name=None).chat(HI)).text == "recorded reply"
     assert (tmp_path / "replay" / "recording.jsonl").exists()
+
+
+# --- BaseChatModel, profiles, the SDK boundary --------------------------------------------
+
+
+async def test_base_chat_model_derives_chat_from_stream() -> None:
+    class Two(BaseChatModel):
+        name = "two:words"
+
+        async def stream(self, messages, options=None):  # type: ignore[no-untyped-def]
+            yield ChatChunk(text="a ")
+            yield ChatChunk(tool_calls=(ToolCall("c1", "clock", {}),))
+            yield ChatChunk(text="b", finish_reason="length", usage=Usage(3, 2))
+
+    reply = await Two().chat(HI)
+    assert reply == ChatResponse("a b", "length", Usage(3, 2), (ToolCall("c1", "clock", {}),), "two:words")
+    assert isinstance(Two(), ChatModel) and Two().profile == ModelProfile()
+    with pytest.raises(TypeError, match="abstract"):
+        type("NoStream", (BaseChatModel,), {"name": "x"})()
+
+
+async def test_every_provider_model_is_a_base_chat_model_with_a_profile(tmp_path: Path) -> None:
+    from pygent_plugins.llamacpp import LlamaCppPlugin
+    from pygent_plugins.openai import OpenAIPlugin
+
+    config = {"llamacpp": {"n_ctx": 1024}, "kernel": {"data_dir": str(tmp_path)},
+              "openai": {"models": ["m"], "context_length": 32768, "base_url": "http://127.0.0.1:9/v1"},
+              "replay": {"model": "llamacpp:smollm2"}}
+    plugins = {"llamacpp": LlamaCppPlugin, "openai": OpenAIPlugin, "scripted": ScriptedPlugin,
+               "replay": ReplayPlugin, "models": ModelsPlugin}
+    async with PluginHarness(plugins, config) as h:
+        models = {m.name: m for found in h.kernel.hook.pygent_chat_models() for m in found}
+        assert all(isinstance(m, BaseChatModel) for m in models.values()), models
+        profile = {n: h.kernel.hook.pygent_model(name=n).profile for n in models}
+        assert profile["llamacpp:smollm2"] == ModelProfile(context_length=1024, json_schema=True)
+        assert profile["replay:llamacpp:smollm2"] == profile["llamacpp:smollm2"]
+        assert profile["openai:m"] == ModelProfile(context_length=32768, tools=True, json_schema=True)
+        assert profile["scripted:echo"].tools and not profile["scripted:echo"].json_schema
+
+
+def test_production_code_does_not_import_the_testing_package() -> None:
+    code = ("import sys, pygent_sdk, pygent_sdk.replay, pygent_sdk.scripted, pygent_plugins.replay, "
+            "pygent_plugins.scripted, pygent_plugins.models.http, pygent_plugins.ollama.http; "
+            "print(sorted(m for m in sys.modules if m.startswith('pygent_sdk.testing')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+# --- the scripted provider ----------------------------------------------------------------
+
+
+async def test_scripted_plugin_echo_inline_and_jsonl_scripts(tmp_path: Path) -> None:
+    script = tmp_path / "demo.jsonl"
+    script.write_text('"first line"\n\n{"tool_calls": [{"name": "calculator", "arguments": {"input": "2+2"}}]}\n')
+    config = {"scripted": {"models": {"inline": ["Hello there", {"text": "cut", "finish_reason": "length"}],
+                                      "file": str(script)}},
+              "models": {"default": "scripted:echo"}}
+    async with PluginHarness({"scripted": ScriptedPlugin, "models": ModelsPlugin}, config) as h:
+        assert sorted(m.name for m in h.kernel.hook.pygent_chat_models()[0]) == [
+            "scripted:echo", "scripted:file", "scripted:inline"]
+        echo = h.kernel.hook.pygent_model(name=None)
+        assert (await echo.chat([ChatMessage("system", "x"), ChatMessage("user", "say this back")])).text == "say this back"
+        inline = h.kernel.hook.pygent_model(name="scripted:inline")
+        assert (await inline.chat(HI)).text == "Hello there"
+        assert (await inline.chat(HI)).finish_reason == "length"
+        with pytest.raises(ScriptExhausted, match="'scripted:inline' ran out of replies after 2 calls"):
+            await inline.chat(HI)
+        from_file = h.kernel.hook.pygent_model(name="scripted:file")
+        assert (await from_file.chat(HI)).text == "first line"
+        called = await from_file.chat(HI)
+        assert called.finish_reason == "tool_calls"
+        assert called.tool_calls == (ToolCall("call_0", "calculator", {"input": "2+2"}),)
+
+
+async def test_scripted_loop_starts_over() -> None:
+    config = {"scripted": {"models": {"ab": ["a", "b"]}, "loop": True}}
+    async with PluginHarness({"scripted": ScriptedPlugin, "models": ModelsPlugin}, config) as h:
+        model = h.kernel.hook.pygent_model(name="scripted:ab")
+        assert [(await model.chat(HI)).text for _ in range(5)] == ["a", "b", "a", "b", "a"]
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    ("not json", r"demo.jsonl:2: not JSON"),
+    ("[1, 2]", r"demo.jsonl:2: a reply is a string or an object, not list"),
+    ('{"txt": "typo"}', r"demo.jsonl:2: unknown key\(s\) \['txt'\]"),
+    ('{"tool_calls": [{"arguments": {}}]}', r"demo.jsonl:2: each tool call needs a name"),
+])
+async def test_scripted_file_errors_name_file_and_line(tmp_path: Path, line: str, error: str) -> None:
+    (tmp_path / "demo.jsonl").write_text(f'"ok"\n{line}\n')
+    config = {"scripted": {"models": {"demo": str(tmp_path / "demo.jsonl")}}}
+    with pytest.raises(PluginError, match=error):
+        async with PluginHarness({"scripted": ScriptedPlugin, "models": ModelsPlugin}, config):
+            pass
+
+
+async def test_scripted_echo_is_reserved() -> None:
+    with pytest.raises(ConfigError, match="'echo' is the built-in scripted:echo model"):
+        async with PluginHarness({"scripted": ScriptedPlugin}, {"scripted": {"models": {"echo": ["x"]}}}):
+            pass
+
+
+def test_pygent_run_on_scripted_models_needs_no_model(tmp_path: Path) -> None:
+    (tmp_path / "plugins.toml").write_text(
+        '[kernel]\ndata_dir = "data"\n[models]\ndefault = "scripted:calc"\n[agents]\n[tools]\n[general]\n'
+        '[scripted]\nmodels = {calc = [\'{"action": "calculator", "input": "17*23"}\', '
+        '\'{"action": "final_answer", "input": "17*23 is 391"}\']}\n'
+    )
+    echoed = pygent("run", "general", "Repeat after me", "-m", "scripted:echo", cwd=tmp_path)
+    assert echoed.returncode == 0, echoed.stderr
+    assert "Repeat after me" in echoed.stdout
+    scripted = pygent("run", "general", "What is 17*23?", cwd=tmp_path)
+    assert scripted.returncode == 0, scripted.stderr
+    assert "17*23 is 391" in scripted.stdout and "391" in scripted.stdout
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+def usage(total: float, *, finish: str = "stop", model: str = "m:a") -> LlmUsage:
+    return LlmUsage(model=model, prompt_tokens=10, completion_tokens=11, first_token_s=total / 10,
+                    total_s=total, finish_reason=finish, source="test")
+
+
+def test_metrics_percentiles_errors_and_a_bounded_window() -> None:
+    metrics = ModelMetrics(window=100, max_models=2)
+    for total in range(100, 0, -1):  # 100 s .. 1 s, in reverse
+        metrics.record(usage(float(total)))
+    f = metrics.figures("m:a")
+    assert (f.count, f.errors, f.prompt_tokens, f.completion_tokens) == (100, 0, 1000, 1100)
+    assert (f.latency_s.p50, f.latency_s.p95, f.latency_s.p99) == (50.0, 95.0, 99.0)
+    assert f.first_token_s.p50 == 5.0
+    # 10 tokens after the first, in 0.9 x total seconds: the 50th slowest of 100 is total = 51
+    assert f.tokens_per_s.p50 == pytest.approx(10 / (0.9 * 51))
+    metrics.record(usage(1000.0, finish="error"))
+    metrics.record(usage(1000.0, finish="cancelled"))
+    f = metrics.figures("m:a")
+    assert (f.count, f.errors, f.cancelled) == (100, 1, 1)  # the window keeps the last 100:
+    assert f.latency_s.p99 == 98.0  # 100 s and 99 s dropped out; failed ones are not latency
+    metrics.record(usage(1.0, model="m:b"))
+    metrics.record(usage(1.0, model="m:c"))  # a third model: the least recently used goes
+    assert metrics.figures("m:a").count == 0 and metrics.figures("m:c").count == 1
+
+
+# --- OpenAI-compatible: streamed tool calls -----------------------------------------------
+
+
+@pytest.fixture
+def openai_server() -> tuple[FakeOpenAI, str]:
+    fake = FakeOpenAI()
+    with serve(fake.app(), free_port()) as url:
+        yield fake, f"{url}/v1"
+
+
+async def test_openai_assembles_streamed_tool_call_deltas_exactly(openai_server) -> None:
+    from pygent_plugins.openai import OpenAIPlugin
+    from pygent_plugins.openai.client import OpenAIError
+
+    fake, url = openai_server
+    fake.replies = [tool_call_chunks(), tool_call_chunks(('{"expression": ', "17*23}"))]
+    calculator = ToolSpec("calculator", "Evaluate arithmetic.", {
+        "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]})
+    options = ChatOptions(tools=(calculator, ToolSpec("clock", "The time.")), tool_choice="calculator")
+    ask = [ChatMessage("user", "What is 17*23?")]
+    async with PluginHarness({"openai": OpenAIPlugin, "models": ModelsPlugin}, {"openai": {"base_url": url}}) as h:
+        model = h.kernel.hook.pygent_model(name="openai:gpt-x")
+        reply = await model.chat(ask, options)
+        assert reply.tool_calls == (ToolCall("call_abc", "calculator", {"expression": "17*23"}),
+                                    ToolCall("call_def", "clock", {}))
+        assert (reply.text, reply.finish_reason, reply.usage) == ("", "tool_calls", Usage(31, 12))
+        sent = fake.requests[-1]
+        assert sent["tool_choice"] == {"type": "function", "function": {"name": "calculator"}}
+        assert [t["function"]["name"] for t in sent["tools"]] == ["calculator", "clock"]
+        assert sent["tools"][0]["function"]["parameters"] == calculator.parameters
+        assert (sent["stream"], sent["stream_options"]) == (True, {"include_usage": True})
+        with pytest.raises(OpenAIError, match=r"tool call 'calculator' came with arguments that are "
+                                              r"not JSON .*'\{\"expression\": 17\*23\}'"):
+            await model.chat(ask, options)
