@@ -9,6 +9,8 @@ LOG := $(VENV)/install.log
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF
 
 $(STAMP): pyproject.toml
+	@command -v bwrap >/dev/null || { test "$$(id -u)" = 0 && apt-get update -q && apt-get install -y -q bubblewrap; } \
+	  || echo "WARNING: bubblewrap (bwrap) is missing and could not be installed (run as root: apt-get install bubblewrap). The sandbox refuses to run untrusted code without it, unless plugins.toml says isolation = \"weak\" in [sandbox]."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing PyGent Factory and its test tools into $(VENV) (log: $(LOG))."
 	@echo "The first time, pip builds llama-cpp-python from source: about 10-20 minutes on 2 cores."

@@ -198,7 +198,7 @@ class BwrapSandbox:
         command = [
             self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
             "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--hostname", "sandbox",
-            "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+            "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL", "--clearenv",
             "--ro-bind", "/usr", "/usr",
         ]
         for path in SYSTEM_DIRS:
