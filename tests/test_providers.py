@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import anyio
+import httpx
 import pytest
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.ollama import OllamaPlugin
@@ -26,6 +32,7 @@ from pygent_sdk.testing import NotRecorded, PluginHarness, ReplayModel, Scripted
 from .agent_kit import ScriptedProvider
 from .fake_ollama import FakeOllama, serve
 from .fake_openai import FakeOpenAI, tool_call_chunks
+from .http_kit import JWT_SECRET, Served
 from .test_cli import pygent
 
 pytestmark = pytest.mark.anyio
@@ -357,3 +364,127 @@ async def test_openai_assembles_streamed_tool_call_deltas_exactly(openai_server)
         with pytest.raises(OpenAIError, match=r"tool call 'calculator' came with arguments that are "
                                               r"not JSON .*'\{\"expression\": 17\*23\}'"):
             await model.chat(ask, options)
+
+
+# --- REST: /api/v1/models and /api/v1/ollama ----------------------------------------------
+
+
+@asynccontextmanager
+async def models_api(ollama_url: str) -> AsyncIterator[Served]:
+    from pygent_plugins.auth import AuthPlugin
+    from pygent_plugins.http import HttpPlugin
+
+    plugins = {"models": ModelsPlugin, "scripted": ScriptedPlugin, "ollama": OllamaPlugin,
+               "auth": AuthPlugin, "http": HttpPlugin}
+    config = {"models": {"default": "scripted:echo", "aliases": {"demo": "scripted:two"}},
+              "scripted": {"models": {"two": ["one", "two"]}}, "ollama": {"host": ollama_url},
+              "auth": {"jwt_secret": JWT_SECRET}, "http": {"port": 0}}
+    async with PluginHarness(plugins, config) as h:
+        store = h.kernel.hook.pygent_auth_keys()
+        keys = {role: store.create(role)[1] for role in ("viewer", "operator", "admin")}
+        yield Served(h, h.plugin("http").url, keys)
+
+
+def sse(text: str) -> list[tuple[str, str]]:
+    """(event, data) of each Server-Sent Event in ``text``."""
+    found = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in fields:
+            found.append((fields.get("event", "message"), fields["data"]))
+    return found
+
+
+async def metrics_of(api: httpx.AsyncClient, name: str, count: int) -> dict[str, Any]:
+    """The model's metrics once ``count`` exchanges are in (usage events arrive on the bus)."""
+    with anyio.fail_after(5):
+        while (body := (await api.get(f"/api/v1/models/{name}/metrics")).json())["count"] < count:
+            await anyio.sleep(0.02)
+    return body
+
+
+async def test_models_rest_status_show_chat_generate_and_metrics(ollama_server) -> None:
+    _, url = ollama_server
+    async with models_api(url) as s, s.client("viewer") as viewer, s.client("operator") as operator:
+        status = (await viewer.get("/api/v1/models/status")).json()
+        assert status["default"] == "scripted:echo"
+        assert status["models"] == ["ollama:llama3.2:latest", "scripted:echo", "scripted:two"]
+        assert status["providers"] == [
+            {"name": "ollama", "status": "ok", "detail": f"Ollama 0.12.0 at {url}", "models": 1},
+            {"name": "scripted", "status": "ok", "detail": "scripted", "models": 2}]
+        shown = (await viewer.get("/api/v1/models/ollama:llama3.2:latest")).json()
+        assert shown["profile"] == {"context_length": 4096, "tools": True, "json_schema": True,
+                                    "streaming": True, "embeddings": False}
+        assert shown["provider"] == "ollama" and shown["details"]["details"]["family"] == "llama"
+        assert (await viewer.get("/api/v1/models/demo")).json()["details"] == {"replies": 2, "loop": False}
+        missing = await viewer.get("/api/v1/models/nope:x")
+        assert missing.status_code == 404 and "Available: ollama:llama3.2:latest" in missing.json()["detail"]
+
+        ask = {"messages": [{"role": "user", "content": "hello there"}]}
+        assert (await viewer.post("/api/v1/models/scripted:echo/chat", json=ask)).status_code == 403
+        reply = (await operator.post("/api/v1/models/scripted:echo/chat", json=ask)).json()
+        assert reply == {"model": "scripted:echo", "text": "hello there", "finish_reason": "stop",
+                         "usage": {"prompt_tokens": 2, "completion_tokens": 2}, "tool_calls": []}
+        bad = await operator.post("/api/v1/models/scripted:echo/chat", json={**ask, "temprature": 1})
+        assert bad.status_code == 400 and "temprature" in bad.text
+        streamed = sse((await operator.post("/api/v1/models/scripted:echo/chat/stream",
+                                            json={**ask, "options": {"max_tokens": 1}})).text)
+        assert streamed[0] == ("token", "hello")
+        assert streamed[-1][0] == "done" and json.loads(streamed[-1][1])["finish_reason"] == "length"
+
+        generated = (await operator.post("/api/v1/models/ollama:llama3.2:latest/generate",
+                                         json={"prompt": "Tell a story"})).json()
+        assert (generated["text"], generated["finish_reason"]) == ("Once upon a time", "length")
+        refused = await operator.post("/api/v1/models/scripted:echo/generate", json={"prompt": "x"})
+        assert refused.status_code == 400 and "cannot generate plain completions" in refused.json()["detail"]
+
+        figures = await metrics_of(viewer, "scripted:echo", 2)
+        assert (figures["count"], figures["errors"], figures["window"]) == (2, 0, 1000)
+        assert figures["completion_tokens"] == 3 and figures["latency_s"]["p50"] >= 0
+        assert (await metrics_of(viewer, "ollama:llama3.2:latest", 1))["completion_tokens"] == 3
+
+        for expected in ("one", "two"):  # the alias reaches scripted:two, whose script then ends
+            assert (await operator.post("/api/v1/models/demo/chat", json=ask)).json()["text"] == expected
+        ended = await operator.post("/api/v1/models/demo/chat", json=ask)
+        assert ended.status_code == 400 and "ran out of replies" in ended.json()["detail"]
+        figures = await metrics_of(viewer, "demo", 3)
+        assert (figures["model"], figures["errors"]) == ("scripted:two", 1)
+        assert (await viewer.get("/api/v1/models/nope:x/metrics")).status_code == 404
+
+
+async def test_models_rest_pull_and_delete_need_admin(ollama_server) -> None:
+    fake, url = ollama_server
+    async with models_api(url) as s, s.client("operator") as operator, s.client("admin") as admin:
+        pull = {"name": "ollama:qwen3"}
+        assert (await operator.post("/api/v1/models/pull", json=pull)).status_code == 403
+        assert (await operator.delete("/api/v1/models/ollama:llama3.2:latest")).status_code == 403
+        events = sse((await admin.post("/api/v1/models/pull", json=pull)).text)
+        progress = [json.loads(data) for kind, data in events if kind == "progress"]
+        assert [p["completed"] for p in progress if p["total"]] == [0, 500, 1000]
+        assert events[-1] == ("done", '{"name":"ollama:qwen3"}')
+        assert "ollama:qwen3" in [m["name"] for m in (await admin.get("/api/v1/models")).json()]
+        assert (await admin.post("/api/v1/models/pull", json={"name": "nope:x"})).status_code == 404
+        refused = sse((await admin.post("/api/v1/models/pull", json={"name": "scripted:x"})).text)
+        assert refused == [("error", "the scripted provider cannot pull models")]
+        assert (await admin.delete("/api/v1/models/ollama:qwen3:latest")).status_code == 204
+        assert "qwen3:latest" not in fake.models
+        gone = await admin.delete("/api/v1/models/ollama:ghost")
+        assert gone.status_code == 404 and "model 'ghost' not found" in gone.json()["detail"]
+
+
+async def test_ollama_paths_of_the_original_system(ollama_server) -> None:
+    fake, url = ollama_server
+    async with models_api(url) as s, s.client("viewer") as viewer, s.client("admin") as admin:
+        assert (await viewer.get("/api/v1/ollama/status")).json() == {
+            "status": "ok", "detail": f"Ollama 0.12.0 at {url}", "host": url}
+        assert (await viewer.get("/api/v1/ollama/models")).json() == [
+            {"name": "llama3.2:latest", "size": 2_019_393_189, "modified_at": "2026-11-21T10:00:00+00:00"}]
+        shown = (await viewer.get("/api/v1/ollama/models/llama3.2:latest")).json()
+        assert shown["modelfile"] == "FROM llama3.2" and shown["capabilities"] == ["completion", "tools"]
+        assert (await viewer.get("/api/v1/ollama/models/ghost")).status_code == 404
+        assert (await viewer.post("/api/v1/ollama/models/pull", json={"name": "qwen3"})).status_code == 403
+        events = sse((await admin.post("/api/v1/ollama/models/pull", json={"name": "qwen3"})).text)
+        assert [kind for kind, _ in events].count("progress") == 6 and events[-1][0] == "done"
+        assert (await viewer.delete("/api/v1/ollama/models/qwen3:latest")).status_code == 403
+        assert (await admin.delete("/api/v1/ollama/models/qwen3:latest")).status_code == 204
+        assert list(fake.models) == ["llama3.2:latest"]
