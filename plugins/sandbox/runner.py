@@ -231,7 +231,7 @@ class BwrapSandbox:
         return [
             shutil.which("prlimit") or "prlimit", f"--as={memory}", f"--cpu={cpu}",
             f"--fsize={limits.file_mb * 2**20}", f"--nofile={limits.open_files}",
-            f"--nproc={limits.processes + 2}", "--core=0", "--",  # + bwrap and its init
+            f"--nproc={limits.processes + 1}", "--core=0", "--",  # + bwrap itself
         ]
 
     def _user_kwargs(self, uid: int) -> dict[str, object]:
