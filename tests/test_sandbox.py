@@ -7,6 +7,7 @@ audit hook off (walk up ``sys._getframe()`` to the boot script's globals, replac
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from pygent_sdk.sandbox import Sandbox, SandboxLimits, SandboxResult, SandboxUna
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 from .agent_kit import stack
+from .test_cli import pygent
 
 pytestmark = pytest.mark.anyio
 
@@ -493,3 +495,25 @@ async def test_coding_agent_refuses_before_asking_the_model_when_the_sandbox_ref
         registry = h.kernel.hook.pygent_agent_registry()
         result = await registry.run((await registry.create("coding")).id, "Print something.")
         assert not result.success and result.output == NO_SANDBOX and model.calls == []
+
+
+@requires_bwrap
+@pytest.mark.parametrize(("body", "verdict", "status"), [
+    ("return sum(range(1, 101))", "Solved on attempt 1", 0),
+    ("return 5051", "Not solved after 2 attempt(s)", 1),
+])
+def test_pygent_run_coding_gives_the_verdict_the_program_earns(
+    tmp_path: Path, body: str, verdict: str, status: int
+) -> None:
+    reply = f"```python\ndef total():\n    {body}\n```"
+    (tmp_path / "plugins.toml").write_text(
+        '[kernel]\ndata_dir = "data"\n[models]\ndefault = "scripted:coder"\n'
+        f"[scripted]\nmodels = {{ coder = {json.dumps([reply, reply])} }}\n"
+        "[memory]\n[agents]\n[sandbox]\n[coding]\n"
+    )
+    result = pygent("run", "coding", "Write total(): the sum of 1..100.", "-o", "max_attempts=2",
+                    "-o", "check=assert total() == 5050, total()", cwd=tmp_path)
+    assert verdict in result.stdout and result.returncode == status, result.stdout + result.stderr
+    assert "attempt 1:" in result.stdout
+    assert ("attempt 2:" in result.stdout) == (status == 1)
+    assert ("AssertionError: 5051" in result.stdout) == (status == 1)
