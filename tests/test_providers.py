@@ -488,3 +488,16 @@ async def test_ollama_paths_of_the_original_system(ollama_server) -> None:
         assert (await viewer.delete("/api/v1/ollama/models/qwen3:latest")).status_code == 403
         assert (await admin.delete("/api/v1/ollama/models/qwen3:latest")).status_code == 204
         assert list(fake.models) == ["llama3.2:latest"]
+
+
+def test_provider_example_runs(tmp_path: Path) -> None:
+    example = Path(__file__).parents[1] / "docs" / "examples" / "provider_example.py"
+    result = subprocess.run([sys.executable, str(example)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "reverse:words answered 'three two one' (stop, 3 tokens, context 4096)",
+        "llm.usage: reverse:words, 3 completion tokens",
+        "provider reverse: ['reverse:words']",
+        "pull refused: the reverse provider cannot pull models",
+    ]
