@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any, ClassVar
 
@@ -423,3 +424,86 @@ async def test_history_is_trimmed_to_the_context_window() -> None:
         assert sum(estimate_tokens(m.content) + 4 for m in sent) <= 2048 - 2 * 64
         assert sent[-1].content.startswith("fact 11:")
         assert not any(m.content.startswith("fact 0:") for m in sent)
+
+
+# --- over HTTP and WebSocket -------------------------------------------------------------------
+
+
+async def test_runs_over_rest_one_shot_list_get_and_cancel() -> None:
+    from .http_kit import served
+
+    async with served(extra={"extra-types": ExtraTypes}) as s, s.client("operator") as api:
+        registry = s.harness.kernel.hook.pygent_agent_registry()
+        once = await api.post("/api/v1/agents/run", json={"type": "general", "task": "hi"})
+        assert once.status_code == 200, once.text
+        body = once.json()
+        assert body["output"] == "You said: hi" and body["status"] == "completed" and body["run_id"]
+        assert body["steps"][-1] == {"kind": "answer", "text": "You said: hi", "summary": "answer: You said: hi"}
+        assert (await api.get("/api/v1/agents")).json() == []  # the one-shot agent is gone
+
+        agent = (await api.post("/api/v1/agents", json={"type": "sleeper"})).json()
+        async with anyio.create_task_group() as tg:
+            answers: list[Any] = []
+
+            async def execute() -> None:
+                answers.append(await api.post(f"/api/v1/agents/{agent['id']}/execute", json={"task": "wait"}))
+
+            tg.start_soon(execute)
+            with anyio.fail_after(10):
+                while not registry.runs(agent["id"]) or registry.runs(agent["id"])[0].status != "waiting":
+                    await anyio.sleep(0.02)
+            runs = (await api.get(f"/api/v1/agents/{agent['id']}/runs")).json()
+            assert [r["status"] for r in runs] == ["waiting"]
+            run_id = runs[0]["id"]
+            assert (await api.get(f"/api/v1/agents/{agent['id']}/runs/{run_id}")).json()["task"] == "wait"
+            cancel = await api.post(f"/api/v1/agents/{agent['id']}/runs/{run_id}/cancel")
+            assert cancel.status_code == 200 and cancel.json()["status"] == "canceled"
+        assert answers[0].json()["status"] == "canceled" and answers[0].json()["run_id"] == run_id
+        assert (await api.get(f"/api/v1/agents/{agent['id']}/status")).json()["status"] == "canceled"
+        assert (await api.get(f"/api/v1/agents/{agent['id']}/runs/nope")).status_code == 404
+        assert (await api.get(f"/api/v1/agents/{agent['id']}/runs/{body['run_id']}")).status_code == 404
+        async with s.client("viewer") as viewer:
+            assert (await viewer.post(f"/api/v1/agents/{agent['id']}/runs/{run_id}/cancel")).status_code == 403
+
+
+async def test_chat_without_an_agent_keeps_no_agent_and_refuses_an_oversized_message() -> None:
+    from .http_kit import served
+
+    model = ScriptedChatModel(lambda messages, options: act("final_answer", f"You said: {messages[-1].content}"),
+                              profile=ModelProfile(context_length=2048))
+    async with served(model=model) as s, s.client("operator") as api:
+        first = (await api.post("/api/v1/chat", json={"message": "hello"})).json()
+        info = s.harness.kernel.hook.pygent_agent_registry().get(first["agent_id"])
+        assert info.ephemeral and first["status"] == "completed"
+        agent_dir = s.harness.plugin("agents").context.data_dir / "agents"
+        assert not list(agent_dir.glob("*.json"))  # nothing written for chat-made agents
+        big = await api.post("/api/v1/chat", json={"message": "x" * 15_000, "agent_id": first["agent_id"]})
+        assert big.status_code == 400 and "context window" in big.json()["detail"], big.text
+        again = await api.post("/api/v1/chat", json={"message": "hi", "agent_id": first["agent_id"]})
+        assert again.status_code == 200 and again.json()["output"] == "You said: hi"
+        history = (await api.get(f"/api/v1/conversations/{first['conversation_id']}/history")).json()
+        assert [m["content"] for m in history] == ["hello", "You said: hello", "hi", "You said: hi"]
+        assert (await api.get("/api/v1/agents/")).status_code == 404  # an empty id is not the list
+
+
+async def test_a_websocket_chat_tells_its_run_id_and_can_cancel_it() -> None:
+    from websockets.asyncio.client import connect
+
+    from .http_kit import served
+
+    async with served(extra={"extra-types": ExtraTypes}) as s:
+        url = s.url.replace("http", "ws", 1) + f"/ws?token={s.keys['operator']}"
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "chat_message", "message": "zzz", "agent_type": "sleeper", "id": 7}))
+            frames = [json.loads(await ws.recv()) for _ in range(2)]
+            assert [f["type"] for f in frames] == ["typing_indicator", "run"]
+            run = frames[1]
+            assert run["status"] == "submitted" and run["id"] == 7
+            await ws.send(json.dumps({"type": "cancel_run", "run_id": run["run_id"]}))
+            rest = []
+            with anyio.fail_after(10):
+                while not rest or rest[-1].get("done") is not True:
+                    rest.append(json.loads(await ws.recv()))
+            assert {"type": "run", "run_id": run["run_id"], "agent_id": run["agent_id"],
+                    "status": "canceled"} in rest
+            assert rest[-1]["status"] == "canceled" and rest[-1]["run_id"] == run["run_id"]

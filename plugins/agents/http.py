@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar import delete, get, patch, post
+from litestar import Request, delete, get, patch, post
+from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery, JSONBody, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import AgentInfo, AgentResult
@@ -141,8 +142,6 @@ def _own_run(registry: AgentRegistry, agent_id: str, run_id: str) -> RunInfo:
     run = registry.get_run(run_id)
     if run.agent_id != agent_id:
         registry.get(agent_id)  # 404 for an unknown agent first
-        from litestar.exceptions import NotFoundException
-
         raise NotFoundException(f"run {run_id!r} is not agent {agent_id!r}'s")
     return run
 
@@ -160,8 +159,11 @@ def routes(registry: AgentRegistry) -> list[Any]:
 
     @get("/agents", summary="List agents, optionally by type and status", opt=READ)
     async def list_agents(
-        type: FromQuery[str | None] = None, status: FromQuery[str | None] = None
+        request: Request[Any, Any, Any], type: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
     ) -> list[AgentOut]:
+        if request.scope["raw_path"].endswith(b"/"):  # "/agents/" is an empty agent id, not the list
+            raise NotFoundException("no agent id: GET /api/v1/agents/{id} (or /api/v1/agents)")
         return [agent_out(a) for a in registry.list(type=type, status=status)]  # type: ignore[arg-type]
 
     @post("/agents/run", summary="Run a task on a new ephemeral agent (not kept), one shot",
@@ -261,8 +263,8 @@ def routes(registry: AgentRegistry) -> list[Any]:
 
 
 def ws_handlers(registry: AgentRegistry) -> dict[str, Any]:
-    """``chat_message``: ``run`` (its id), typing indicator, streamed ``chat_response`` tokens,
-    then the final one; ``cancel_run``: cancel a run by ``run_id``, answered with ``run``."""
+    """``chat_message``: typing indicator, ``run`` (its id, for ``cancel_run``), streamed
+    ``chat_response`` tokens, then the final one; ``cancel_run``: cancel a run by ``run_id``, answered with ``run``."""
 
     async def chat_message(session: WsSession, frame: Mapping[str, Any]) -> None:
         if not session.principal.may("write"):
@@ -272,11 +274,11 @@ def ws_handlers(registry: AgentRegistry) -> dict[str, Any]:
         except msgspec.ValidationError as error:
             raise ValueError(str(error)) from None
         frame_id = {"id": frame["id"]} if "id" in frame else {}
+        await session.send({"type": "typing_indicator", "typing": True, **frame_id})
 
         async def started(run: RunInfo) -> None:
             await session.send({"type": "run", "run_id": run.id, "agent_id": run.agent_id,
                                 "status": run.status, **frame_id})
-            await session.send({"type": "typing_indicator", "typing": True, **frame_id})
 
         async def token(text: str) -> None:
             await session.send({"type": "chat_response", "token": text, "done": False, **frame_id})
