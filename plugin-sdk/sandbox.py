@@ -45,6 +45,8 @@ class SandboxLimits:
     """stdout and stderr together, in bytes; the run is killed when it writes more."""
     file_mb: int = 16
     """Largest file the run may write, in MiB."""
+    disk_mb: int = 64
+    """All files in the work directory together, in MiB (under bubblewrap: a tmpfs that size)."""
     processes: int = 16
     """Processes and threads the run may have at once (without a cgroup, the run's memory is
     bounded by ``processes * memory_mb``)."""
@@ -52,7 +54,7 @@ class SandboxLimits:
     """Open file descriptors per process."""
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "memory_mb", "output_bytes", "file_mb", "processes", "open_files"):
+        for name in SandboxLimits.__dataclass_fields__:
             if not getattr(self, name) > 0:
                 raise ValueError(f"SandboxLimits.{name} must be > 0, got {getattr(self, name)!r}")
 

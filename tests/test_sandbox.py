@@ -118,10 +118,10 @@ async def test_hook_pygent_sandbox(tmp_path: Path) -> None:
                                    "read-only-filesystem", "audit-hook"} <= set(sandbox.isolation)
         result = await sandbox.run_python(
             "print(open('data/in.txt').read().upper())\nopen('out.txt', 'w').write('mine')\n"
-            "print(open('out.txt').read())",
+            "open('data/in.txt', 'a').write('!')\nprint(open('out.txt').read(), open('data/in.txt').read())",
             files={"data/in.txt": "hello"}, limits=SandboxLimits(timeout_s=5),
         )
-        assert result.ok and result.stdout == "HELLO\nmine\n" and result.describe() == "exit status 0"
+        assert result.ok and result.stdout == "HELLO\nmine hello!\n" and result.describe() == "exit status 0"
         assert result.isolation == sandbox.isolation
         with pytest.raises(ValueError, match="'../x'"):
             await sandbox.run_python("", files={"../x": "no"})
@@ -292,6 +292,24 @@ time.sleep(600)
 async def test_ten_gigabytes_are_refused() -> None:
     result = await run("x = bytearray(10 * 2**30)\nprint('allocated')", memory_mb=256)
     assert not result.ok and "MemoryError" in result.stderr and "allocated" not in result.stdout
+
+
+@requires_bwrap
+async def test_the_work_dir_holds_at_most_disk_mb() -> None:
+    code = BYPASS + '''
+written = 0
+try:
+    for i in range(1000):
+        with open(f"f{i}", "wb") as f:
+            f.write(b"x" * 2**20)
+        written += 1
+except OSError as error:
+    print("stopped", error.errno)
+print("MiB", written)
+'''
+    result = await run(code, disk_mb=8, file_mb=4)
+    assert "stopped 28" in result.stdout, result.stdout + result.stderr  # ENOSPC
+    assert int(result.stdout.split()[-1]) <= 8 and result.limits.disk_mb == 8
 
 
 @requires_bwrap

@@ -40,6 +40,10 @@ class SandboxConfig(PluginConfig):
         1_000_000, ge=1024, description="Most stdout+stderr bytes a run may ask for."
     )
     max_file_mb: int = Field(64, ge=1, description="Largest file (MiB) a run may ask to write.")
+    max_disk_mb: int = Field(
+        256, ge=1, description="Most MiB of files a run's work directory may ask to hold (under "
+        "bubblewrap a tmpfs, so it counts against the machine's memory).",
+    )
     max_processes: int = Field(64, ge=1, description="Most processes a run may ask for.")
     uid_base: int = Field(
         200_000, ge=1000, lt=2**31, description="As root, run N gets uid uid_base + slot "
@@ -66,7 +70,7 @@ class SandboxPlugin(Plugin):
             mode=c.isolation, bwrap=c.bwrap, python=c.python, binds=c.binds,
             maximum=SandboxLimits(
                 timeout_s=c.max_timeout_s, memory_mb=c.max_memory_mb,
-                output_bytes=c.max_output_bytes, file_mb=c.max_file_mb,
+                output_bytes=c.max_output_bytes, file_mb=c.max_file_mb, disk_mb=c.max_disk_mb,
                 processes=c.max_processes, open_files=1024,
             ),
             uid_base=c.uid_base, max_parallel=c.max_parallel,

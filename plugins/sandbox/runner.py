@@ -80,12 +80,10 @@ class BwrapSandbox:
         if self.bwrap is None:
             self.problem = "bubblewrap (bwrap) is not installed or not on PATH"
             return
-        with tempfile.TemporaryDirectory(prefix="pygent-sandbox-probe-") as tmp:
-            work = self._workdir(Path(tmp), self.uid_base)
-            probe = subprocess.run(
-                [*self._bwrap_command(work), "-I", "-c", "print('ok')"],
-                capture_output=True, timeout=30, **self._user_kwargs(self.uid_base),
-            )
+        probe = subprocess.run(
+            [*self._bwrap_command(1, {}), "-I", "-c", "print('ok')"], cwd="/",
+            capture_output=True, timeout=30, **self._user_kwargs(self.uid_base),
+        )
         if probe.returncode == 0 and probe.stdout == b"ok\n":
             self._strong, self.problem = True, ""
         else:
@@ -116,84 +114,93 @@ class BwrapSandbox:
     ) -> SandboxResult:
         if not self.isolation:
             raise SandboxUnavailable(self.refusal())
-        checked = {_relative(name): data for name, data in (files or {}).items()}
+        inputs = {PurePosixPath("main.py"): code.encode()}
+        for name, data in (files or {}).items():
+            inputs[_relative(name)] = data.encode() if isinstance(data, str) else data
         limits = clamp(limits or SandboxLimits(), self.maximum)
         async with self._slots:
             slot = self._free.pop()
             try:
-                return await self._run(code, checked, limits, self.uid_base + slot)
+                return await self._run(inputs, limits, self.uid_base + slot)
             finally:
                 self._free.append(slot)
 
     async def _run(
-        self, code: str, files: dict[PurePosixPath, str | bytes], limits: SandboxLimits, uid: int,
+        self, inputs: dict[PurePosixPath, bytes], limits: SandboxLimits, uid: int,
     ) -> SandboxResult:
         root = Path(tempfile.mkdtemp(prefix="pygent-sandbox-"))
+        fds: dict[PurePosixPath, int] = {}
+        outputs = [os.fdopen(os.open(root / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb")
+                   for name in ("stdout", "stderr")]
         try:
-            work = self._workdir(root, uid, code=code, files=files)
-            outputs = [os.fdopen(os.open(root / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb")
-                       for name in ("stdout", "stderr")]
-            command = [*self._rlimits(limits),
-                       *(self._bwrap_command(work) if self._strong else [self.python]),
-                       "-I", "-B", "-c", BOOT]
-            env = self._env(work if not self._strong else Path("/work"))
+            if self._strong:  # inputs reach the sandbox's tmpfs through memfds, never the disk
+                for path, data in inputs.items():
+                    fds[path] = os.memfd_create(f"pygent-{path.name}")
+                    os.write(fds[path], data)
+                    os.lseek(fds[path], 0, os.SEEK_SET)
+                command = [*self._rlimits(limits), *self._bwrap_command(limits.disk_mb, fds)]
+                cwd, home = Path("/"), Path("/work")
+            else:
+                cwd = home = self._workdir(root, uid, inputs)
+                command = [*self._rlimits(limits), self.python]
             start = time.perf_counter()
             timed_out = overflow = False
-            try:
-                process = await anyio.open_process(
-                    command, stdin=subprocess.DEVNULL, stdout=outputs[0], stderr=outputs[1],
-                    cwd=work, env=env, start_new_session=True, **self._user_kwargs(uid),
-                )
-                async with process:
-                    while process.returncode is None:
-                        with anyio.move_on_after(POLL_S):
-                            await process.wait()
-                        if process.returncode is not None:
-                            break
-                        if sum(os.fstat(f.fileno()).st_size for f in outputs) > limits.output_bytes:
-                            overflow = True
-                        elif time.perf_counter() - start > limits.timeout_s:
-                            timed_out = True
-                        else:
-                            continue
-                        _kill_group(process.pid)
-                        await process.wait()
-                    duration = time.perf_counter() - start
-                    _kill_group(process.pid)
-                    await self._kill_uid(uid)
-            finally:
-                for f in outputs:
-                    f.close()
-            stdout, stderr, cut = _read_outputs(root, limits.output_bytes)
-            return SandboxResult(
-                exit_code=self._exit_code(process.returncode), stdout=stdout, stderr=stderr,
-                duration_s=duration, timed_out=timed_out, output_truncated=overflow or cut,
-                isolation=self.isolation, limits=limits,
+            process = await anyio.open_process(
+                [*command, "-I", "-B", "-c", BOOT], stdin=subprocess.DEVNULL, stdout=outputs[0],
+                stderr=outputs[1], cwd=cwd, env=self._env(home), start_new_session=True,
+                pass_fds=tuple(fds.values()), **self._user_kwargs(uid),
             )
+            async with process:
+                while process.returncode is None:
+                    with anyio.move_on_after(POLL_S):
+                        await process.wait()
+                    if process.returncode is not None:
+                        break
+                    if sum(os.fstat(f.fileno()).st_size for f in outputs) > limits.output_bytes:
+                        overflow = True
+                    elif time.perf_counter() - start > limits.timeout_s:
+                        timed_out = True
+                    else:
+                        continue
+                    _kill_group(process.pid)
+                    await process.wait()
+                duration = time.perf_counter() - start
+                _kill_group(process.pid)
+                await self._kill_uid(uid)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+            for f in outputs:
+                f.close()
+        try:
+            stdout, stderr, cut = _read_outputs(root, limits.output_bytes)
         finally:
             shutil.rmtree(root, ignore_errors=True)
+        return SandboxResult(
+            exit_code=self._exit_code(process.returncode), stdout=stdout, stderr=stderr,
+            duration_s=duration, timed_out=timed_out, output_truncated=overflow or cut,
+            isolation=self.isolation, limits=limits,
+        )
 
     # -- pieces ------------------------------------------------------------------------------
 
-    def _workdir(
-        self, root: Path, uid: int, *, code: str = "",
-        files: dict[PurePosixPath, str | bytes] | None = None,
-    ) -> Path:
-        """``root/work`` holding main.py and ``files``, owned by the run's uid (as root)."""
+    def _workdir(self, root: Path, uid: int, inputs: dict[PurePosixPath, bytes]) -> Path:
+        """Weak isolation: ``root/work`` on the host holding the inputs, owned by the run's uid."""
         root.chmod(0o711)  # the run's uid may pass through to work/, not list root/
         work = root / "work"
         work.mkdir(mode=0o700)
-        (work / "main.py").write_text(code)
-        for name, data in (files or {}).items():
+        for name, data in inputs.items():
             path = work.joinpath(name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data.encode() if isinstance(data, str) else data)
+            path.write_bytes(data)
         if self.as_root:
             for path in (work, *work.rglob("*")):
                 os.chown(path, uid, uid, follow_symlinks=False)
         return work
 
-    def _bwrap_command(self, work: Path) -> list[str]:
+    def _bwrap_command(self, disk_mb: int, inputs: Mapping[PurePosixPath, int]) -> list[str]:
+        """bwrap and its options; ``/work`` is a tmpfs of ``disk_mb`` holding ``inputs``
+        (path -> a readable fd)."""
         assert self.bwrap is not None
         command = [
             self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns",
@@ -210,8 +217,17 @@ class BwrapSandbox:
         for path in (prefix, *self.binds):
             if not (path == "/usr" or path.startswith("/usr/")):
                 command += ["--ro-bind", path, path]
+        command += ["--proc", "/proc", "--dev", "/dev",
+                    "--perms", "0700", "--size", str(disk_mb * 2**20), "--tmpfs", "/work"]
+        made: set[PurePosixPath] = set()
+        for path, fd in inputs.items():
+            for parent in reversed(path.parents[:-1]):
+                if parent not in made:
+                    made.add(parent)
+                    command += ["--perms", "0700", "--dir", f"/work/{parent}"]
+            command += ["--perms", "0600", "--file", str(fd), f"/work/{path}"]
         command += [
-            "--proc", "/proc", "--dev", "/dev", "--bind", str(work), "/work", "--chdir", "/work",
+            "--chdir", "/work",
             *(arg for name, value in self._env(Path("/work")).items()
               for arg in ("--setenv", name, value)),
             "--remount-ro", "/dev", "--remount-ro", "/", self.python,
