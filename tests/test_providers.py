@@ -487,6 +487,9 @@ async def test_ollama_paths_of_the_original_system(ollama_server) -> None:
         assert [kind for kind, _ in events].count("progress") == 6 and events[-1][0] == "done"
         assert (await viewer.delete("/api/v1/ollama/models/qwen3:latest")).status_code == 403
         assert (await admin.delete("/api/v1/ollama/models/qwen3:latest")).status_code == 204
+        fake.models["hf.co/org/repo:latest"] = 1  # names may hold slashes
+        assert (await viewer.get("/api/v1/ollama/models/hf.co/org/repo:latest")).status_code == 200
+        assert (await admin.delete("/api/v1/ollama/models/hf.co/org/repo:latest")).status_code == 204
         assert list(fake.models) == ["llama3.2:latest"]
 
 

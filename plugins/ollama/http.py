@@ -65,14 +65,14 @@ def routes(service: OllamaService) -> list[Any]:
     async def pull(data: JSONBody[PullIn]) -> ServerSentEvent:
         return pull_events(service, data.name)
 
-    @get("/ollama/models/{name:str}", summary="One model's modelfile, template and details",
+    @get("/ollama/models/{name:path}", summary="One model's modelfile, template and details",
          opt={"permission": "read"})
     async def show(name: FromPath[str]) -> dict[str, Any]:
-        return await service.show(name)
+        return await service.show(name.lstrip("/"))  # a path parameter keeps its leading /
 
-    @delete("/ollama/models/{name:str}", summary="Delete a model from the Ollama server",
+    @delete("/ollama/models/{name:path}", summary="Delete a model from the Ollama server",
             opt={"permission": "admin"})
     async def remove(name: FromPath[str]) -> None:
-        await service.delete(name)
+        await service.delete(name.lstrip("/"))
 
     return [status, models, pull, show, remove]
