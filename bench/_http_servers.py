@@ -99,7 +99,8 @@ async def serve_fastapi(port: int, data_dir: str) -> None:
 
         async def authenticate(x_api_key: str | None, permission: str) -> None:
             # No http plugin declares the hook here, so pluggy returns every answer in a list.
-            [answer] = k.hook.pygent_http_authenticate(authorization=None, api_key=x_api_key, token=None)
+            [answer] = k.hook.pygent_http_authenticate(
+                authorization=None, api_key=x_api_key, token=None, kind="http", client=None)
             principal = await answer
             if principal is None:
                 raise HTTPException(401, "credentials needed")

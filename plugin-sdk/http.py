@@ -1,8 +1,15 @@
-"""What HTTP-facing plugins share: principals, roles, permissions and auth failures.
+"""What HTTP-facing plugins share: principals, roles, permissions, route hooks and auth failures.
 
-The ``http`` transport asks ``pygent_http_authenticate`` who is calling and checks the route's
-permission (``opt={"permission": ...}`` on a Litestar handler; by default ``read`` for GET and
-``write`` otherwise). The ``auth`` plugin answers with a Principal or raises AuthFailed.
+Plugins contribute Litestar handlers (or Routers) through ``pygent_http_routes`` (mounted under
+``/api/v1``) and ``pygent_http_root_routes`` (mounted at ``/``, e.g. ``/.well-known/agent-card.json``
+or ``/mcp``). The ``http`` transport assembles its application once every plugin has started
+(``pygent_startup``), so the order of plugins in plugins.toml does not matter; two plugins claiming
+one method and path stop it with an error naming both.
+
+Every route has a permission, ``opt={"permission": ...}`` on its handler: ``read``, ``write``,
+``admin`` or ``public`` (no credential needed; only ever by saying so). Without one, GET-like
+routes need ``read`` and the others ``write``. The transport asks ``pygent_http_authenticate`` who
+is calling; the ``auth`` plugin answers with a Principal or raises AuthFailed.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from .errors import PygentError
 from .markers import hookspec
 
-Permission = Literal["read", "write", "admin"]
+Permission = Literal["read", "write", "admin", "public"]
+PERMISSIONS: frozenset[str] = frozenset({"read", "write", "admin", "public"})
+"""The values a route's ``opt["permission"]`` may take."""
 Role = Literal["viewer", "operator", "admin"]
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
@@ -65,8 +74,26 @@ class HttpHooks:
     def pygent_http_routes(self) -> list[Any]:
         """Contribute Litestar route handlers or Routers, mounted under ``/api/v1``.
 
-        Each route's permission is ``opt={"permission": "read" | "write" | "admin"}``; without
-        it, GET routes need ``read`` and the others ``write``. Import Litestar inside the hook.
+        :return: Handlers (``@get``, ``@post``, ...) or ``Router`` objects.
+
+        Called once, from the transport's ``pygent_startup``: every plugin has started, so a
+        handler may close over its plugin's running services. Each handler's permission is
+        ``opt={"permission": "read" | "write" | "admin" | "public"}``; without it, GET routes
+        need ``read`` and the others ``write``. A method and path another plugin (or the
+        transport) already serves is an error naming both plugins. Raise
+        ``litestar.exceptions.NotFoundException`` or a ``PygentError`` that is a ``LookupError``
+        for 404, another ``PygentError`` for 400. Import Litestar inside the hook.
+        """
+
+    @hookspec
+    def pygent_http_root_routes(self) -> list[Any]:
+        """Contribute Litestar route handlers or Routers, mounted at the root of the server.
+
+        :return: Handlers or ``Router`` objects, e.g. ``GET /.well-known/agent-card.json``.
+
+        For protocols whose paths are fixed by others (A2A, MCP, a web console at ``/``). The
+        same rules as ``pygent_http_routes`` apply; paths under ``/api/`` and ``/schema`` are the
+        transport's and refused here.
         """
 
     @hookspec

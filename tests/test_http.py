@@ -119,7 +119,7 @@ async def test_errors_are_problem_details() -> None:
 async def test_jwt_bearer_tokens() -> None:
     async with served() as s:
         def token(**claims: object) -> str:
-            return jwt.encode({"sub": "ci", "exp": time.time() + 60, **claims}, JWT_SECRET)
+            return jwt.encode({"sub": "ci", "iat": time.time(), "exp": time.time() + 60, **claims}, JWT_SECRET)
 
         async with s.client(None) as anonymous:
             ok = await anonymous.get("/api/v1/agents", headers={"Authorization": f"Bearer {token(role='operator')}"})

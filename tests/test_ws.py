@@ -93,7 +93,7 @@ async def test_chat_message_streams_tokens_then_the_final_message() -> None:
 
 async def test_500_concurrent_clients_each_get_all_their_messages() -> None:
     clients = int(__import__("os").environ.get("WS_CLIENTS", "500"))
-    async with served() as s:
+    async with served(rate=10 * clients) as s:  # a handshake and a frame per client on one key
         url = ws_url(s.url, s.keys["operator"])
         results: dict[int, tuple[str, str]] = {}
 
@@ -136,3 +136,62 @@ async def test_hook_pygent_ws_handlers() -> None:
             assert reply["type"] == "echoed" and reply["text"] == "hi" and reply["by"].startswith("key:")
             await ws.send(json.dumps({"type": "echo"}))  # the handler raises KeyError: an error frame
             assert json.loads(await ws.recv())["error"].startswith("echo: ")
+
+
+async def test_a_revoked_key_stops_an_open_socket_at_its_next_frame() -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    async with served() as s:
+        store = s.harness.kernel.hook.pygent_auth_keys()
+        for _ in range(3):
+            info, key = store.create("operator")
+            async with connect(ws_url(s.url, key)) as ws:
+                await ws.send(json.dumps({"type": "ping"}))
+                assert json.loads(await ws.recv())["type"] == "pong"
+                store.revoke(info.id)
+                await ws.send(json.dumps({"type": "chat_message", "message": "hi", "id": "after"}))
+                refused = json.loads(await ws.recv())
+                assert refused["type"] == "error" and refused["status"] == 401, refused
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ws.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_rate_limit_spent_over_http_stops_the_sockets_frames() -> None:
+    import httpx
+
+    async with served() as s:
+        _, key = s.harness.kernel.hook.pygent_auth_keys().create("viewer", rate_per_minute=4)
+        async with connect(ws_url(s.url, key)) as ws:  # the handshake: 1 of 4
+            await ws.send(json.dumps({"type": "ping"}))  # 2 of 4
+            assert json.loads(await ws.recv())["type"] == "pong"
+            async with httpx.AsyncClient(base_url=s.url, headers={"X-API-Key": key}) as api:
+                codes = [(await api.get("/api/v1/agents")).status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+            for _ in range(3):  # every frame is refused, the socket stays open
+                await ws.send(json.dumps({"type": "ping"}))
+                limited = json.loads(await ws.recv())
+                assert limited["type"] == "error" and limited["status"] == 429, limited
+                assert "rate limit of 4 requests per minute" in limited["error"] and limited["retry_after"] > 0
+
+
+async def test_a_foreign_origin_is_refused_even_without_auth() -> None:
+    async with served(auth=False, http={"cors_origins": ["http://console.example"]}) as s:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(s.url, None), origin="http://evil.example"):  # type: ignore[arg-type]
+                pass
+        assert refused.value.response.status_code == 403
+        for origin in (s.url, "http://console.example", None):  # its own, a configured one, none
+            async with connect(ws_url(s.url, None), origin=origin) as ws:  # type: ignore[arg-type]
+                await ws.send(json.dumps({"type": "ping"}))
+                assert json.loads(await ws.recv())["type"] == "pong"
+
+
+async def test_a_deeply_nested_frame_gets_an_error_frame() -> None:
+    async with served() as s, connect(ws_url(s.url, s.keys["viewer"])) as ws:
+        for depth in (2_000, 100):
+            await ws.send('{"type": "ping", "x": ' + "[" * depth + "]" * depth + "}")
+            error = json.loads(await ws.recv())
+            assert error["type"] == "error" and "nested deeper than 64 levels" in error["error"], error
+        await ws.send(json.dumps({"type": "ping", "x": [[[[1]]]]}))
+        assert json.loads(await ws.recv())["type"] == "pong"

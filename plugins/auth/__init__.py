@@ -2,10 +2,13 @@
 
 Answers the http transport's ``pygent_http_authenticate``. Roles: viewer (read), operator (read,
 write), admin (everything). Keys are managed with ``pygent auth create-key|list|revoke``.
+Failed attempts are limited per client address and per key id; ``?token=`` is accepted only on
+WebSocket and Server-Sent Events requests.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -16,13 +19,19 @@ from pygent_sdk.http import ROLE_PERMISSIONS, AuthFailed, Principal
 if TYPE_CHECKING:
     from .keys import KeyInfo, KeyStore, RateLimiter
 
+QUERY_TOKEN_KINDS = ("websocket", "sse")  # where a browser cannot send headers
+JWT_CACHE_SIZE = 1024
+
 
 class AuthHooks:
     """Hooks the auth plugin declares."""
 
     @hookspec(firstresult=True)
     def pygent_auth_keys(self) -> KeyStore | None:
-        """Return the API key store (create, list, revoke); the auth plugin answers."""
+        """Return the API key store (create, list, revoke); the auth plugin answers.
+
+        Used by the plugin's own ``pygent auth`` commands and by tests; firstresult.
+        """
 
 
 class AuthConfig(PluginConfig):
@@ -33,8 +42,16 @@ class AuthConfig(PluginConfig):
         "Empty: JWTs are refused.",
     )
     jwt_audience: str | None = Field(None, description="Required `aud` claim of JWTs, if set.")
+    jwt_max_lifetime_s: int = Field(
+        86_400, ge=1, description="Longest JWT accepted, in seconds: tokens whose exp - iat or "
+        "exp - now exceeds it are refused (`iat` is required).",
+    )
     rate_limit_per_minute: int = Field(
-        600, ge=1, description="Requests per minute per caller (a key may set its own)."
+        600, ge=1, description="Requests (and WebSocket frames) per minute per caller (a key may set its own)."
+    )
+    failed_attempts_per_minute: int = Field(
+        10, ge=1, description="Failed authentications allowed per minute per client address and per "
+        "API key id (bursts up to the same number); beyond it: 429.",
     )
 
 
@@ -56,11 +73,24 @@ class AuthPlugin(Plugin):
 
         self.store = KeyStore(self.context.data_dir / "keys.json")
         self.limiter = RateLimiter()
+        self.failures = RateLimiter()
         self._verifying: dict[str, anyio.Event] = {}
         self._hashers = anyio.CapacityLimiter(2)  # argon2 is slow on purpose: bound the threads
+        self._jwts: dict[str, tuple[Principal, float]] = {}  # token -> (principal, exp)
 
-    async def _key(self, key: str) -> KeyInfo:
+    async def stop(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    @hookimpl
+    def pygent_auth_keys(self) -> KeyStore | None:
+        return self.store
+
+    async def _key(self, key: str, client: str | None) -> KeyInfo:
         """The key's record. argon2 runs once per key: concurrent first requests wait for it."""
+        from .keys import UNKNOWN, key_id_of
+
+        assert self.store is not None
         info = self.store.cached(key)
         if info is not None:
             return info
@@ -69,20 +99,52 @@ class AuthPlugin(Plugin):
             await busy.wait()
             info = self.store.cached(key)
             if info is None:
-                raise AuthFailed(401, "unknown or revoked API key")
+                raise AuthFailed(401, UNKNOWN)
             return info
+        watched = self._attempt(client, f"key-id:{key_id_of(key)}")
         done = self._verifying[key] = anyio.Event()
         try:
-            return await anyio.to_thread.run_sync(self.store.verify, key, limiter=self._hashers)
+            info = await anyio.to_thread.run_sync(self.store.verify, key, limiter=self._hashers)
+            info = self.store.remember(key, info)
         finally:
             del self._verifying[key]
             done.set()
+        self._succeeded(watched)
+        return info
 
-    @hookimpl
-    def pygent_auth_keys(self) -> KeyStore | None:
-        return self.store
+    def _attempt(self, client: str | None, *names: str) -> list[str]:
+        """Count an attempt as failed until it succeeds; 429 once a client or key id has too many."""
+        watched = [*([f"client:{client}"] if client else []), *names]
+        rate = self.config.failed_attempts_per_minute
+        for n, name in enumerate(watched):
+            try:
+                self.failures.take(name, rate, "failed attempts")
+            except AuthFailed:
+                self._succeeded(watched[:n])
+                raise
+        return watched
 
-    def _jwt(self, token: str) -> Principal:
+    def _succeeded(self, watched: list[str]) -> None:
+        for name in watched:
+            self.failures.give_back(name, self.config.failed_attempts_per_minute)
+
+    def _jwt(self, token: str, client: str | None) -> Principal:
+        """The token's principal; decoded tokens are remembered until they expire."""
+        cached = self._jwts.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        watched = self._attempt(client)
+        principal, expires = self._decode(token)
+        self._succeeded(watched)
+        if len(self._jwts) >= JWT_CACHE_SIZE:
+            now = time.time()
+            self._jwts = {t: v for t, v in self._jwts.items() if v[1] > now}
+            if len(self._jwts) >= JWT_CACHE_SIZE:
+                self._jwts.clear()
+        self._jwts[token] = (principal, expires)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         import jwt
 
         if not self.config.jwt_secret:
@@ -90,32 +152,48 @@ class AuthPlugin(Plugin):
         try:
             claims = jwt.decode(
                 token, self.config.jwt_secret, algorithms=["HS256"],
-                audience=self.config.jwt_audience, options={"require": ["sub", "exp"]},
+                audience=self.config.jwt_audience, options={"require": ["sub", "exp", "iat"]},
             )
         except jwt.PyJWTError as error:
             raise AuthFailed(401, f"invalid JWT: {error}") from None
+        try:
+            expires, issued = float(claims["exp"]), float(claims["iat"])
+        except (TypeError, ValueError):
+            raise AuthFailed(401, "invalid JWT: exp and iat must be numbers") from None
+        longest = self.config.jwt_max_lifetime_s
+        if expires - issued > longest or expires - time.time() > longest:
+            raise AuthFailed(401, f"invalid JWT: it lives longer than the {longest} s allowed "
+                             "([auth] jwt_max_lifetime_s)")
         role = claims.get("role", "viewer")
-        if role not in ROLE_PERMISSIONS:
-            raise AuthFailed(401, f"invalid JWT: unknown role {role!r}")
-        return Principal(f"jwt:{claims['sub']}", role)
+        if not isinstance(role, str) or role not in ROLE_PERMISSIONS:
+            raise AuthFailed(401, f"invalid JWT: role must be one of {', '.join(ROLE_PERMISSIONS)}")
+        if not isinstance(claims["sub"], str):
+            raise AuthFailed(401, "invalid JWT: sub must be a string")
+        return Principal(f"jwt:{claims['sub']}", role), expires  # type: ignore[arg-type]
 
     @hookimpl(optionalhook=True)
     async def pygent_http_authenticate(
-        self, authorization: str | None, api_key: str | None, token: str | None
+        self, authorization: str | None, api_key: str | None, token: str | None, kind: str,
+        client: str | None,
     ) -> Principal | None:
         from .keys import PREFIX, principal_of
 
         assert self.store is not None and self.limiter is not None
         bearer = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        if token and kind not in QUERY_TOKEN_KINDS:
+            if not (api_key or bearer):
+                raise AuthFailed(401, "?token= is accepted only on WebSocket and Server-Sent Events "
+                                 "requests: send an X-API-Key header or Authorization: Bearer <JWT>")
+            token = None
         credential = api_key or bearer or token
         if not credential:
             return None
         rate = self.config.rate_limit_per_minute
         if credential.startswith(PREFIX):
-            info = await self._key(credential)
+            info = await self._key(credential, client)
             principal, rate = principal_of(info), info.rate_per_minute or rate
         else:
-            principal = self._jwt(credential)
+            principal = self._jwt(credential, client)
         self.limiter.take(principal.name, rate)
         return principal
 

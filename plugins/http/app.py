@@ -76,13 +76,14 @@ def build_app(plugin: HttpPlugin) -> Litestar:
     context, config = plugin.context, plugin.config
     hook = context.hook
 
-    async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], kind: str) -> Principal:
         if not plugin.auth_enabled:
             return ANONYMOUS
         headers = connection.headers
         answer = hook.pygent_http_authenticate(
             authorization=headers.get("authorization"), api_key=headers.get("x-api-key"),
-            token=connection.query_params.get("token"),
+            token=connection.query_params.get("token"), kind=kind,
+            client=connection.client.host if connection.client else None,
         )
         if inspect.isawaitable(answer):
             answer = await answer
@@ -94,12 +95,14 @@ def build_app(plugin: HttpPlugin) -> Litestar:
         """Authenticate the caller and check the route's permission; raise 401/403/429."""
         if connection.url.path.startswith(PUBLIC_PREFIX):
             return
+        kind = "websocket" if connection.scope["type"] == "websocket" else \
+            "sse" if handler.opt.get("sse") else "http"
         if handler.opt.get("public"):  # open to all; credentials, if sent, still count
             with contextlib.suppress(AuthFailed):
-                connection.scope["principal"] = await authenticate(connection)  # type: ignore[typeddict-unknown-key]
+                connection.scope["principal"] = await authenticate(connection, kind)  # type: ignore[typeddict-unknown-key]
             return
         try:
-            principal = await authenticate(connection)
+            principal = await authenticate(connection, kind)
             need = required_permission(handler)
             if not principal.may(need):
                 raise AuthFailed(403, f"role {principal.role!r} lacks the {need!r} permission of this route")
@@ -143,7 +146,8 @@ def build_app(plugin: HttpPlugin) -> Litestar:
                 return _plugin_out(p)
         raise NotFoundException(f"no plugin {name!r} is configured")
 
-    @get("/events/stream", summary="Bus events as Server-Sent Events", media_type=MediaType.TEXT)
+    @get("/events/stream", summary="Bus events as Server-Sent Events", media_type=MediaType.TEXT,
+         opt={"sse": True})
     async def events(topics: FromQuery[str] = ">") -> ServerSentEvent:
         subs = []
         try:
@@ -178,7 +182,8 @@ def build_app(plugin: HttpPlugin) -> Litestar:
     @websocket("/ws")
     async def socket(socket: WebSocket[Any, Any, Any]) -> None:
         handlers = {k: v for found in hook.pygent_ws_handlers() for k, v in found.items()}
-        await ws.serve(socket, socket.scope["principal"], context, handlers, config.ws_max_frame_bytes)
+        await ws.serve(socket, socket.scope["principal"], context, handlers, config.ws_max_frame_bytes,
+                       authenticate=lambda: authenticate(socket, "websocket"), origins=config.cors_origins)
 
     contributed = [route for routes in hook.pygent_http_routes() for route in routes]
     api = Router("/api/v1", route_handlers=[health, plugins, plugin_info, events, *contributed])

@@ -3,16 +3,24 @@
 Built in: ``ping`` -> ``pong``; ``subscribe``/``unsubscribe`` to bus topics (events arrive as
 ``event`` frames as they happen); ``system_metrics`` -> CPU, memory and per-plugin health.
 Other types come from plugins through ``pygent_ws_handlers`` (e.g. ``chat_message``). A frame
-that is not JSON, has no known type, or fails, is answered with an ``error`` frame; the
-connection stays open.
+that is not JSON, is nested deeper than MAX_DEPTH, has no known type, or fails, is answered with
+an ``error`` frame; the connection stays open.
+
+The handshake is refused (403) when its ``Origin`` is neither the server's own nor one of
+``[http] cors_origins``. Every frame re-checks the credential and spends from the caller's rate
+limit (the same bucket as HTTP requests): an exhausted limit answers the frame with an error
+frame (``status`` 429), a revoked credential with an error frame (``status`` 401) and a close
+with code 1008 (policy violation).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
@@ -22,6 +30,9 @@ from pygent_sdk import Bus, PluginContext, PygentError
 from pygent_sdk.http import AuthFailed, Principal, WsHandler
 
 MAX_TASKS = 8  # frames handled at once per connection; more wait
+MAX_DEPTH = 64  # nesting of arrays and objects in a frame
+POLICY_VIOLATION = 1008
+log = logging.getLogger("pygent.plugin.http")
 
 
 class Session:
@@ -41,13 +52,29 @@ class Session:
         async with self._send_lock:
             await self.socket.send_text(json.dumps(message, default=str))
 
-    async def error(self, text: str, frame_id: Any = None) -> None:
-        await self.send({"type": "error", "error": text, **({"id": frame_id} if frame_id else {})})
+    async def error(self, text: str, frame_id: Any = None, **extra: Any) -> None:
+        await self.send({"type": "error", "error": text, **({"id": frame_id} if frame_id else {}),
+                         **extra})
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Sequence[str]) -> bool:
+    """No Origin (not a browser), the server's own (same host and port), or a configured one."""
+    if origin is None or "*" in allowed or origin in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
 
 
 async def serve(socket: WebSocket, principal: Principal, context: PluginContext,
-                handlers: dict[str, WsHandler], max_bytes: int) -> None:
-    """Accept, then read frames until the client goes away."""
+                handlers: dict[str, WsHandler], max_bytes: int, *,
+                authenticate: Callable[[], Awaitable[Principal]], origins: Sequence[str]) -> None:
+    """Check the Origin, accept, then read frames until the client goes away.
+
+    ``authenticate`` re-checks the connection's credential (and spends from its rate limit) before
+    each frame is handled.
+    """
+    if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), origins):
+        await socket.close()  # before accept: the handshake is answered 403
+        return
     await socket.accept()
     session = Session(socket, principal, context.bus)
     builtin: dict[str, WsHandler] = {
@@ -69,6 +96,15 @@ async def serve(socket: WebSocket, principal: Principal, context: PluginContext,
                     except UnicodeDecodeError:
                         await session.error("binary frame is not UTF-8 JSON")
                         continue
+                try:
+                    session.principal = await authenticate()
+                except AuthFailed as failed:
+                    retry = {"retry_after": failed.retry_after} if failed.retry_after else {}
+                    await session.error(str(failed), status=failed.status, **retry)
+                    if failed.status == 401:
+                        await socket.close(code=POLICY_VIOLATION, reason="credential no longer valid")
+                        break
+                    continue
                 await session._slots.acquire()
                 tasks.start_soon(_handle, session, table, text, max_bytes)
         except WebSocketDisconnect:
@@ -88,8 +124,14 @@ async def _handle(session: Session, table: dict[str, WsHandler], text: str, max_
             return
         try:
             frame = json.loads(text)
+            deep = _too_deep(frame, text)
         except json.JSONDecodeError as error:
             await session.error(f"frame is not JSON: {error}")
+            return
+        except RecursionError:
+            deep = True
+        if deep:
+            await session.error(f"frame is nested deeper than {MAX_DEPTH} levels")
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await session.error('frame must be a JSON object with a string "type"')
@@ -104,10 +146,31 @@ async def _handle(session: Session, table: dict[str, WsHandler], text: str, max_
             await handler(session, frame)
         except (PygentError, ValueError, TypeError, KeyError) as error:  # AuthFailed included
             await session.error(f"{frame['type']}: {error}", frame_id)
+        except WebSocketDisconnect:
+            raise
+        except Exception:
+            log.exception("WebSocket handler of %r failed", frame["type"])
+            await session.error(f"{frame['type']}: internal error (see the server log)", frame_id)
     except WebSocketDisconnect:
         pass
     finally:
         session._slots.release()
+
+
+def _too_deep(frame: Any, text: str) -> bool:
+    """Whether ``frame`` nests arrays and objects deeper than MAX_DEPTH (walked only when it could)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    level: list[tuple[Any, int]] = [(frame, 1)]
+    while level:
+        value, depth = level.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                level.append((child, depth + 1))
+    return False
 
 
 async def _ping(session: Session, frame: Mapping[str, Any]) -> None:
