@@ -60,6 +60,7 @@ class ReplayModel(BaseChatModel):
         self.path = Path(path)
         self.mode = mode
         self.name = name or f"replay:{getattr(inner, 'name', 'model')}"
+        self.description = f"records and replays {self.path.name}"
         self._recorded: dict[str, list[dict[str, Any]]] = {}
         if self.path.exists():
             with self.path.open() as f:
@@ -80,9 +81,6 @@ class ReplayModel(BaseChatModel):
         """The recorded model's profile."""
         return self.inner.profile
 
-    @property
-    def description(self) -> str:  # type: ignore[override]
-        return f"replay of {self.inner.name} ({self.path.name})"
 
     async def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None

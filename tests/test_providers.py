@@ -21,7 +21,7 @@ from pygent_plugins.scripted import ScriptedPlugin
 from pygent_plugins.models.metrics import ModelMetrics
 from pygent_sdk import (
     BaseChatModel, ChatChunk, ChatMessage, ChatModel, ChatOptions, ChatResponse, ConfigError,
-    ModelProfile, PluginError, ToolCall, ToolSpec, Usage,
+    ModelProfile, PluginError, PygentError, ToolCall, ToolSpec, Usage,
 )
 from pygent_sdk.models import (
     LlmUsage, ModelNotFound, ModelOperationUnsupported, ModelProvider, pull_stream,
@@ -504,3 +504,12 @@ def test_provider_example_runs(tmp_path: Path) -> None:
         "provider reverse: ['reverse:words']",
         "pull refused: the reverse provider cannot pull models",
     ]
+
+
+async def test_replay_of_a_missing_model_is_listed_and_fails_on_use(tmp_path: Path) -> None:
+    config = {"kernel": {"data_dir": str(tmp_path)}, "replay": {"model": "nope:x"}}
+    async with PluginHarness({"replay": ReplayPlugin, "models": ModelsPlugin}, config) as h:
+        model = h.kernel.hook.pygent_model(name="replay:nope:x")  # found without asking for nope:x
+        assert model.description == "records and replays recording.jsonl"
+        with pytest.raises(PygentError, match="the model to record, 'nope:x', is not available"):
+            await model.chat(HI)

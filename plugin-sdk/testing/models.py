@@ -11,8 +11,10 @@ Like pydantic-ai's TestModel/FunctionModel::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from ..chat import ChatChunk, ChatMessage, ChatOptions
+from ..scripted import Script
 from ..scripted import ScriptedChatModel as _Scripted
 
 __all__ = ["ScriptedChatModel"]
@@ -22,8 +24,8 @@ class ScriptedChatModel(_Scripted):
     """:class:`pygent_sdk.scripted.ScriptedChatModel` whose ``calls`` records every request's
     messages and options."""
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+    def __init__(self, script: Script, **options: Any) -> None:
+        super().__init__(script, **options)
         self.calls: list[tuple[tuple[ChatMessage, ...], ChatOptions]] = []
 
     def stream(
