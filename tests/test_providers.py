@@ -513,3 +513,20 @@ async def test_replay_of_a_missing_model_is_listed_and_fails_on_use(tmp_path: Pa
         assert model.description == "records and replays recording.jsonl"
         with pytest.raises(PygentError, match="the model to record, 'nope:x', is not available"):
             await model.chat(HI)
+
+
+def test_pygent_models_list_shows_profiles_and_pull_names_providers(tmp_path: Path) -> None:
+    (tmp_path / "plugins.toml").write_text(
+        '[kernel]\ndata_dir = "data"\n[models]\ndefault = "scripted:demo"\n[scripted]\nmodels = {demo = ["hi"]}\n'
+    )
+    listed = pygent("models", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in listed.stdout.splitlines()]
+    assert [c for c in cells if c] == [
+        ["scripted:demo", "1 scripted replies (plugins.toml)", "1,000,000", "✓", "✓"],
+        ["scripted:echo", "echoes the last user message", "1,000,000", "✓", ""]]
+    pulled = pygent("models", "pull", "scripted:demo", cwd=tmp_path)
+    assert pulled.returncode != 0 and "the scripted provider cannot pull models" in pulled.stdout + pulled.stderr
+    unknown = pygent("models", "pull", "nope:x", cwd=tmp_path)
+    assert "No enabled provider can pull 'nope:x'" in unknown.stdout + unknown.stderr
+    assert "provider one of: scripted" in unknown.stdout + unknown.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import click
+from pygent_sdk import ModelProfile
 from pygent_sdk.cli import CliContext, out, pass_cli, run
 from pygent_sdk.errors import PygentError
 from pygent_sdk.models import CHAT_MODEL, pull_stream
@@ -27,10 +28,12 @@ def register(cli: click.Group) -> None:
             async with ctx.kernel() as kernel:
                 default = kernel.service(CHAT_MODEL, name=None).name
                 found = [m for answer in kernel.hook.pygent_chat_models() for m in answer]
-            table = Table("name", "provider", "default", title="Chat models")
+            table = Table("name", "description", "context", "tools", "default", title="Chat models")
             for m in sorted(found, key=lambda m: m.name):
+                profile = getattr(m, "profile", None) or ModelProfile()
                 table.add_row(m.name, escape(getattr(m, "description", "")),
-                              "✓" if m.name == default else "")
+                              f"{profile.context_length:,}" if profile.context_length else "?",
+                              "✓" if profile.tools else "", "✓" if m.name == default else "")
             out.print(table)
 
         run(main)
