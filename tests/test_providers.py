@@ -530,3 +530,28 @@ def test_pygent_models_list_shows_profiles_and_pull_names_providers(tmp_path: Pa
     unknown = pygent("models", "pull", "nope:x", cwd=tmp_path)
     assert "No enabled provider can pull 'nope:x'" in unknown.stdout + unknown.stderr
     assert "provider one of: scripted" in unknown.stdout + unknown.stderr
+
+
+async def test_models_rest_on_the_embedded_model() -> None:
+    from pygent_plugins.auth import AuthPlugin
+    from pygent_plugins.http import HttpPlugin
+    from pygent_plugins.llamacpp import LlamaCppPlugin
+
+    plugins = {"models": ModelsPlugin, "llamacpp": LlamaCppPlugin, "auth": AuthPlugin, "http": HttpPlugin}
+    config = {"llamacpp": {"n_ctx": 1024}, "auth": {"jwt_secret": JWT_SECRET}, "http": {"port": 0}}
+    async with PluginHarness(plugins, config) as h:
+        key = h.kernel.hook.pygent_auth_keys().create("operator")[1]
+        async with httpx.AsyncClient(base_url=h.plugin("http").url, headers={"X-API-Key": key},
+                                     timeout=60) as api:
+            shown = (await api.get("/api/v1/models/llamacpp:smollm2")).json()
+            assert shown["profile"]["context_length"] == 1024 and shown["profile"]["json_schema"]
+            assert shown["details"]["path"].endswith(".gguf") and shown["details"]["loaded"] is False
+            ask = {"messages": [{"role": "user", "content": "Name three colours."}],
+                   "options": {"max_tokens": 8, "temperature": 0}}
+            reply = (await api.post("/api/v1/models/llamacpp:smollm2/chat", json=ask)).json()
+            assert reply["finish_reason"] == "length" and reply["usage"]["completion_tokens"] == 8
+            figures = await metrics_of(api, "llamacpp:smollm2", 1)
+            assert figures["completion_tokens"] == 8 and figures["tokens_per_s"]["p50"] > 1
+            assert (await api.get("/api/v1/models/llamacpp:smollm2")).json()["details"]["loaded"] is True
+            refused = await api.post("/api/v1/models/llamacpp:smollm2/generate", json={"prompt": "x"})
+            assert refused.status_code == 400 and "the llamacpp provider cannot" in refused.json()["detail"]
