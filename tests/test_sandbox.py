@@ -262,6 +262,28 @@ print("forked")
 
 
 @requires_bwrap
+@pytest.mark.parametrize("config", [{}, pytest.param(WEAK, marks=as_root)], ids=["strong", "weak"])
+async def test_cancelling_a_run_kills_all_of_it(config: dict[str, Any]) -> None:
+    token = f"pygent-daemon-{uuid.uuid4().hex}"
+    code = BYPASS + f'''
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", "{token}"])
+time.sleep(600)
+'''
+    try:
+        async with PluginHarness({"sandbox": SandboxPlugin}, {"sandbox": config}) as h:
+            with anyio.move_on_after(1.5) as scope:
+                await h.kernel.hook.pygent_sandbox().run_python(code, limits=SandboxLimits(timeout_s=30))
+            assert scope.cancelled_caught
+            await anyio.sleep(0.3)
+            assert survivors(token) == []
+    finally:
+        kill_all(survivors(token))
+
+
+@requires_bwrap
 async def test_fork_bomb_is_contained_and_leaves_nothing() -> None:
     code = BYPASS + '''
 import os, time

@@ -28,9 +28,10 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import anyio
+from anyio.abc import Process
 from pygent_sdk.sandbox import SandboxLimits, SandboxResult, SandboxUnavailable
 
 BOOT = Path(__file__).with_name("boot.py").read_text()
@@ -129,58 +130,56 @@ class BwrapSandbox:
         self, inputs: dict[PurePosixPath, bytes], limits: SandboxLimits, uid: int,
     ) -> SandboxResult:
         root = Path(tempfile.mkdtemp(prefix="pygent-sandbox-"))
-        fds: dict[PurePosixPath, int] = {}
-        outputs = [os.fdopen(os.open(root / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb")
-                   for name in ("stdout", "stderr")]
+        fds: list[int] = []
         try:
-            if self._strong:  # inputs reach the sandbox's tmpfs through memfds, never the disk
-                for path, data in inputs.items():
-                    fds[path] = os.memfd_create(f"pygent-{path.name}")
-                    os.write(fds[path], data)
-                    os.lseek(fds[path], 0, os.SEEK_SET)
-                command = [*self._rlimits(limits), *self._bwrap_command(limits.disk_mb, fds)]
-                cwd, home = Path("/"), Path("/work")
-            else:
-                cwd = home = self._workdir(root, uid, inputs)
-                command = [*self._rlimits(limits), self.python]
-            start = time.perf_counter()
-            timed_out = overflow = False
-            process = await anyio.open_process(
-                [*command, "-I", "-B", "-c", BOOT], stdin=subprocess.DEVNULL, stdout=outputs[0],
-                stderr=outputs[1], cwd=cwd, env=self._env(home), start_new_session=True,
-                pass_fds=tuple(fds.values()), **self._user_kwargs(uid),
-            )
-            async with process:
-                while process.returncode is None:
-                    with anyio.move_on_after(POLL_S):
+            with open(root / "stdout", "xb", opener=_private) as stdout, \
+                    open(root / "stderr", "xb", opener=_private) as stderr:
+                if self._strong:  # inputs reach the sandbox's tmpfs through memfds, not the disk
+                    files = {path: _memfd(path.name, data, fds) for path, data in inputs.items()}
+                    command = [*self._rlimits(limits), *self._bwrap_command(limits.disk_mb, files)]
+                    cwd, home = Path("/"), Path("/work")
+                else:
+                    cwd = home = self._workdir(root, uid, inputs)
+                    command = [*self._rlimits(limits), self.python]
+                start = time.perf_counter()
+                process = await anyio.open_process(
+                    [*command, "-I", "-B", "-c", BOOT], stdin=subprocess.DEVNULL, stdout=stdout,
+                    stderr=stderr, cwd=cwd, env=self._env(home), start_new_session=True,
+                    pass_fds=fds, **self._user_kwargs(uid),
+                )
+                try:
+                    ended = await self._watch(process, (stdout, stderr), limits, start)
+                    duration = time.perf_counter() - start
+                finally:  # also when cancelled: nothing of the run may outlive it
+                    with anyio.CancelScope(shield=True):
+                        _kill_group(process.pid)
                         await process.wait()
-                    if process.returncode is not None:
-                        break
-                    if sum(os.fstat(f.fileno()).st_size for f in outputs) > limits.output_bytes:
-                        overflow = True
-                    elif time.perf_counter() - start > limits.timeout_s:
-                        timed_out = True
-                    else:
-                        continue
-                    _kill_group(process.pid)
-                    await process.wait()
-                duration = time.perf_counter() - start
-                _kill_group(process.pid)
-                await self._kill_uid(uid)
+                        await self._kill_uid(uid)
+                        await process.aclose()
+            out, err, cut = _read_outputs(root, limits.output_bytes)
         finally:
-            for fd in fds.values():
+            for fd in fds:
                 os.close(fd)
-            for f in outputs:
-                f.close()
-        try:
-            stdout, stderr, cut = _read_outputs(root, limits.output_bytes)
-        finally:
             shutil.rmtree(root, ignore_errors=True)
         return SandboxResult(
-            exit_code=self._exit_code(process.returncode), stdout=stdout, stderr=stderr,
-            duration_s=duration, timed_out=timed_out, output_truncated=overflow or cut,
-            isolation=self.isolation, limits=limits,
+            exit_code=self._exit_code(process.returncode), stdout=out, stderr=err,
+            duration_s=duration, timed_out=ended == "timeout",
+            output_truncated=ended == "output" or cut, isolation=self.isolation, limits=limits,
         )
+
+    @staticmethod
+    async def _watch(
+        process: Process, outputs: tuple[BinaryIO, BinaryIO], limits: SandboxLimits, start: float,
+    ) -> str:
+        """Wait for the run to end: "exit", or "timeout" / "output" when a limit killed it."""
+        while True:
+            with anyio.move_on_after(POLL_S):
+                await process.wait()
+                return "exit"
+            if sum(os.fstat(f.fileno()).st_size for f in outputs) > limits.output_bytes:
+                return "output"
+            if time.perf_counter() - start > limits.timeout_s:
+                return "timeout"
 
     # -- pieces ------------------------------------------------------------------------------
 
@@ -265,6 +264,21 @@ class BwrapSandbox:
         if self._strong and code is not None and 128 < code < 128 + signal.NSIG:
             return 128 - code
         return code
+
+
+def _memfd(name: str, data: bytes, opened: list[int]) -> int:
+    """An in-memory file holding ``data``, read from its start; its fd is added to ``opened``."""
+    fd = os.memfd_create(f"pygent-{name}")
+    opened.append(fd)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 def _relative(name: str) -> PurePosixPath:
