@@ -9,15 +9,15 @@ import anyio
 import msgspec
 from litestar import Request, delete, get, patch, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import AgentInfo, AgentResult
 from pygent_sdk.agents import AgentRegistry, RunInfo
 from pygent_sdk.http import AuthFailed, WsSession
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
-AgentId = Annotated[str, Parameter(min_length=1, max_length=64, description="An agent's id.")]
-RunId = Annotated[str, Parameter(min_length=1, max_length=64, description="A run's id.")]
+AgentId = Annotated[str, PathParameter(min_length=1, max_length=64, description="An agent's id.")]
+RunId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A run's id.")]
 READ, WRITE = {"permission": "read"}, {"permission": "write"}
 
 

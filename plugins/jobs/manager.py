@@ -1,0 +1,241 @@
+"""Manager: runs jobs in the plugin's task group, bounds how many run, saves every job's state."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pydantic
+from anyio.abc import TaskGroup
+from pygent_sdk import Bus
+from pygent_sdk.files import private_dir, write_private
+from pygent_sdk.jobs import (
+    FINAL_JOB_STATES, Job, JobError, JobFinished, JobFn, JobKind, JobProgress, JobProgressed,
+    JobStarted, JobState, UnknownJob,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Running:
+    """A kept job: its current snapshot, and what runs and watches it."""
+
+    job: Job
+    fn: JobFn | None = None
+    scope: anyio.CancelScope = dataclasses.field(default_factory=anyio.CancelScope)
+    changed: anyio.Event = dataclasses.field(default_factory=anyio.Event)
+    saved_at: float = 0.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Context:
+    """The JobContext handed to a job's work."""
+
+    id: str
+    kind: str
+    params: Mapping[str, Any]
+    _report: Callable[[JobProgress], Any]
+
+    async def progress(self, done: float, total: float | None = None, message: str = "") -> None:
+        await self._report(JobProgress(float(done), None if total is None else float(total), message))
+
+
+class Manager:
+    """The Jobs service of the ``jobs`` plugin."""
+
+    def __init__(
+        self, *, bus: Bus, source: str, path: Path, kinds: Callable[[], Sequence[JobKind]],
+        max_running: int, keep: int, save_interval_s: float,
+    ) -> None:
+        self._bus, self._source, self._path = bus, source, path
+        self._kind_hook = kinds
+        self._kind_map: dict[str, JobKind] | None = None
+        self._slots = anyio.Semaphore(max_running)
+        self._keep, self._save_interval = keep, save_interval_s
+        self._jobs: OrderedDict[str, _Running] = OrderedDict()
+        self._tasks: TaskGroup | None = None
+
+    # --- state on disk ------------------------------------------------------------------------
+
+    def load(self) -> int:
+        """Read the saved jobs; those that were not finished come back ``interrupted`` (the
+        process stopped or died), with their last progress. Returns how many were interrupted."""
+        private_dir(self._path)
+        rows = []
+        for file in self._path.glob("*.json"):
+            try:
+                rows.append(json.loads(file.read_text()))
+            except (OSError, ValueError):
+                log.warning("skipping unreadable job file %s", file)
+        interrupted = 0
+        for row in sorted(rows, key=lambda r: r["created_at"]):
+            job = Job(**{**row, "progress": JobProgress(**row["progress"])})
+            entry = _Running(job)
+            self._jobs[job.id] = entry
+            if not job.finished:
+                interrupted += 1
+                self._set(entry, state="interrupted", finished_at=time.time(),
+                          error="the process stopped while the job was running")
+            entry.changed.set()
+        return interrupted
+
+    def _save(self, entry: _Running) -> None:
+        entry.saved_at = time.monotonic()
+        row = dataclasses.asdict(entry.job)
+        try:
+            data = json.dumps(row)
+        except TypeError:
+            row["result"] = repr(row["result"])  # kept readable, if not as data
+            data = json.dumps(row)
+        write_private(self._path / f"{entry.job.id}.json", data)
+
+    def _set(self, entry: _Running, **changes: Any) -> Job:
+        """Change the job, save it, and wake its watchers."""
+        entry.job = dataclasses.replace(entry.job, **changes)
+        self._save(entry)
+        entry.changed.set()
+        entry.changed = anyio.Event()
+        return entry.job
+
+    def _forget_old(self) -> None:
+        finished = [e for e in self._jobs.values() if e.job.finished]
+        for entry in finished[: max(0, len(finished) - self._keep)]:
+            del self._jobs[entry.job.id]
+            (self._path / f"{entry.job.id}.json").unlink(missing_ok=True)
+
+    # --- the service --------------------------------------------------------------------------
+
+    def serve(self, tasks: TaskGroup) -> None:
+        """Run jobs in ``tasks`` from now on."""
+        self._tasks = tasks
+
+    def stop(self) -> None:
+        """Cancel running jobs; they are saved ``interrupted``."""
+        for entry in list(self._jobs.values()):
+            if not entry.job.finished:
+                entry.scope.cancel()
+        self._tasks = None
+
+    def _kinds(self) -> dict[str, JobKind]:
+        if self._kind_map is None:
+            self._kind_map = {}
+            for kind in self._kind_hook():
+                self._kind_map.setdefault(kind.name, kind)
+        return self._kind_map
+
+    def kinds(self) -> list[JobKind]:
+        return list(self._kinds().values())
+
+    async def start(
+        self, kind: str, params: Mapping[str, Any] | None = None, *, fn: JobFn | None = None
+    ) -> Job:
+        if self._tasks is None:
+            raise JobError("the jobs service is not running")
+        if fn is None:
+            registered = self._kinds().get(kind)
+            if registered is None:
+                known = ", ".join(sorted(self._kinds())) or "none"
+                raise JobError(f"Unknown job kind {kind!r}. Available: {known}")
+            try:
+                params = registered.Params(**(params or {})).model_dump()
+            except pydantic.ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in error.errors()
+                )
+                raise JobError(f"Bad params for job kind {kind!r}: {problems}") from None
+            fn = registered.run
+        job = Job(uuid.uuid4().hex[:16], kind, dict(params or {}), "submitted", time.time())
+        entry = _Running(job, fn)
+        self._jobs[job.id] = entry
+        self._save(entry)
+        self._forget_old()
+        self._tasks.start_soon(self._run, entry, name=f"job {kind} {job.id}")
+        return job
+
+    async def _report(self, entry: _Running, progress: JobProgress) -> None:
+        job = entry.job
+        entry.job = dataclasses.replace(job, progress=progress)
+        if time.monotonic() - entry.saved_at >= self._save_interval:
+            self._save(entry)
+        entry.changed.set()
+        entry.changed = anyio.Event()
+        await self._bus.publish(JobProgressed(
+            job_id=job.id, kind=job.kind, done=progress.done, total=progress.total,
+            message=progress.message, source=self._source,
+        ))
+
+    async def _run(self, entry: _Running) -> None:
+        job = entry.job
+        state: JobState = "interrupted"
+        changes: dict[str, Any] = {"error": "the process stopped while the job was running"}
+        try:
+            with entry.scope:
+                async with self._slots:
+                    self._set(entry, state="running", started_at=time.time())
+                    await self._bus.publish(JobStarted(job_id=job.id, kind=job.kind, source=self._source))
+                    context = _Context(job.id, job.kind, job.params, lambda p: self._report(entry, p))
+                    assert entry.fn is not None
+                    try:
+                        result = await entry.fn(context)
+                        state, changes = "completed", {"result": result, "error": None}
+                    except Exception as error:
+                        log.warning("job %s (%s) failed", job.id, job.kind, exc_info=True)
+                        state, changes = "failed", {"error": f"{type(error).__name__}: {error}"}
+            if entry.scope.cancelled_caught and self._tasks is not None:
+                state, changes = "canceled", {"error": None}
+        finally:
+            with anyio.CancelScope(shield=True):
+                self._set(entry, state=state, finished_at=time.time(), **changes)
+                entry.fn = None
+                await self._bus.publish(JobFinished(
+                    job_id=job.id, kind=job.kind, state=state, error=changes["error"],
+                    source=self._source,
+                ))
+
+    def _entry(self, job_id: str) -> _Running:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise UnknownJob(f"No job {job_id!r} (the latest {self._keep} finished ones are kept)") from None
+
+    def list(self, *, kind: str | None = None, state: JobState | None = None) -> list[Job]:
+        return [
+            e.job for e in reversed(self._jobs.values())
+            if kind in (None, e.job.kind) and state in (None, e.job.state)
+        ]
+
+    def get(self, job_id: str) -> Job:
+        return self._entry(job_id).job
+
+    async def cancel(self, job_id: str) -> Job:
+        entry = self._entry(job_id)
+        if not entry.job.finished:
+            entry.scope.cancel()
+            with anyio.move_on_after(5):
+                while not entry.job.finished:
+                    await entry.changed.wait()
+        return entry.job
+
+    async def wait(self, job_id: str) -> Job:
+        entry = self._entry(job_id)
+        while not entry.job.finished:
+            await entry.changed.wait()
+        return entry.job
+
+    async def watch(self, job_id: str) -> AsyncIterator[Job]:
+        entry = self._entry(job_id)
+        while True:
+            job, changed = entry.job, entry.changed
+            yield job
+            if job.state in FINAL_JOB_STATES:
+                return
+            await changed.wait()

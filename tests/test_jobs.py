@@ -1,0 +1,193 @@
+"""The jobs plugin: start, progress, cancel, results, state across a restart (and a kill -9), REST."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from pydantic import Field
+from pygent_plugins.jobs import JobsPlugin
+from pygent_sdk import Plugin, PluginConfig, hookimpl
+from pygent_sdk.jobs import JobContext, JobError, JobKind, UnknownJob
+from pygent_sdk.testing import PluginHarness
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CountParams(PluginConfig):
+    to: int = Field(3, ge=1, le=1000)
+    hold: bool = False
+    """Wait, after the count, until cancelled."""
+
+
+async def count(ctx: JobContext) -> dict[str, int]:
+    for n in range(1, ctx.params["to"] + 1):
+        await ctx.progress(n, ctx.params["to"], f"counted {n}")
+    if ctx.params["hold"]:
+        await anyio.sleep_forever()
+    return {"counted": ctx.params["to"]}
+
+
+class Counting(Plugin):
+    """Offers the ``count`` job kind."""
+
+    @hookimpl
+    def pygent_job_kinds(self) -> list[JobKind]:
+        return [JobKind("count", "Counts to a number.", count, CountParams)]
+
+
+def jobs_stack(**jobs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"jobs": JobsPlugin, "counting": Counting}, {"jobs": {"save_interval_s": 0, **jobs}}
+
+
+async def test_a_registered_kind_runs_reports_progress_and_returns_its_result() -> None:
+    async with PluginHarness(*jobs_stack()) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        job = await jobs.start("count", {"to": 3})
+        assert job.state == "submitted" and job.params == {"to": 3, "hold": False}
+        done = await jobs.wait(job.id)
+        assert done.state == "completed" and done.result == {"counted": 3}
+        assert (done.progress.done, done.progress.total, done.progress.message) == (3, 3, "counted 3")
+        assert done.progress.fraction == 1.0 and done.started_at and done.finished_at
+        assert [e.done for e in h.events_on("job.progress")] == [1, 2, 3]
+        assert [e.topic for e in h.events_on("job.>") if e.topic != "job.progress"] == [
+            "job.started", "job.finished"]
+        assert h.events_on("job.finished")[0].state == "completed"
+        saved = h.plugin("jobs").context.data_dir / "jobs" / f"{job.id}.json"
+        assert json.loads(saved.read_text())["result"] == {"counted": 3}
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert [j.id for j in jobs.list(kind="count")] == [job.id]
+
+
+async def test_ad_hoc_work_failures_and_bad_requests() -> None:
+    async with PluginHarness(*jobs_stack()) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+
+        async def broken(ctx: JobContext) -> None:
+            await ctx.progress(1, None, "about to fail")
+            raise ValueError("no luck")
+
+        failed = await jobs.wait((await jobs.start("tot", {"task": "x"}, fn=broken)).id)
+        assert failed.state == "failed" and failed.error == "ValueError: no luck"
+        assert failed.progress.message == "about to fail" and failed.progress.fraction is None
+        with pytest.raises(JobError, match=r"Unknown job kind 'nope'\. Available: count"):
+            await jobs.start("nope")
+        with pytest.raises(JobError, match=r"Bad params for job kind 'count': to: .*greater than or equal to 1"):
+            await jobs.start("count", {"to": 0})
+        with pytest.raises(JobError, match="colour: Extra inputs"):
+            await jobs.start("count", {"colour": "red"})
+        with pytest.raises(UnknownJob):
+            jobs.get("missing")
+
+
+async def test_cancel_and_the_bound_on_running_jobs() -> None:
+    async with PluginHarness(*jobs_stack(max_running=1)) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        first = await jobs.start("count", {"to": 2, "hold": True})
+        second = await jobs.start("count", {"to": 2})
+        with anyio.fail_after(5):
+            while jobs.get(first.id).progress.done < 2:
+                await anyio.sleep(0.01)
+        assert jobs.get(second.id).state == "submitted"  # waits for the one slot
+        canceled = await jobs.cancel(first.id)
+        assert canceled.state == "canceled" and canceled.progress.done == 2
+        assert (await jobs.wait(second.id)).state == "completed"
+        assert (await jobs.cancel(first.id)).state == "canceled"  # finished: unchanged
+        assert [e.state for e in h.events_on("job.finished")] == ["canceled", "completed"]
+
+
+async def test_a_job_running_at_shutdown_comes_back_interrupted(tmp_path: Path) -> None:
+    plugins, config = jobs_stack(save_interval_s=60)  # progress is saved at shutdown anyway
+    config["kernel"] = {"data_dir": str(tmp_path)}
+    async with PluginHarness(plugins, config) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        job = await jobs.start("count", {"to": 4, "hold": True})
+        with anyio.fail_after(5):
+            while jobs.get(job.id).progress.done < 4:
+                await anyio.sleep(0.01)
+    async with PluginHarness(plugins, config) as h:
+        back = h.kernel.hook.pygent_jobs().get(job.id)
+        assert back.state == "interrupted" and back.progress.message == "counted 4"
+        assert "stopped" in (back.error or "")
+
+
+KILLED_HOST = """
+import sys, anyio
+from pygent_sdk.testing import PluginHarness
+from tests.test_jobs import jobs_stack
+
+async def main():
+    plugins, config = jobs_stack()
+    config["kernel"] = {"data_dir": sys.argv[1]}
+    async with PluginHarness(plugins, config) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        job = await jobs.start("count", {"to": 5, "hold": True})
+        while jobs.get(job.id).progress.done < 5:
+            await anyio.sleep(0.01)
+        print(job.id, flush=True)
+        await anyio.sleep_forever()
+
+anyio.run(main)
+"""
+
+
+async def test_a_job_running_when_the_process_is_killed_comes_back_interrupted(tmp_path: Path) -> None:
+    host = subprocess.Popen([sys.executable, "-c", KILLED_HOST, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        with anyio.fail_after(60):
+            job_id = (await anyio.to_thread.run_sync(host.stdout.readline)).strip()  # type: ignore[union-attr]
+        os.kill(host.pid, signal.SIGKILL)
+    finally:
+        host.wait(10)
+    saved = json.loads((tmp_path / "jobs" / "jobs" / f"{job_id}.json").read_text())
+    assert saved["state"] == "running"  # as the killed process left it
+    plugins, config = jobs_stack()
+    config["kernel"] = {"data_dir": str(tmp_path)}
+    async with PluginHarness(plugins, config) as h:
+        back = h.kernel.hook.pygent_jobs().get(job_id)
+        assert back.state == "interrupted" and back.finished_at
+        assert (back.progress.done, back.progress.total, back.progress.message) == (5, 5, "counted 5")
+
+
+async def test_jobs_over_rest_and_sse() -> None:
+    from .http_kit import served
+
+    async with served(extra={"jobs": JobsPlugin, "counting": Counting}) as s, \
+            s.client("operator") as api, s.client("viewer") as viewer:
+        kinds = (await viewer.get("/api/v1/jobs/kinds")).json()
+        assert kinds[0]["name"] == "count" and "to" in kinds[0]["params"]["properties"]
+        assert (await viewer.post("/api/v1/jobs", json={"kind": "count"})).status_code == 403
+        bad = await api.post("/api/v1/jobs", json={"kind": "count", "params": {"to": "many"}})
+        assert bad.status_code == 400 and "to:" in bad.json()["detail"]
+        started = await api.post("/api/v1/jobs", json={"kind": "count", "params": {"to": 3, "hold": True}})
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        seen: list[tuple[str, dict[str, Any]]] = []
+        async with viewer.stream("GET", f"/api/v1/jobs/{job_id}/events") as stream:
+            event = None
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    seen.append((event or "", json.loads(line.split(":", 1)[1])))
+                    if seen[-1][1]["progress"]["done"] == 3 and seen[-1][1]["state"] == "running":
+                        cancel = await api.post(f"/api/v1/jobs/{job_id}/cancel")
+                        assert cancel.status_code == 200 and cancel.json()["state"] == "canceled"
+        assert seen[-1][0] == "finished" and seen[-1][1]["state"] == "canceled"
+        assert {e for e, _ in seen[:-1]} == {"job"}
+        assert seen[-1][1]["progress"] == {"done": 3.0, "total": 3.0, "fraction": 1.0, "message": "counted 3"}
+        listed = (await viewer.get("/api/v1/jobs", params={"state": "canceled"})).json()
+        assert [j["id"] for j in listed] == [job_id]
+        assert (await viewer.get(f"/api/v1/jobs/{job_id}")).json()["state"] == "canceled"
+        assert (await viewer.get("/api/v1/jobs/nope")).status_code == 404
+        assert (await viewer.get("/api/v1/jobs/nope/events")).status_code == 404
