@@ -43,8 +43,11 @@ def chatty_model() -> ScriptedChatModel:
 
 @asynccontextmanager
 async def served(*, model: Any = None, http: dict[str, Any] | None = None, auth: bool = True,
-                 extra: dict[str, Any] | None = None, rate: int = 600) -> AsyncIterator[Served]:
+                 extra: dict[str, Any] | None = None, rate: int = 600,
+                 memory: dict[str, Any] | None = None) -> AsyncIterator[Served]:
     plugins, config = stack(model or chatty_model())
+    if memory:
+        config["memory"] = memory
     if auth:
         plugins["auth"] = AuthPlugin
         config["auth"] = {"jwt_secret": JWT_SECRET, "rate_limit_per_minute": rate}

@@ -52,7 +52,7 @@ async def test_every_route_is_closed_to_missing_and_insufficient_credentials() -
                         checked += 1
         assert checked >= 20
         public = {r.path for r in http_routes if all(
-            h.opt.get("public") for h in r.route_handlers if h.http_methods != {"OPTIONS"})}
+            required_permission(h) == "public" for h in r.route_handlers if h.http_methods != {"OPTIONS"})}
         assert public == PUBLIC
         [ws] = [r for r in s.app.routes if isinstance(r, WebSocketRoute)]
         assert ws.path == "/ws"
@@ -316,3 +316,254 @@ def test_pygent_serve_answers_health_and_schema_and_stops_on_sigint(tmp_path) ->
         output = server.communicate(timeout=30)[0]
     assert server.returncode == 0, output
     assert "http started" in output and "Stopped cleanly" in output
+
+
+# Routes after start-up, root routes, permissions, claims -------------------------------------
+
+
+def _route_plugins() -> tuple[type[Plugin], type[Plugin]]:
+    """Two plugins whose routes read state set in start(): one listed before http, one after."""
+    from litestar import get
+
+    class Early(Plugin):
+        value = ""
+
+        async def start(self) -> None:
+            self.value = "early started"
+
+        @hookimpl
+        def pygent_http_routes(self) -> list:
+            @get("/early")
+            async def early() -> dict[str, str]:
+                return {"value": self.value}
+
+            return [early]
+
+        @hookimpl
+        def pygent_http_root_routes(self) -> list:
+            @get("/.well-known/agent-card.json", opt={"permission": "public"})
+            async def card() -> dict[str, str]:
+                return {"name": self.value}
+
+            @get("/console", opt={"permission": "admin"})
+            async def console() -> str:
+                return "console"
+
+            return [card, console]
+
+    class Late(Plugin):
+        value = ""
+
+        async def start(self) -> None:
+            self.value = "late started"
+
+        @hookimpl
+        def pygent_http_routes(self) -> list:
+            @get("/late")
+            async def late() -> dict[str, str]:
+                return {"value": self.value}
+
+            return [late]
+
+    return Early, Late
+
+
+async def test_routes_mount_after_every_plugin_started_wherever_http_is_listed() -> None:
+    import httpx
+    from pygent_plugins.auth import AuthPlugin
+
+    early, late = _route_plugins()
+    plugins = {"early": early, "auth": AuthPlugin, "http": HttpPlugin, "late": late}
+    config = {"auth": {"jwt_secret": JWT_SECRET}, "http": {"port": 0}}
+    async with PluginHarness(plugins, config) as h:
+        _, viewer = h.kernel.hook.pygent_auth_keys().create("viewer")
+        base = h.plugin("http").url
+        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": viewer}) as api, \
+                httpx.AsyncClient(base_url=base) as anonymous:
+            assert (await api.get("/api/v1/early")).json() == {"value": "early started"}
+            assert (await api.get("/api/v1/late")).json() == {"value": "late started"}
+            assert (await anonymous.get("/.well-known/agent-card.json")).json() == {"name": "early started"}
+            assert (await anonymous.get("/console")).status_code == 401
+            assert (await api.get("/console")).status_code == 403
+            assert (await anonymous.get("/api/v1/early")).status_code == 401
+            spec = (await anonymous.get("/schema/openapi.json")).json()
+        assert {"/.well-known/agent-card.json", "/api/v1/late"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize(("second", "message"), [
+    ("/api/v1/same/{other:str}", "route GET /api/v1/same/{other:str} is claimed by plugins 'one' and 'two'"),
+    ("/api/v1/health", "route GET /api/v1/health is claimed by plugins 'http' and 'two'"),
+    ("/api/v1/bad-permission", "plugin 'two': route /api/v1/bad-permission declares permission 'everyone'"),
+    ("/schema/mine", "plugin 'two' contributed root route /schema/mine"),
+])
+async def test_conflicting_or_undeclared_routes_stop_the_transport_naming_the_plugins(
+    second: str, message: str
+) -> None:
+    from litestar import get
+
+    def contributing(path: str, root: bool = False, permission: str = "read") -> type[Plugin]:
+        class Contributes(Plugin):
+            @hookimpl(optionalhook=True)
+            def pygent_http_routes(self) -> list:
+                return [] if root else [get(path.removeprefix("/api/v1"), opt={"permission": permission})(_ok)]
+
+            @hookimpl(optionalhook=True)
+            def pygent_http_root_routes(self) -> list:
+                return [get(path, opt={"permission": permission})(_ok)] if root else []
+
+        return Contributes
+
+    two = contributing(second, root=second.startswith("/schema"),
+                       permission="everyone" if "permission" in second else "read")
+    plugins = {"one": contributing("/api/v1/same/{one:str}"), "two": two, "http": HttpPlugin}
+    with pytest.raises(PluginError) as raised:
+        async with PluginHarness(plugins, {"http": {"port": 0}}):
+            pass
+    assert message in str(raised.value)
+
+
+async def _ok() -> dict[str, str]:
+    return {}
+
+
+async def test_allow_lists_every_method_of_a_path() -> None:
+    async with served() as s, s.client("viewer") as api:
+        agent = f"/api/v1/agents/{'x' * 12}"
+        assert (await api.options(agent)).headers["allow"] == "DELETE, GET, OPTIONS, PATCH"
+        refused = await api.put(agent, json={})
+        assert refused.status_code == 405 and set(refused.headers["allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
+        assert (await api.get("/api/v1/agents/")).status_code == 404  # an empty id is not the list
+
+
+# Browsers, bodies, bad input ------------------------------------------------------------------
+
+
+async def test_a_browser_cannot_drive_a_loopback_server_without_auth() -> None:
+    async with served(auth=False) as s, s.client(None) as api:
+        body = '{"type": "general"}'
+        for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            refused = await api.post("/api/v1/agents", content=body, headers={"Content-Type": kind})
+            assert refused.status_code == 415, (kind, refused.text)
+            assert refused.headers["content-type"] == "application/problem+json"
+        assert (await api.post("/api/v1/agents", content=body)).status_code == 415  # no content type
+        for origin in ("http://evil.example", "null", s.url.replace("127.0.0.1", "127.0.0.1.evil.example")):
+            refused = await api.post("/api/v1/agents", json={"type": "general"}, headers={"Origin": origin})
+            assert refused.status_code == 403 and "cross-origin" in refused.json()["detail"], origin
+        rebound = await api.get("/api/v1/agents", headers={"Host": "rebound.example:8080"})
+        assert rebound.status_code == 403 and "Host" in rebound.json()["detail"]
+        assert (await api.get("/api/v1/agents")).json() == []  # nothing was created
+        own = await api.post("/api/v1/agents", json={"type": "general"}, headers={"Origin": s.url})
+        assert own.status_code == 201
+        refused = await api.delete(f"/api/v1/agents/{own.json()['id']}", headers={"Origin": "http://evil.example"})
+        assert refused.status_code == 403
+        assert (await api.post("/api/v1/agents", json={"type": "general"})).status_code == 201  # no Origin: not a browser
+        assert len((await api.get("/api/v1/agents")).json()) == 2
+    async with served(auth=False, http={"cors_origins": ["http://app.example"]}) as s, s.client(None) as api:
+        allowed = await api.post("/api/v1/agents", json={"type": "general"}, headers={"Origin": "http://app.example"})
+        assert allowed.status_code == 201
+
+
+async def test_bad_input_gets_4xx_and_leaves_the_server_well() -> None:
+    deep = "[" * 2000 + "]" * 2000
+    async with served() as s, s.client("admin") as api:
+        json_body = {"Content-Type": "application/json"}
+        for method, url, body in [
+            ("PUT", "/api/v1/memory/a1/facts/k", f'{{"value": {deep}}}'),
+            ("POST", "/api/v1/memory/a1/episodes", f'{{"text": "t", "meta": {{"m": {deep}}}}}'),
+            ("POST", "/api/v1/agents", f'{{"type": "general", "config": {{"c": {deep}}}}}'),
+            ("PUT", "/api/v1/memory/a1/facts/k", '{"value": ' + "[" * 64 + "]" * 64 + "}"),
+        ]:
+            answer = await api.request(method, url, content=body, headers=json_body)
+            assert answer.status_code == 400 and "nested deeper than 64" in answer.json()["detail"], url
+        fine = '{"value": ' + '{"a": ' * 63 + '"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"["' + "}" * 64
+        assert (await api.put("/api/v1/memory/a1/facts/k", content=fine, headers=json_body)).status_code == 200
+        conversation = (await api.post("/api/v1/conversations", json={"title": "t"})).json()
+        history = f"/api/v1/conversations/{conversation['id']}/history"
+        for limit in (2**64, 2**70, -1, 0):
+            answer = await api.get(history, params={"limit": limit})
+            assert answer.status_code == 400, (limit, answer.text)
+        assert (await api.get(history, params={"limit": 5})).json() == []
+        assert (await api.get("/api/v1/memory/a1/search", params={"q": "x", "limit": 2**64})).status_code == 400
+        assert (await api.get(f"/api/v1/memory/{'a' * 65}/facts/k")).status_code == 400
+        assert (await api.get("/api/v1/health")).json()["status"] == "ok"
+
+
+async def test_memory_answers_tell_the_truth() -> None:
+    async with served() as s, s.client("operator") as api:
+        before = time.time()
+        conversation = (await api.post("/api/v1/conversations", json={"title": "t"})).json()
+        episode = (await api.post("/api/v1/memory/a1/episodes", json={"text": "deployed"})).json()
+        for made in (conversation, episode):
+            assert before - 1 <= made["created_at"] <= time.time() + 1, made
+        [listed] = (await api.get("/api/v1/conversations")).json()
+        assert listed["created_at"] == conversation["created_at"]
+        assert (await api.put("/api/v1/memory/a1/facts/none", json={"value": None})).status_code == 200
+        assert (await api.get("/api/v1/memory/a1/facts/none")).json() == {"agent_id": "a1", "key": "none", "value": None}
+        assert (await api.delete("/api/v1/memory/a1/facts/none")).status_code == 204
+        assert (await api.get("/api/v1/memory/a1/facts/none")).status_code == 404
+        assert (await api.delete("/api/v1/memory/a1/facts/none")).status_code == 404
+        assert (await api.get("/api/v1/memory/nobody/search", params={"q": "deployed"})).status_code == 404
+        assert len((await api.get("/api/v1/memory/a1/search", params={"q": "deployed"})).json()) == 1
+
+
+async def test_memory_routes_on_postgresql_refuse_bad_ids_without_a_store_failure(postgres_url: str) -> None:
+    async with served(memory={"url": postgres_url}) as s, s.client("operator") as api:
+        conversation = (await api.post("/api/v1/conversations", json={"title": "pg"})).json()
+        history = f"/api/v1/conversations/{conversation['id']}/history"
+        assert (await api.get(history, params={"limit": -1})).status_code == 400
+        assert (await api.get("/api/v1/conversations/a%00b/history")).status_code == 404
+        assert (await api.get("/api/v1/conversations", params={"agent_id": "a\x00"})).json() == []
+        assert (await api.get("/api/v1/memory/a%00/facts/k")).status_code == 404
+        for method, url, body in [
+            ("PUT", "/api/v1/memory/a%00/facts/k", {"value": 1}),
+            ("PUT", "/api/v1/memory/a/facts/k%00", {"value": 1}),
+            ("POST", "/api/v1/conversations", {"agent_id": "a\x00"}),
+            ("POST", "/api/v1/conversations", {"title": "t\x00"}),
+            ("POST", "/api/v1/memory/a/episodes", {"text": "nul \x00 here"}),
+        ]:
+            answer = await api.request(method, url, json=body)
+            assert answer.status_code == 400 and "NUL" in answer.json()["detail"], (url, answer.text)
+        assert (await api.put("/api/v1/memory/a/facts/k", json={"value": "nul \x00 inside JSON"})).status_code == 200
+        assert (await api.get("/api/v1/memory/a/facts/k")).json()["value"] == "nul \x00 inside JSON"
+        assert (await api.get("/api/v1/health")).json()["plugins"]["memory"]["status"] == "ok"
+
+
+async def test_sse_sends_each_event_once_however_often_a_topic_is_listed() -> None:
+    async with served() as s, s.client("operator") as api:
+        agent = (await api.post("/api/v1/agents", json={"type": "general"})).json()
+        seen: list[str] = []
+
+        async def listen() -> None:
+            topics = ",".join(["agent.status"] * 4000)
+            async with api.stream("GET", "/api/v1/events/stream", params={"topics": topics}) as r:
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    if line.startswith("data:"):
+                        seen.append(line)
+                        if '"completed"' in line:
+                            return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listen)
+            await anyio.sleep(0.5)
+            await api.post(f"/api/v1/agents/{agent['id']}/execute", json={"task": "once"})
+            tg.cancel_scope.deadline = anyio.current_time() + 10
+        assert len(seen) == 2 and '"running"' in seen[0]
+        many = ",".join(f"topic.n{i}" for i in range(33))
+        refused = await api.get("/api/v1/events/stream", params={"topics": many})
+        assert refused.status_code == 400 and "at most 32 topic patterns" in refused.json()["detail"]
+
+
+async def test_every_integer_parameter_is_range_checked() -> None:
+    async with served() as s, s.client("admin") as api:
+        spec = (await api.get("/schema/openapi.json")).json()
+    unbounded = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                options = schema.get("oneOf", [schema])
+                for option in options:
+                    if option.get("type") == "integer" and not ("minimum" in option and "maximum" in option):
+                        unbounded.append(f"{method.upper()} {path} {parameter['name']}")
+    assert not unbounded

@@ -91,7 +91,7 @@ class MemoryPlugin(Plugin):
         from .http import routes
 
         if self.store is None:
-            raise PygentError("the memory plugin has not started yet: list [http] after [memory]")
+            raise PygentError("the memory plugin has not started")
         return routes(self.store)
 
     @hookimpl

@@ -23,6 +23,32 @@ class UnknownConversation(PygentError, LookupError):
     """A conversation id that is not in the store."""
 
 
+class UnknownFact(PygentError, LookupError):
+    """An agent's fact key that is not in the store."""
+
+
+class InvalidValue(PygentError, ValueError):
+    """A value the store cannot hold: a NUL character (PostgreSQL refuses it) or over a column's length."""
+
+
+# Column lengths (see schema.py): longer values are refused on write and cannot match on read.
+ID, AGENT_ID, TITLE, KEY, ROLE = 36, 64, 200, 200, 16
+
+
+def _valid(value: str, what: str, limit: int | None = None) -> str:
+    """``value`` if the store can hold it, else InvalidValue naming ``what``."""
+    if "\x00" in value:
+        raise InvalidValue(f"{what} contains a NUL character, which the store cannot hold")
+    if limit is not None and len(value) > limit:
+        raise InvalidValue(f"{what} is {len(value)} characters long; at most {limit}")
+    return value
+
+
+def _findable(value: str, limit: int) -> bool:
+    """Whether ``value`` could be a stored id (a NUL or an over-long one never is)."""
+    return len(value) <= limit and "\x00" not in value
+
+
 class SqlMemoryStore:
     """Memory on one SQLAlchemy async engine; every write commits before it returns."""
 
@@ -30,12 +56,18 @@ class SqlMemoryStore:
         self.engine = engine
 
     async def create_conversation(self, agent_id: str | None = None, title: str = "") -> str:
-        conversation_id = str(uuid.uuid4())
+        return (await self.new_conversation(agent_id, title)).id
+
+    async def new_conversation(self, agent_id: str | None = None, title: str = "") -> Conversation:
+        """Create a conversation and return its header, with the stored creation time."""
+        if agent_id is not None:
+            _valid(agent_id, "agent_id", AGENT_ID)
+        conversation = Conversation(str(uuid.uuid4()), agent_id, _valid(title, "title", TITLE), time.time())
         async with self.engine.begin() as conn:
             await conn.execute(conversations.insert().values(
-                id=conversation_id, agent_id=agent_id, title=title, created_at=time.time()
+                id=conversation.id, agent_id=agent_id, title=title, created_at=conversation.created_at
             ))
-        return conversation_id
+        return conversation
 
     async def conversations(self, agent_id: str | None = None) -> list[Conversation]:
         count = sa.func.count(messages.c.id)
@@ -45,6 +77,8 @@ class SqlMemoryStore:
             .group_by(conversations.c.id).order_by(conversations.c.created_at)
         )
         if agent_id is not None:
+            if not _findable(agent_id, AGENT_ID):
+                return []
             query = query.where(conversations.c.agent_id == agent_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -53,7 +87,7 @@ class SqlMemoryStore:
     async def _conversation(self, conn: Any, conversation_id: str) -> Conversation:
         row = (await conn.execute(
             sa.select(conversations).where(conversations.c.id == conversation_id)
-        )).first()
+        )).first() if _findable(conversation_id, ID) else None
         if row is None:
             raise UnknownConversation(f"No conversation {conversation_id!r} in memory")
         return Conversation(row.id, row.agent_id, row.title, row.created_at)
@@ -71,6 +105,10 @@ class SqlMemoryStore:
 
     async def append(self, conversation_id: str, message: ChatMessage) -> StoredMessage:
         now = time.time()
+        _valid(message.role, "role", ROLE)
+        _valid(message.content, "message content")
+        if message.tool_call_id is not None:
+            _valid(message.tool_call_id, "tool_call_id", AGENT_ID)
         calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls]
         async with self.engine.begin() as conn:
             await self._conversation(conn, conversation_id)
@@ -81,6 +119,11 @@ class SqlMemoryStore:
         return StoredMessage(result.inserted_primary_key[0], conversation_id, now, message)
 
     async def history(self, conversation_id: str, limit: int | None = None) -> list[StoredMessage]:
+        """The last ``limit`` messages (all when None), oldest first; ``limit`` below 1 is refused."""
+        if limit is not None and limit < 1:
+            raise InvalidValue(f"limit must be at least 1, got {limit}")
+        if not _findable(conversation_id, ID):
+            return []
         query = (
             sa.select(messages).where(messages.c.conversation_id == conversation_id)
             .order_by(messages.c.id.desc())
@@ -121,6 +164,8 @@ class SqlMemoryStore:
         return "\n".join(lines).rstrip() + "\n"
 
     async def remember(self, agent_id: str, key: str, value: Any) -> None:
+        _valid(agent_id, "agent_id", AGENT_ID)
+        _valid(key, "key", KEY)
         row = {"agent_id": agent_id, "key": key, "value": value, "updated_at": time.time()}
         async with self.engine.begin() as conn:
             done = await conn.execute(facts.update().where(
@@ -130,12 +175,26 @@ class SqlMemoryStore:
                 await conn.execute(facts.insert().values(**row))
 
     async def recall(self, agent_id: str, key: str) -> Any | None:
-        async with self.engine.connect() as conn:
-            return await conn.scalar(
-                sa.select(facts.c.value).where(facts.c.agent_id == agent_id, facts.c.key == key)
-            )
+        try:
+            return await self.fact(agent_id, key)
+        except UnknownFact:
+            return None
+
+    async def fact(self, agent_id: str, key: str) -> Any:
+        """One stored fact's value (which may be None); UnknownFact if there is none."""
+        row = None
+        if _findable(agent_id, AGENT_ID) and _findable(key, KEY):
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(
+                    sa.select(facts.c.value).where(facts.c.agent_id == agent_id, facts.c.key == key)
+                )).first()
+        if row is None:
+            raise UnknownFact(f"No fact {key!r} for agent {agent_id!r} in memory")
+        return row.value
 
     async def forget(self, agent_id: str, key: str | None = None) -> int:
+        if not _findable(agent_id, AGENT_ID) or (key is not None and not _findable(key, KEY)):
+            return 0
         async with self.engine.begin() as conn:
             if key is not None:
                 return (await conn.execute(
@@ -148,16 +207,23 @@ class SqlMemoryStore:
             return gone
 
     async def add_episode(self, agent_id: str, text: str, meta: dict[str, Any] | None = None) -> int:
+        return (await self.new_episode(agent_id, text, meta)).id
+
+    async def new_episode(self, agent_id: str, text: str, meta: dict[str, Any] | None = None) -> Episode:
+        """Store an episode and return it, with its id and stored creation time."""
+        _valid(agent_id, "agent_id", AGENT_ID)
+        _valid(text, "text")
+        now, meta = time.time(), meta or {}
         async with self.engine.begin() as conn:
             result = await conn.execute(episodes.insert().values(
-                agent_id=agent_id, text=text, meta=meta or {}, created_at=time.time()
+                agent_id=agent_id, text=text, meta=meta, created_at=now
             ))
-        return result.inserted_primary_key[0]
+        return Episode(result.inserted_primary_key[0], agent_id, text, now, meta)
 
     async def search_episodes(self, agent_id: str, query: str, limit: int = 5) -> list[Episode]:
         """Entries sharing words with ``query``, best first: score is the share of words matched."""
         words = sorted({w.lower() for w in _WORDS.findall(query)})
-        if not words:
+        if not words or not _findable(agent_id, AGENT_ID):
             return []
         text = sa.func.lower(episodes.c.text)
         select = sa.select(episodes).where(
@@ -172,6 +238,17 @@ class SqlMemoryStore:
             hits.append(Episode(row.id, row.agent_id, row.text, row.created_at, row.meta or {}, score))
         hits.sort(key=lambda e: (-e.score, -e.created_at))
         return hits[:limit]
+
+    async def has_memory(self, agent_id: str) -> bool:
+        """Whether ``agent_id`` has any fact or episode stored."""
+        if not _findable(agent_id, AGENT_ID):
+            return False
+        async with self.engine.connect() as conn:
+            for table in (facts, episodes):
+                if (await conn.execute(sa.select(table.c.agent_id).where(
+                        table.c.agent_id == agent_id).limit(1))).first():
+                    return True
+        return False
 
     async def stats(self) -> dict[str, int]:
         """Row counts per kind of memory."""
