@@ -507,3 +507,42 @@ async def test_a_websocket_chat_tells_its_run_id_and_can_cancel_it() -> None:
             assert {"type": "run", "run_id": run["run_id"], "agent_id": run["agent_id"],
                     "status": "canceled"} in rest
             assert rest[-1]["status"] == "canceled" and rest[-1]["run_id"] == run["run_id"]
+
+
+# --- pygent chat, driven through a pipe ----------------------------------------------------------
+
+CHAT_TOML = """
+[scripted]
+loop = true
+models = {demo = ["Switched models."]}
+[models]
+default = "scripted:echo"
+[memory]
+[agents]
+[tools]
+[general]
+"""
+
+
+def test_pygent_chat_commands_are_not_sent_to_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "plugins.toml").write_text(CHAT_TOML)
+    script = "/help\nhello there\n/model scripted:demo\nwhat now?\n/bogus\n/agent nope\n/new\n/exit\nnever sent\n"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("pygent")), "chat"], input=script, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
+    )
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "/agent TYPE|ID" in out and "/model NAME" in out  # the help
+    answers = [line.split("agent ›", 1)[1].strip() for line in out.splitlines() if "agent ›" in line]
+    assert answers == ["hello there", "Switched models."]  # commands never reached the model
+    assert "Now on scripted:demo" in out and "Unknown command /bogus" in out
+    assert "Unknown agent type 'nope'" in out
+    assert out.count("general on scripted") == 2  # the first agent, then /new's
+    assert out.count("Conversation ") == 2 and "never sent" not in out
+    assert not list((tmp_path / ".pygent" / "agents" / "agents").glob("*.json"))  # nothing kept
