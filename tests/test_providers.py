@@ -555,3 +555,12 @@ async def test_models_rest_on_the_embedded_model() -> None:
             assert (await api.get("/api/v1/models/llamacpp:smollm2")).json()["details"]["loaded"] is True
             refused = await api.post("/api/v1/models/llamacpp:smollm2/generate", json={"prompt": "x"})
             assert refused.status_code == 400 and "the llamacpp provider cannot" in refused.json()["detail"]
+            # a client that leaves a stream stops the generation, counted as cancelled
+            long = {"messages": [{"role": "user", "content": "Write a long story."}],
+                    "options": {"max_tokens": 400}}
+            async with api.stream("POST", "/api/v1/models/llamacpp:smollm2/chat/stream", json=long) as r:
+                async for line in r.aiter_lines():
+                    if line.startswith("event: token"):
+                        break
+            figures = await metrics_of(api, "llamacpp:smollm2", 2)
+            assert figures["cancelled"] == 1 and figures["completion_tokens"] < 8 + 400

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
@@ -158,10 +159,11 @@ def _events(model: str, chunks: AsyncIterator[ChatChunk]) -> ServerSentEvent:
                 yield chunk
 
         try:
-            async for chunk in chunks:
-                seen.append(chunk)
-                if chunk.text:
-                    yield ServerSentEventMessage(event="token", data=chunk.text)
+            async with aclosing(chunks):  # a client that goes away stops the generation
+                async for chunk in chunks:
+                    seen.append(chunk)
+                    if chunk.text:
+                        yield ServerSentEventMessage(event="token", data=chunk.text)
         except Exception as error:  # the stream has begun: the error is its last event
             yield ServerSentEventMessage(event="error", data=str(error))
             return
