@@ -283,6 +283,24 @@ time.sleep(600)
         kill_all(survivors(token))
 
 
+@as_root
+async def test_concurrent_runs_of_two_kernels_never_share_a_uid() -> None:
+    code = "import os, time\nprint(os.getuid(), flush=True)\ntime.sleep(1)"
+    config = {"sandbox": {**WEAK, "max_parallel": 4}}
+    uids: list[int] = []
+    async with PluginHarness({"sandbox": SandboxPlugin}, config) as one, \
+            PluginHarness({"sandbox": SandboxPlugin}, config) as two:
+
+        async def run_on(h: PluginHarness) -> None:
+            result = await h.kernel.hook.pygent_sandbox().run_python(code)
+            uids.append(int(result.stdout))
+
+        async with anyio.create_task_group() as group:
+            for h in (one, two, one, two):
+                group.start_soon(run_on, h)
+    assert len(set(uids)) == 4 and all(UID_BASE <= u < UID_BASE + 4 for u in uids)
+
+
 @requires_bwrap
 async def test_fork_bomb_is_contained_and_leaves_nothing() -> None:
     code = BYPASS + '''

@@ -20,9 +20,11 @@ every process left with the run's uid is killed too.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -68,8 +70,8 @@ class BwrapSandbox:
         self.maximum = maximum
         self.uid_base = uid_base
         self.as_root = os.geteuid() == 0
-        self._free = list(range(max_parallel))
-        self._slots = anyio.Semaphore(max_parallel)
+        self.max_parallel = max_parallel
+        self._locks = Path(tempfile.gettempdir(), f"pygent-sandbox-{os.geteuid()}-{uid_base}")
         self._strong = False
         self.problem = ""
         """Why strong isolation is unavailable ("" when it is)."""
@@ -119,12 +121,28 @@ class BwrapSandbox:
         for name, data in (files or {}).items():
             inputs[_relative(name)] = data.encode() if isinstance(data, str) else data
         limits = clamp(limits or SandboxLimits(), self.maximum)
-        async with self._slots:
-            slot = self._free.pop()
-            try:
-                return await self._run(inputs, limits, self.uid_base + slot)
-            finally:
-                self._free.append(slot)
+        slot, lock = await self._acquire_slot()
+        try:
+            return await self._run(inputs, limits, self.uid_base + slot)
+        finally:
+            os.close(lock)
+
+    async def _acquire_slot(self) -> tuple[int, int]:
+        """A free slot (so a uid no other run uses, in any process) and the fd locking it."""
+        self._locks.mkdir(mode=0o700, exist_ok=True)
+        info = self._locks.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise SandboxUnavailable(f"{self._locks} is not a directory of this user's; remove it")
+        while True:
+            for slot in range(self.max_parallel):
+                path = self._locks / f"{slot}.lock"
+                fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return slot, fd
+                except BlockingIOError:
+                    os.close(fd)
+            await anyio.sleep(POLL_S)
 
     async def _run(
         self, inputs: dict[PurePosixPath, bytes], limits: SandboxLimits, uid: int,
