@@ -134,8 +134,10 @@ class SandboxHooks:
         Firstresult: the first non-None answer wins. Answered by the ``sandbox`` plugin once it
         has started; fetch it with ``context.service(SANDBOX)``. A plugin offering another
         isolation technology (a VM, gVisor, a remote runner) answers this hook instead.
+
+        :return: The :class:`Sandbox`, or None while this plugin has none to offer (not started).
         """
 
 
-SANDBOX = ServiceKey("pygent_sandbox", Sandbox, provider="sandbox")
+SANDBOX: ServiceKey[Sandbox] = ServiceKey("pygent_sandbox", Sandbox, provider="sandbox")
 """The sandbox service: ``self.context.service(SANDBOX)``."""
