@@ -54,7 +54,8 @@ class ReverseModel(BaseChatModel):
         for word in words[:limit]:
             yield ChatChunk(text=word + " ")
         prompt = sum(len(m.content.split()) for m in messages)
-        yield ChatChunk(finish_reason="length" if limit < len(words) else "stop", usage=Usage(prompt, limit))
+        finish = "length" if limit < len(words) else "stop"
+        yield ChatChunk(finish_reason=finish, usage=Usage(prompt, limit))
 
 
 class ReverseProvider(BaseModelProvider):

@@ -167,7 +167,8 @@ def _events(model: str, chunks: AsyncIterator[ChatChunk]) -> ServerSentEvent:
         except Exception as error:  # the stream has begun: the error is its last event
             yield ServerSentEventMessage(event="error", data=str(error))
             return
-        yield ServerSentEventMessage(event="done", data=_json(_reply_out(model, await collect(again(), model))))
+        reply = _reply_out(model, await collect(again(), model))
+        yield ServerSentEventMessage(event="done", data=_json(reply))
 
     return ServerSentEvent(events())
 
@@ -257,7 +258,8 @@ def routes(plugin: ModelsPlugin) -> list[Any]:
         reply = await model.chat(_messages(data), data.options.options())
         return _reply_out(model.name, reply)
 
-    @post("/models/{name:str}/chat/stream", summary="Chat with a model, streamed as Server-Sent Events",
+    @post("/models/{name:str}/chat/stream",
+          summary="Chat with a model, streamed as Server-Sent Events",
           opt={"permission": "write"}, status_code=200)
     async def chat_stream(name: FromPath[str], data: JSONBody[ChatIn]) -> ServerSentEvent:
         model = model_of(name)
@@ -275,12 +277,14 @@ def routes(plugin: ModelsPlugin) -> list[Any]:
         wanted, chunks = generation(name, data)
         return _reply_out(wanted, await collect(chunks, wanted))
 
-    @post("/models/{name:str}/generate/stream", summary="Complete a prompt, streamed as Server-Sent Events",
+    @post("/models/{name:str}/generate/stream",
+          summary="Complete a prompt, streamed as Server-Sent Events",
           opt={"permission": "write"}, status_code=200)
     async def generate_stream(name: FromPath[str], data: JSONBody[GenerateIn]) -> ServerSentEvent:
         return _events(*generation(name, data))
 
-    @get("/models/{name:str}/metrics", summary="Latency percentiles, tokens/s and errors of recent exchanges",
+    @get("/models/{name:str}/metrics",
+         summary="Latency percentiles, tokens/s and errors of recent exchanges",
          opt={"permission": "read"})
     async def metrics(name: FromPath[str]) -> MetricsOut:
         f = plugin.metrics.figures(plugin.resolve(name))

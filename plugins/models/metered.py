@@ -6,11 +6,15 @@ import time
 from collections.abc import AsyncIterator, Sequence
 
 import anyio
-from pygent_sdk import BaseChatModel, Bus, ChatChunk, ChatMessage, ChatModel, ChatOptions, ModelProfile
+from pygent_sdk import (
+    BaseChatModel, Bus, ChatChunk, ChatMessage, ChatModel, ChatOptions, ModelProfile,
+)
 from pygent_sdk.models import LlmUsage
 
 
-async def metered(chunks: AsyncIterator[ChatChunk], model: str, bus: Bus, source: str) -> AsyncIterator[ChatChunk]:
+async def metered(
+    chunks: AsyncIterator[ChatChunk], model: str, bus: Bus, source: str
+) -> AsyncIterator[ChatChunk]:
     """Pass ``chunks`` through; publish ``llm.usage`` for ``model`` when they end, fail or are
     cancelled."""
     start = time.perf_counter()

@@ -92,7 +92,8 @@ class ScriptedPlugin(Plugin):
     config: ScriptedConfig
 
     async def start(self) -> None:
-        models = {"echo": ScriptedChatModel(echo, name="scripted:echo", description="echoes the last user message")}
+        models = {"echo": ScriptedChatModel(echo, name="scripted:echo",
+                                            description="echoes the last user message")}
         sizes: dict[str, int] = {}
         for name, source in self.config.models.items():
             replies = load_script(name, source)
