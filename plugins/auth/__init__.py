@@ -9,15 +9,14 @@ WebSocket and Server-Sent Events requests.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl, hookspec
 from pygent_sdk.http import ROLE_PERMISSIONS, AuthFailed, Principal
 
-if TYPE_CHECKING:
-    from .keys import KeyInfo, KeyStore, RateLimiter
+from .keys import PREFIX, UNKNOWN, KeyInfo, KeyStore, RateLimiter, key_id_of, principal_of
 
 QUERY_TOKEN_KINDS = ("websocket", "sse")  # where a browser cannot send headers
 JWT_CACHE_SIZE = 1024
@@ -69,8 +68,6 @@ class AuthPlugin(Plugin):
         pluginmanager.add_hookspecs(AuthHooks)
 
     async def start(self) -> None:
-        from .keys import KeyStore, RateLimiter
-
         self.store = KeyStore(self.context.data_dir / "keys.json")
         self.limiter = RateLimiter()
         self.failures = RateLimiter()
@@ -88,8 +85,6 @@ class AuthPlugin(Plugin):
 
     async def _key(self, key: str, client: str | None) -> KeyInfo:
         """The key's record. argon2 runs once per key: concurrent first requests wait for it."""
-        from .keys import UNKNOWN, key_id_of
-
         assert self.store is not None
         info = self.store.cached(key)
         if info is not None:
@@ -176,8 +171,6 @@ class AuthPlugin(Plugin):
         self, authorization: str | None, api_key: str | None, token: str | None, kind: str,
         client: str | None,
     ) -> Principal | None:
-        from .keys import PREFIX, principal_of
-
         assert self.store is not None and self.limiter is not None
         bearer = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
         if token and kind not in QUERY_TOKEN_KINDS:

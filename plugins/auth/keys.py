@@ -60,6 +60,7 @@ class KeyStore:
         from argon2 import PasswordHasher
 
         self.path = path
+        self._file = os.fspath(path)  # stat()ed per request: skip the Path conversion
         self.hasher = PasswordHasher()
         self.keys: dict[str, KeyInfo] = {}
         self._verified: dict[str, str] = {}  # sha256(key) -> key id
@@ -77,7 +78,7 @@ class KeyStore:
     def _version(self) -> tuple[Any, ...]:
         """What changes with every write: the generation counter and the file's identity."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._file)
         except FileNotFoundError:
             return (os.pread(self._lock_fd, _GEN.size, 0),)
         return os.pread(self._lock_fd, _GEN.size, 0), st.st_ino, st.st_mtime_ns, st.st_size
