@@ -39,7 +39,8 @@ class PluginContext:
     hook: pluggy.HookRelay
     """Call other plugins' hooks: ``context.hook.pygent_health()``."""
     data_dir: Path
-    """A directory of this plugin's own (created on first use by the plugin)."""
+    """A directory of this plugin's own, created 0700 by the kernel before the plugin starts; write
+    its files with ``pygent_sdk.files`` (0600 from the first byte)."""
     log: logging.Logger
     stop_timeout: float
     request_shutdown: Callable[[str], None]
