@@ -2,11 +2,12 @@
 
 (No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.)
 
-``python bench/_http_servers.py pygent|fastapi PORT DATA_DIR`` serves the same kernel (agents on
-the SDK's scripted model, the auth plugin; no memory plugin, data on tmpfs, so neither side waits
-on fsync) over PyGent's own http plugin (Litestar + msgspec), or over an equivalent FastAPI app
-(pydantic models, the same API-key check and the same registry calls) on uvicorn. It prints
-``READY <admin key>`` once listening.
+``python bench/_http_servers.py pygent|pygent-granian|fastapi PORT DATA_DIR`` serves the same
+kernel (agents on the SDK's scripted model, the auth plugin; no memory plugin, data on tmpfs, so
+neither side waits on fsync) over PyGent's own http plugin (Litestar + msgspec) on uvicorn
+(``pygent``) or granian (``pygent-granian``), both embedded in the kernel's event loop, or over an
+equivalent FastAPI app (pydantic models, the same API-key check and the same registry calls) on
+uvicorn. It prints ``READY <admin key>`` once listening.
 """
 
 import sys
@@ -37,7 +38,7 @@ class Scripted(Plugin):
         return [ScriptedChatModel(lambda messages, options: reply, name="scripted")]
 
 
-def kernel(port: int, data_dir: str, with_http: bool) -> Kernel:
+def kernel(port: int, data_dir: str, server: str | None) -> Kernel:
     classes: dict[str, type[Plugin]] = {
         "scripted": Scripted, "models": ModelsPlugin, "agents": AgentsPlugin, "tools": ToolsPlugin,
         "general": GeneralPlugin, "auth": AuthPlugin,
@@ -46,14 +47,14 @@ def kernel(port: int, data_dir: str, with_http: bool) -> Kernel:
         "kernel": {"data_dir": data_dir}, "models": {"default": "scripted"},
         "auth": {"rate_limit_per_minute": 10**9}, **{n: {} for n in ("scripted", "agents", "tools", "general")},
     }
-    if with_http:
+    if server:
         classes["http"] = HttpPlugin
-        config["http"] = {"port": port}
+        config["http"] = {"port": port, "server": server}
     return Kernel.from_mapping(config, classes=classes)
 
 
-async def serve_pygent(port: int, data_dir: str) -> None:
-    async with kernel(port, data_dir, True) as k:
+async def serve_pygent(port: int, data_dir: str, server: str = "uvicorn") -> None:
+    async with kernel(port, data_dir, server) as k:
         _, key = k.hook.pygent_auth_keys().create("admin")
         print("READY", key, flush=True)
         await k.run_until_stopped()
@@ -92,7 +93,7 @@ async def serve_fastapi(port: int, data_dir: str) -> None:
         success: bool
         steps: list[dict[str, Any]]
 
-    async with kernel(port, data_dir, False) as k:
+    async with kernel(port, data_dir, None) as k:
         _, key = k.hook.pygent_auth_keys().create("admin")
         registry = k.hook.pygent_agent_registry()
         app = FastAPI()
@@ -126,7 +127,7 @@ async def serve_fastapi(port: int, data_dir: str) -> None:
             info = await registry.create(data.agent_type or "general", name="chat")
             result = await registry.run(info.id, data.message)
             return ResultOut(agent_id=info.id, conversation_id=info.conversation_id, output=result.output,
-                             success=result.success, steps=[dict(s) for s in result.steps])
+                             success=result.success, steps=[s.to_dict() for s in result.steps])
 
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                access_log=False, lifespan="off"))
@@ -139,4 +140,7 @@ async def serve_fastapi(port: int, data_dir: str) -> None:
 
 if __name__ == "__main__":
     which, port, data = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    anyio.run({"pygent": serve_pygent, "fastapi": serve_fastapi}[which], port, data)
+    if which == "pygent-granian":
+        anyio.run(serve_pygent, port, data, "granian")
+    else:
+        anyio.run({"pygent": serve_pygent, "fastapi": serve_fastapi}[which], port, data)

@@ -116,9 +116,12 @@ class _Inflight:
 
 async def _granian(app: Any, sock: socket.socket, graceful_timeout: float, ws_max_size: int,
                    task_status: TaskStatus[None]) -> None:
-    from granian._granian import SocketHolder
-    from granian.constants import Interfaces
-    from granian.server.embed import Server
+    try:
+        from granian._granian import SocketHolder
+        from granian.constants import Interfaces
+        from granian.server.embed import Server
+    except ImportError:
+        raise PygentError("[http] server = 'granian' needs the granian package: pip install granian") from None
 
     inflight = _Inflight(app)
     fd = os.dup(sock.fileno())  # granian owns (and closes) the descriptor it is given
@@ -154,10 +157,12 @@ async def _granian(app: Any, sock: socket.socket, graceful_timeout: float, ws_ma
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
+                # granian stops accepting, then waits for every open connection to end: end the
+                # WebSockets now, the rest when graceful_timeout runs out.
                 server.signal_handler_interrupt()
-                await done.wait()
                 inflight.cancel("websocket")
                 with anyio.move_on_after(graceful_timeout):
                     await inflight.idle.wait()
                 inflight.cancel()
+                await done.wait()
                 await inflight.idle.wait()
