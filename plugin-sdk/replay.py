@@ -23,6 +23,7 @@ from .chat import (
     BaseChatModel, ChatChunk, ChatMessage, ChatModel, ChatOptions, ModelProfile, ToolCall, Usage,
 )
 from .errors import PygentError
+from .files import open_private, private_dir
 
 Mode = Literal["record", "replay", "auto"]
 
@@ -102,8 +103,8 @@ class ReplayModel(BaseChatModel):
             chunks.append(_chunk_to_json(chunk))
             yield chunk
         self._recorded[key] = chunks
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
+        private_dir(self.path.parent, tighten=False)
+        with open_private(self.path) as f:  # recordings hold conversations: 0600
             f.write(json.dumps({"key": key, "model": self.inner.name, "chunks": chunks}) + "\n")
             f.flush()
             os.fsync(f.fileno())
