@@ -165,6 +165,7 @@ class BwrapSandbox:
                     stderr=stderr, cwd=cwd, env=self._env(home), start_new_session=True,
                     pass_fds=fds, **self._user_kwargs(uid),
                 )
+                ended = "cancelled"
                 try:
                     ended = await self._watch(process, (stdout, stderr), limits, start)
                     duration = time.perf_counter() - start
@@ -172,7 +173,8 @@ class BwrapSandbox:
                     with anyio.CancelScope(shield=True):
                         _kill_group(process.pid)
                         await process.wait()
-                        await self._kill_uid(uid)
+                        if not (self._strong and ended == "exit"):  # else the PID namespace
+                            await self._kill_uid(uid)  # ended with its pid 1: nothing is left
                         await process.aclose()
             out, err, cut = _read_outputs(root, limits.output_bytes)
         finally:
