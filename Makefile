@@ -36,6 +36,7 @@ bench: $(STAMP)  ## benchmarks (installs autogen-core, FastAPI and wrk, the base
 	$(BIN)/python bench/kernel.py
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/http.py
+	$(BIN)/python bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) .pygent .pytest_cache

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import anyio
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.sandbox import Sandbox, SandboxHooks, SandboxLimits
@@ -75,7 +74,7 @@ class SandboxPlugin(Plugin):
             ),
             uid_base=c.uid_base, max_parallel=c.max_parallel,
         )
-        await anyio.to_thread.run_sync(sandbox.probe)
+        await sandbox.probe()
         if not sandbox.strong:
             self.context.log.warning(
                 sandbox.refusal() if c.isolation == "strong" else

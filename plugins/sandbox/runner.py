@@ -8,14 +8,15 @@ One run, from the outside in:
   nothing on the host, and ``RLIMIT_NPROC`` counts only that run's processes;
 - ``bwrap`` puts it in new user, PID, network, IPC, UTS and cgroup namespaces, with a read-only
   root holding only the interpreter and system libraries, ``/proc`` of its own PID namespace,
-  a minimal ``/dev``, and the work directory (mounted at ``/work``) as the only writable path;
-  ``--die-with-parent`` and ``--new-session``; no user namespaces inside;
+  a minimal read-only ``/dev``, and ``/work``, a tmpfs of ``disk_mb`` filled from memfds, as the
+  only writable path; ``--die-with-parent``, ``--new-session``, ``--as-pid-1`` (the program is
+  the namespace's pid 1: when it ends, everything in it ends); no user namespaces inside;
 - inside, ``boot.py`` installs an audit hook (an extra layer, never the boundary).
 
 stdout and stderr go to files outside the sandbox, polled for size: a run that writes more than
 its ``output_bytes`` is killed, and only that many bytes are ever read into memory. At the time
-limit (or when the program ends) bwrap dies, which takes its PID namespace with it; as root,
-every process left with the run's uid is killed too.
+limit, on cancellation or past the output cap, bwrap's process group is killed, which takes the
+PID namespace with it, and, as root, every process left with the run's uid is killed too.
 """
 
 from __future__ import annotations
@@ -78,15 +79,20 @@ class BwrapSandbox:
 
     # -- setup -------------------------------------------------------------------------------
 
-    def probe(self) -> None:
+    async def probe(self) -> None:
         """Try a real run once; record whether strong isolation works and, if not, why."""
         if self.bwrap is None:
             self.problem = "bubblewrap (bwrap) is not installed or not on PATH"
             return
-        probe = subprocess.run(
-            [*self._bwrap_command(1, {}), "-I", "-c", "print('ok')"], cwd="/",
-            capture_output=True, timeout=30, **self._user_kwargs(self.uid_base),
-        )
+        slot, lock = await self._acquire_slot()
+        try:
+            with anyio.fail_after(30):
+                probe = await anyio.run_process(
+                    [*self._bwrap_command(1, {}), "-I", "-c", "print('ok')"], cwd="/",
+                    check=False, **self._user_kwargs(self.uid_base + slot),
+                )
+        finally:
+            os.close(lock)
         if probe.returncode == 0 and probe.stdout == b"ok\n":
             self._strong, self.problem = True, ""
         else:
