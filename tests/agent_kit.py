@@ -21,6 +21,11 @@ def act(action: str, text: str) -> str:
     return json.dumps({"action": action, "input": text})
 
 
+def actions(schema: dict[str, Any]) -> list[str]:
+    """The actions a general agent's reply schema allows, in order."""
+    return [v["properties"]["action"]["const"] for v in schema.get("anyOf", [schema])]
+
+
 class ScriptedProvider(Plugin):
     """Offers ``ScriptedProvider.models`` (set by a test) through ``pygent_chat_models``."""
 

@@ -22,7 +22,7 @@ from pygent_sdk.agents import (
 )
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
-from .agent_kit import act, stack
+from .agent_kit import act, actions, stack
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +49,7 @@ async def test_general_agent_calls_the_calculator_and_answers() -> None:
         # the observation reached the model, and the JSON schema constrained every reply
         second_call = model.calls[1]
         assert second_call[0][-1].content == "Observation: 391"
-        assert second_call[1].json_schema["properties"]["action"]["enum"][-1] == "final_answer"
+        assert actions(second_call[1].json_schema)[-1] == "final_answer"
         statuses = [(e.previous, e.status) for e in h.events_on("agent.status")]
         assert statuses == [("idle", "running"), ("running", "waiting"), ("waiting", "running"),
                             ("running", "completed")]
@@ -81,7 +81,7 @@ async def test_repeated_tool_call_forces_a_final_answer() -> None:
         assert result.output == "4"
         assert [s.kind for s in result.steps] == ["tool", "guard", "answer"]
         assert result.steps[1] == GuardStep(reason="repeated call of calculator", detail="2+2")
-        assert model.calls[2][1].json_schema["properties"]["action"]["enum"] == ["final_answer"]
+        assert actions(model.calls[2][1].json_schema) == ["final_answer"]
 
 
 async def test_empty_tool_input_and_step_bound() -> None:
@@ -95,7 +95,7 @@ async def test_empty_tool_input_and_step_bound() -> None:
             "calculator needs an input (expression)", "cannot evaluate '1/0': division by zero", "9"]
         # after two tool errors only a final answer is allowed; the scripted model ignores the
         # schema and calls a tool anyway, yet the run stops at max_steps and says so
-        assert model.calls[2][1].json_schema["properties"]["action"]["enum"] == ["final_answer"]
+        assert actions(model.calls[2][1].json_schema) == ["final_answer"]
         assert len(model.calls) == 3
         assert not result.success and result.output.startswith("I ran out of steps (3)")
 
@@ -197,7 +197,7 @@ async def test_hook_pygent_tools() -> None:
         result = await registry.run((await registry.create("general")).id, "use tools")
         outputs = [(s.tool, s.output, s.is_error) for s in result.steps if isinstance(s, ToolStep)]
         assert outputs == [("echo", "hey", False), ("broken", "broken failed: ValueError: boom", True)]
-        enum = model.calls[0][1].json_schema["properties"]["action"]["enum"]
+        enum = actions(model.calls[0][1].json_schema)
         assert sorted(enum) == ["broken", "calculator", "current_time", "echo", "final_answer"]
 
 

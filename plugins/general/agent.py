@@ -1,17 +1,18 @@
 """GeneralAgent: a conversational agent with memory and a ReAct-style tool loop.
 
-Each step the model answers with JSON ``{"action": TOOL or "final_answer", "input": TEXT}``,
-constrained by a JSON schema where the model supports it. Few-shot examples teach small models
-the format; guards stop repeated and empty tool calls, and the number of steps is bounded.
+Each step the model answers with JSON ``{"action": TOOL or "final_answer", "input": ...}``,
+constrained by a JSON schema where the model supports it: one alternative per tool, whose
+``input`` follows that tool's own parameters schema (so the calculator's input can only be
+arithmetic). Few-shot examples teach small models the format; guards stop repeated and empty
+tool calls, refuse answers whose numbers no tool or message backs, and bound the steps.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import Field
@@ -23,9 +24,13 @@ from pygent_sdk.agents import (
 )
 
 from .answer_stream import AnswerStream
+from .verify import numbers, unverified
 
 FINAL = "final_answer"
+_NO_DIGIT = '[^"\\\\0-9]'
+_ANSWER_CHARS = 160
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+_BAD_REPLY = object()
 
 
 class GeneralConfig(PluginConfig):
@@ -45,16 +50,47 @@ class GeneralConfig(PluginConfig):
     )
 
 
-def _schema(actions: list[str]) -> dict[str, Any]:
-    return {
+def input_schema(tool: Tool) -> dict[str, Any]:
+    """The JSON schema of a call's ``input``: the parameter's own schema when the tool takes
+    exactly one (``"17*23"`` rather than ``{"expression": "17*23"}``), else the whole object."""
+    properties = tool.spec.parameters.get("properties", {})
+    if len(properties) == 1:
+        return next(iter(properties.values()))
+    return tool.spec.parameters
+
+
+def answer_schema(backed: Iterable[str] | None = None) -> dict[str, Any]:
+    """The schema of a final answer: any text, or text whose every number is one of those
+    written in ``backed`` (the conversation and the tool results), so it cannot state a guess."""
+    if backed is None:
+        return {"type": "string"}
+    known = sorted({n for text in backed for n in numbers(text) if len(n) <= 40}, key=len, reverse=True)
+    if not known:
+        return {"type": "string", "pattern": f'^{_NO_DIGIT}{{0,{_ANSWER_CHARS}}}$'}
+    number = "(" + "|".join(n.replace(".", "[.]") for n in known) + ")"
+    # a number ends at a character that cannot continue it, so two cannot run together
+    after = f'([^"\\\\0-9.]|[.]{_NO_DIGIT})'
+    return {"type": "string",
+            "pattern": f"^({_NO_DIGIT}|{number}{after}){{0,{_ANSWER_CHARS}}}({number}[.]?)?$"}
+
+
+def action_schema(tools: Mapping[str, Tool], answer: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The schema of one reply: ``anyOf`` one object per tool and one for the final answer."""
+    variants = [{
         "type": "object",
-        "properties": {"action": {"type": "string", "enum": actions}, "input": {"type": "string"}},
+        "properties": {"action": {"const": name}, "input": schema},
         "required": ["action", "input"],
-    }
+    } for name, schema in [*((n, input_schema(t)) for n, t in tools.items()),
+                           (FINAL, answer or answer_schema())]]
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def _reply(action: str, text: str) -> str:
-    return json.dumps({"action": action, "input": text})
+def _reply(action: str, value: Any) -> str:
+    return json.dumps({"action": action, "input": value})
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 class GeneralAgent:
@@ -68,14 +104,13 @@ class GeneralAgent:
             name: tool for name, tool in context.tools.items() if wanted is None or name in wanted
         }
 
-    @functools.cached_property
-    def options(self) -> tuple[ChatOptions, ChatOptions]:
-        """Options of a free step (any action) and of a step that may only answer."""
-        free = ChatOptions(
+    def options(self, *, tools: bool, backed: list[str] | None) -> ChatOptions:
+        """Options of a step that may call ``tools`` or only answer; after a tool call the
+        answer may only state numbers written in ``backed``."""
+        return ChatOptions(
             max_tokens=self.config.max_tokens, temperature=self.config.temperature,
-            json_schema=_schema([*self.tools, FINAL]),
+            json_schema=action_schema(self.tools if tools else {}, answer_schema(backed)),
         )
-        return free, dataclasses.replace(free, json_schema=_schema([FINAL]))
 
     @functools.cached_property
     def prompt(self) -> list[ChatMessage]:
@@ -84,15 +119,17 @@ class GeneralAgent:
         if self.tools:
             lines.append("Actions:")
             lines += [f"- {name}: {tool.spec.description}" for name, tool in self.tools.items()]
-        lines.append(f"- {FINAL}: your answer to the user; use it when you know the answer.")
+        lines.append(f"- {FINAL}: your answer to the user; use it as soon as you know the answer, "
+                     "e.g. right after an Observation that answers the question.")
         shots: list[ChatMessage] = []
         if "calculator" in self.tools:
-            shots += [
-                ChatMessage("user", "What is 12*11?"),
-                ChatMessage("assistant", _reply("calculator", "12*11")),
-                ChatMessage("user", "Observation: 132"),
-                ChatMessage("assistant", _reply(FINAL, "12*11 = 132")),
-            ]
+            for question, expression, result, answer in _ARITHMETIC_SHOTS:
+                shots += [
+                    ChatMessage("user", question),
+                    ChatMessage("assistant", _reply("calculator", expression)),
+                    ChatMessage("user", f"Observation: {result}"),
+                    ChatMessage("assistant", _reply(FINAL, answer)),
+                ]
         shots += [
             ChatMessage("user", "Hello! Who are you?"),
             ChatMessage("assistant", _reply(FINAL, "Hello! I am a helpful assistant. How can I help?")),
@@ -115,81 +152,134 @@ class GeneralAgent:
         prompt = sum(estimate_tokens(m.content) + 4 for m in self.prompt)
         return self.context.context_tokens - prompt - 2 * self.config.max_tokens
 
-    def _parse(self, text: str) -> tuple[str, str]:
-        """(action, input) of a reply; free text that is not JSON counts as the final answer."""
+    def _parse(self, text: str) -> tuple[str, Any]:
+        """(action, input) of a reply. Free text counts as the final answer; a JSON object
+        that does not parse (cut off at ``max_tokens``) gives ``("", _BAD_REPLY)``."""
         match = _OBJECT.search(text)
         try:
             data = json.loads(match.group(0)) if match else None
         except json.JSONDecodeError:
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+            if text.lstrip().startswith("{"):
+                return "", _BAD_REPLY
             return FINAL, text.strip()
-        value = data.get("input", "")
-        return data["action"], value if isinstance(value, str) else json.dumps(value)
+        return data["action"], data.get("input", "")
 
-    async def _call(self, tool: Tool, text: str) -> ToolResult:
-        """Call ``tool`` with ``text`` as its first parameter (or JSON arguments)."""
+    async def _call(self, tool: Tool, value: Any) -> ToolResult:
+        """Call ``tool`` with ``value``: its arguments object, or the value of its first
+        parameter (a JSON object written as a string is taken as the arguments)."""
         params = tool.spec.parameters.get("properties", {})
         required = tool.spec.parameters.get("required", [])
-        if required and not text.strip():
-            return ToolResult(f"{tool.spec.name} needs an input ({required[0]})", is_error=True)
-        try:
-            arguments = json.loads(text) if text.strip().startswith("{") else None
-        except json.JSONDecodeError:
-            arguments = None
-        if not isinstance(arguments, Mapping):
-            first = (required or list(params) or ["input"])[0]
-            arguments = {first: text} if text.strip() else {}
+        if isinstance(value, str) and value.strip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        if isinstance(value, Mapping) and len(params) != 1:
+            arguments = dict(value)
+        elif value in ("", None):
+            arguments = {}
+        else:
+            arguments = {(required or list(params) or ["input"])[0]: value}
+        missing = [name for name in required if arguments.get(name) in ("", None)]
+        if missing:
+            return ToolResult(f"{tool.spec.name} needs an input ({', '.join(missing)})", is_error=True)
         try:
             return await tool(arguments)
         except Exception as error:  # a tool bug becomes an observation, never a crash
             return ToolResult(f"{tool.spec.name} failed: {type(error).__name__}: {error}", True)
 
     async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
-        messages = [*self.prompt, *await self._history(task)]
-        free, final_only = self.options
+        history = await self._history(task)
+        messages = [*self.prompt, *history]
         usage, seen, errors, force_final = Usage(), dict[tuple[str, str], str](), 0, False
+        backing = [m.content for m in history]  # what the numbers of an answer may come from
+        refused: str | None = None  # the last tool refusal, until a tool call succeeds
+        used_tools = False
         for step in range(1, self.config.max_steps + 1):
-            options = final_only if force_final or step == self.config.max_steps else free
+            options = self.options(tools=not force_final and step < self.config.max_steps,
+                                   backed=backing if used_tools else None)
             answer, raw = AnswerStream(), []
+            live = on_token is not None and not used_tools  # later answers are checked first
             async for chunk in self.context.model.stream(messages, options):
                 raw.append(chunk.text)
                 piece = answer.feed(chunk.text)
-                if piece and on_token is not None:
-                    await on_token(piece)
+                if piece and live:
+                    await on_token(piece)  # type: ignore[misc]
                 if chunk.usage is not None:
                     usage += chunk.usage
             text = "".join(raw)
             action, value = self._parse(text)
             messages.append(ChatMessage("assistant", text))
+            if value is _BAD_REPLY:
+                used_tools = True
+                errors += 1
+                force_final = errors >= 2
+                await self.context.step(
+                    GuardStep(reason="the reply was not valid JSON", detail=text[-200:])
+                )
+                messages.append(ChatMessage("user", "Observation: Error: the reply was not valid JSON."))
+                continue
             if action == FINAL or action not in self.tools:
-                if action != FINAL:
-                    value = text.strip()
-                if on_token is not None and value.startswith(answer.streamed):
-                    rest = value[len(answer.streamed):]
+                value = _text(value) if action == FINAL else text.strip()
+                success = bool(value.strip())
+                if used_tools and (missing := unverified(value, backing)):
+                    # after a tool call, a number that no tool and no message gave is a guess
+                    await self.context.step(GuardStep(
+                        reason="numbers no tool result backs", detail=", ".join(missing)
+                    ))
+                    value, success = self._honest(missing, refused), False
+                if on_token is not None:
+                    streamed = answer.streamed if live else ""
+                    rest = value[len(streamed):] if value.startswith(streamed) else ""
                     if rest:
                         await on_token(rest)
                 await self.context.step(AnswerStep(text=value))
-                return AgentResult(value, bool(value.strip()), usage=usage)
-            key = (action, value.strip())
+                return AgentResult(value, success, usage=usage)
+            key = (action, _text(value).strip())
             if key in seen:
                 # A repeated call: the model is stuck; from now on it may only answer.
                 force_final = True
                 observation = f"{seen[key]} (you already called {action} with this input)"
-                await self.context.step(GuardStep(reason=f"repeated call of {action}", detail=value))
+                await self.context.step(GuardStep(reason=f"repeated call of {action}", detail=key[1]))
             else:
+                used_tools = True
                 await self.context.set_status("waiting")
                 result = await self._call(self.tools[action], value)
                 await self.context.set_status("running")
                 errors += result.is_error
                 force_final = errors >= 2
+                if result.is_error:
+                    refused = f"{action} refused {key[1]!r}: {result.output}"
+                else:
+                    refused = None
+                    backing.append(result.output)
                 observation = ("Error: " if result.is_error else "") + result.output
                 seen[key] = observation
                 await self.context.step(ToolStep(
-                    tool=action, input=value, output=result.output, is_error=result.is_error,
+                    tool=action, input=key[1], output=result.output, is_error=result.is_error,
                 ))
             messages.append(ChatMessage("user", f"Observation: {observation}"))
         summary = f"I ran out of steps ({self.config.max_steps}) before a final answer."
         if on_token is not None:
             await on_token(summary)
         return AgentResult(summary, False, usage=usage)
+
+    @staticmethod
+    def _honest(missing: list[str], refused: str | None) -> str:
+        """The answer given instead of one whose numbers (``missing``) nothing verified."""
+        reason = f"the {refused}" if refused else f"no tool result backs {', '.join(missing)}"
+        return f"I could not compute a verified answer: {reason}."
+
+
+_ARITHMETIC_SHOTS = [
+    # (question, calculator input, its output, final answer): the reply format, by example
+    ("What is 12*11?", "12*11", "132", "The answer is 132."),
+    ("Multiply 9 by 6.", "9 * 6", "54", "The answer is 54."),
+    ("What is 25% of 60?", "25% * 60", "15", "The answer is 15."),
+    ("Subtract 7 from 20.", "20 - 7", "13", "The answer is 13."),
+    ("How much is (2 + 3) * 4?", "(2 + 3) * 4", "20", "The answer is 20."),
+    ("What is -4 + 10?", "-4 + 10", "6", "The answer is 6."),
+    ("What is 5 - 9?", "5 - 9", "-4", "The answer is -4."),
+]
