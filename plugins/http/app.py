@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Litestar, Request, Response, Router, WebSocket, get, route, websocket
 from litestar._openapi.plugin import OpenAPIPlugin
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.config.cors import CORSConfig
 from litestar.connection import ASGIConnection
 from litestar.exceptions import (
@@ -33,9 +32,6 @@ from pygent_sdk.http import PERMISSIONS, AuthFailed, Principal
 from . import ws
 
 if TYPE_CHECKING:
-    from litestar.openapi.spec import Schema
-    from litestar.typing import FieldDefinition
-
     from . import HttpPlugin
 
 ANONYMOUS = Principal("anonymous", "admin")
@@ -198,16 +194,38 @@ def contributions(caller: Any) -> list[tuple[str, list[Any]]]:
 # OpenAPI --------------------------------------------------------------------------------------
 
 
-class StrictStructs(StructSchemaPlugin):
-    """Documents a Struct that rejects unknown fields as ``additionalProperties: false``."""
+def msgspec_components(annotations: Iterable[Any], existing: Iterable[str]) -> dict[str, Any]:
+    """JSON schemas of the msgspec types in ``annotations``, as msgspec itself validates them,
+    named as Litestar named them in ``existing``.
 
-    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
-        schema = super().to_openapi_schema(field_definition, schema_creator)
-        if field_definition.type_.__struct_config__.forbid_unknown_fields:
-            schema.additional_properties = False
-        return schema
+    Litestar's generated schemas drop constraints inside containers (``list[Annotated[str,
+    Meta(min_length=1)]]``) and ``forbid_unknown_fields``; these replace them.
+    """
+    describable = []
+    for annotation in annotations:
+        with contextlib.suppress(Exception):  # not msgspec-describable: a Response, a Request, ...
+            msgspec.json.schema_components([annotation])
+            describable.append(annotation)
+    _, components = msgspec.json.schema_components(describable, ref_template=REF)
+    existing = set(existing)
+    names = {}
+    for name in components:  # msgspec says a.b.ChatIn where Litestar says b_ChatIn
+        parts = name.split(".")
+        names[name] = next((n for k in range(1, len(parts) + 1)
+                            if (n := "_".join(parts[-k:])) in existing), name.replace(".", "_"))
+
+    def renamed(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (REF.format(name=names[v.rsplit("/", 1)[1]]) if k == "$ref" else renamed(v))
+                    for k, v in node.items()}
+        return [renamed(v) for v in node] if isinstance(node, list) else node
+
+    return {names[name]: renamed(schema) for name, schema in components.items()}
 
 
+REF = "#/components/schemas/{name}"
+MEDIA_SCHEMAS: dict[str, Any] = {"application/json": {"type": "object"}, "text/event-stream": {}}
+"""What a route declaring several media types (``opt={"media_types": [...]}``) answers in each."""
 PROBLEM = {"$ref": "#/components/schemas/ProblemDetails"}
 PROBLEM_SCHEMA = {
     "type": "object", "required": ["type", "title", "status", "detail"],
@@ -240,7 +258,7 @@ def document_errors(spec: dict[str, Any], public: set[tuple[str, str]],
                 continue
             success = operation.get("responses", {}).get("200", {})
             if (method, path) in media_types and "content" in success:
-                success["content"] = {t: {"schema": {"type": "object"} if "json" in t else {"type": "string"}}
+                success["content"] = {t: {"schema": MEDIA_SCHEMAS.get(t, {"type": "string"})}
                                       for t in media_types[method, path]}
             params = operation.get("parameters", [])
             codes = {403, 404, 405}  # 404: a path parameter or an id in the body names nothing
@@ -454,7 +472,6 @@ def build_app(plugin: HttpPlugin) -> Litestar:
     app = Litestar(
         route_handlers=routers,
         middleware=[guard],
-        plugins=[StrictStructs()],
         exception_handlers={PygentError: pygent_error, HTTPException: http_error, 500: server_error},
         cors_config=CORSConfig(allow_origins=config.cors_origins) if config.cors_origins else None,
         openapi_config=OpenAPIConfig(
@@ -465,7 +482,7 @@ def build_app(plugin: HttpPlugin) -> Litestar:
         request_max_body_size=config.max_body_bytes,
         debug=False,
     )
-    public, media_types = set(), {}
+    public, media_types, annotations = set(), {}, []
     for route in app.routes:  # settle each route's permission once, not per request
         for handler in getattr(route, "route_handlers", [getattr(route, "route_handler", None)]):
             if route.path == SCHEMA_PREFIX or route.path.startswith(SCHEMA_PREFIX + "/"):
@@ -473,13 +490,21 @@ def build_app(plugin: HttpPlugin) -> Litestar:
             handler.opt["permission"] = required_permission(handler)
             if not isinstance(handler, HTTPRouteHandler):
                 continue
+            signature = handler.parsed_fn_signature
+            if signature.return_type.is_subclass_of(ServerSentEvent):
+                handler.opt["sse"] = True
+            annotations += [signature.return_type.annotation,
+                            *(f.annotation for f in signature.parameters.values())]
             for method in handler.http_methods:
                 if handler.opt["permission"] == "public":
                     public.add((method.lower(), route.path_format))
                 if "media_types" in handler.opt or handler.opt.get("sse"):
                     media_types[method.lower(), route.path_format] = handler.opt.get(
                         "media_types", ["text/event-stream"])
-    document_errors(app.plugins.get(OpenAPIPlugin).provide_openapi_schema(), public, media_types)
+    spec = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(msgspec_components(annotations, schemas))
+    document_errors(spec, public, media_types)
     return app
 
 
