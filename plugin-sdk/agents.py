@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -59,7 +60,13 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         """``kind``, the fields and ``summary``, for JSON answers and events."""
-        return {"kind": self.kind, **dataclasses.asdict(self), "summary": self.summary()}
+        fields = {name: getattr(self, name) for name in _field_names(type(self))}
+        return {"kind": self.kind, **fields, "summary": self.summary()}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -337,8 +337,8 @@ async def test_a_run_has_an_id_statuses_and_can_be_cancelled() -> None:
         assert canceled.status == "canceled" and canceled.finished_at is not None
         assert results[0].status == "canceled" and results[0].run_id == run_id
         assert registry.get(info.id).status == "canceled"
-        assert [e.status for e in h.events_on("agent.run") if e.run_id == run_id] == [
-            "submitted", "working", "waiting", "canceled"]
+        assert [(e.previous, e.status) for e in h.events_on("agent.run") if e.run_id == run_id] == [
+            ("submitted", "working"), ("working", "waiting"), ("waiting", "canceled")]
         assert [r.id for r in registry.runs(info.id)] == [run_id]
         assert (await registry.cancel(run_id)).status == "canceled"  # finished: unchanged
         with pytest.raises(UnknownRun):

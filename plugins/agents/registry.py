@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
+import os
 import time
-import uuid
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +27,15 @@ from pygent_sdk.files import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
+_ID_PREFIX = os.urandom(4).hex()
+_serial = itertools.count(1)
+
+
+def _local_id() -> str:
+    """An id unique in this process and, by its random prefix, across processes (runs and
+    built agents, which are never saved; created agents take 48 random bits)."""
+    return f"{_ID_PREFIX}{next(_serial):x}"
+
 _RUN_STATUS_OF_AGENT: dict[str, RunStatus] = {"running": "working", "waiting": "waiting"}
 
 
@@ -37,7 +48,8 @@ class _Run:
     status: RunStatus = "submitted"
     steps: list[Step] = dataclasses.field(default_factory=list)
     scope: anyio.CancelScope = dataclasses.field(default_factory=anyio.CancelScope)
-    done: anyio.Event = dataclasses.field(default_factory=anyio.Event)
+    done: anyio.Event | None = None
+    """Made by ``cancel`` to wait for the run to finish."""
     finished_at: float | None = None
     result: AgentResult | None = None
     error: str | None = None
@@ -86,7 +98,7 @@ class Registry:
     ) -> None:
         self._bus, self._source, self._path = bus, source, path
         self._type_hook, self._tool_hook, self._model_hook = types, tools, model
-        self._memory, self._matches = memory, matches
+        self._memory_hook, self._matches = memory, matches
         self._default_model = default_model
         self._limits = limits
         self._entries: dict[str, _Entry] = {}
@@ -96,6 +108,9 @@ class Registry:
         self._type_map: dict[str, AgentType] | None = None
         self._tool_map: Mapping[str, Tool] | None = None
         self._models: dict[str | None, ChatModel] = {}
+        self._windows: dict[str, int] = {}
+        """Context window (tokens) by model name."""
+        self._store: list[MemoryStore | None] = []
 
     # --- what agents are made of (resolved once: plugins do not change after start) ----------
 
@@ -109,6 +124,11 @@ class Registry:
             self._tool_map = self._tool_hook()
         return self._tool_map
 
+    def _memory(self) -> MemoryStore | None:
+        if not self._store:
+            self._store.append(self._memory_hook())
+        return self._store[0]
+
     def _model(self, name: str | None) -> ChatModel:
         model = self._models.get(name)
         if model is None:
@@ -116,8 +136,12 @@ class Registry:
         return model
 
     def _context_tokens(self, model: ChatModel) -> int:
-        profile = getattr(model, "profile", None)
-        return getattr(profile, "context_length", None) or self._limits.context_tokens
+        tokens = self._windows.get(model.name)
+        if tokens is None:
+            profile = getattr(model, "profile", None)
+            tokens = getattr(profile, "context_length", None) or self._limits.context_tokens
+            self._windows[model.name] = tokens
+        return tokens
 
     # --- definitions -------------------------------------------------------------------------
 
@@ -182,10 +206,14 @@ class Registry:
         bound, the least recently used idle one."""
         now = time.monotonic()
         expired = now - self._limits.ephemeral_ttl_s
-        for agent_id, used in list(self._ephemeral.items()):
+        for _ in range(len(self._ephemeral)):  # oldest first; each looked at once at most
+            agent_id, used = next(iter(self._ephemeral.items()))
             if used > expired and len(self._ephemeral) < self._limits.ephemeral_max:
                 break
-            if not self._entries[agent_id].busy:
+            if self._entries[agent_id].busy:  # in use: counts as used now
+                self._ephemeral[agent_id] = now
+                self._ephemeral.move_to_end(agent_id)
+            else:
                 del self._ephemeral[agent_id], self._entries[agent_id]
         if len(self._ephemeral) >= self._limits.ephemeral_max:
             raise AgentError(
@@ -202,7 +230,7 @@ class Registry:
         agent_type = self._type(type)
         valid = self._config(agent_type, config or {})
         chat_model = self._model(model or self._default_model)
-        agent_id = uuid.uuid4().hex[:12]
+        agent_id = os.urandom(6).hex()
         memory = self._memory()
         conversation = (
             await memory.create_conversation(agent_id, name or f"{type} agent")
@@ -229,9 +257,9 @@ class Registry:
         agent_type = self._type(type)
         valid = self._config(agent_type, config or {})
         chat_model = self._model(model or self._default_model)
-        agent_id = uuid.uuid4().hex[:12]
+        agent_id = _local_id()
         info = AgentInfo(agent_id, type, f"{type}-{agent_id[:4]}", chat_model.name,
-                         valid.model_dump(), "idle", time.time(), None, True)
+                         types.MappingProxyType(valid.__dict__), "idle", time.time(), None, True)
         entry = _Entry(info)
         entry.agent = self._construct(entry, agent_type, chat_model, valid)
         self._add_ephemeral(entry)
@@ -284,7 +312,7 @@ class Registry:
 
     async def _set_status(self, entry: _Entry, run: _Run, status: RunStatus) -> None:
         previous, run.status = run.status, status
-        if previous != status or status == "submitted":  # a run starts submitted
+        if previous != status:
             await self._bus.publish(AgentRunStatus(
                 agent_id=entry.info.id, run_id=run.id, status=status, previous=previous,
                 source=self._source,
@@ -356,10 +384,9 @@ class Registry:
         if not task.strip():
             raise AgentError("The task is empty: say what the agent should do")
         self._check_fits(entry, task)
-        run = entry.run = _Run(uuid.uuid4().hex[:16], agent_id, task, time.time())
+        run = entry.run = _Run(_local_id(), agent_id, task, time.time())
         self._keep(run)
-        try:
-            await self._set_status(entry, run, "submitted")
+        try:  # the run is submitted: busy, listed, not yet working
             if on_run is not None:
                 await on_run(run.info())
             result = await self._work(entry, run, task, on_token)
@@ -392,12 +419,12 @@ class Registry:
 
     async def _finish(self, entry: _Entry, run: _Run, result: AgentResult) -> AgentResult:
         status = result.status or ("completed" if result.success else "failed")
-        result = dataclasses.replace(
-            result, steps=tuple(run.steps) or result.steps, status=status, run_id=run.id
-        )
+        result = AgentResult(result.output, result.success, tuple(run.steps) or result.steps,
+                             result.usage, status, run.id)
         run.result, run.finished_at = result, time.time()
         await self._set_status(entry, run, status)
-        run.done.set()
+        if run.done is not None:
+            run.done.set()
         return result
 
     def runs(self, agent_id: str | None = None) -> list[RunInfo]:
@@ -415,6 +442,8 @@ class Registry:
         except KeyError:
             raise UnknownRun(f"No run {run_id!r} is kept (the latest {self._limits.runs_kept} are)") from None
         run.scope.cancel()
-        with anyio.move_on_after(5):
-            await run.done.wait()  # the agent's cleanup (e.g. a sandbox kill) is bounded
+        if run.status not in FINAL_RUN_STATUSES:
+            run.done = run.done or anyio.Event()
+            with anyio.move_on_after(5):
+                await run.done.wait()  # the agent's cleanup (e.g. a sandbox kill) is bounded
         return run.info()
