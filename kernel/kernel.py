@@ -180,9 +180,17 @@ class Kernel:
 
         ``@hookimpl(optionalhook=True)`` marks an implementation of another plugin's extension
         point that may be absent (e.g. routes for the http transport): it is kept, unused.
+        A plugin whose ``requires`` are not provided is left to the dependency check, whose
+        message names the capability and the plugin that would provide it.
         """
+        provided = {
+            cap for r in self.plugins.values() if r.cls and r.state is State.LOADED
+            for cap in r.cls.provides
+        }
         for rec in self.plugins.values():
             if rec.instance is None or rec.state is State.FAILED:
+                continue
+            if rec.cls is not None and not set(rec.cls.requires) <= provided:
                 continue
             for caller in self.pm.get_hookcallers(rec.instance) or []:
                 impls = [i for i in caller.get_hookimpls() if i.plugin is rec.instance]

@@ -93,25 +93,15 @@ async def test_example_tool_refuses_when_full() -> None:
     assert full.is_error and full.output == "the list is full (1 items)"
 
 
-def test_example_cli_command_runs_an_ephemeral_agent(tmp_path: Path) -> None:
-    from contextlib import asynccontextmanager
-
+def test_example_cli_command_runs_an_ephemeral_agent() -> None:
     import click
     from click.testing import CliRunner
-    from pygent_kernel import Kernel
-    from pygent_sdk.cli import CliContext
-
-    @asynccontextmanager
-    async def kernel():  # what `pygent` builds from plugins.toml, with the example not installed
-        tables = {"kernel": {"data_dir": str(tmp_path)}, "todo": {}, "agents": {},
-                  "models": TODO_CONFIG["models"], "scripted": TODO_CONFIG["scripted"]}
-        async with Kernel.from_mapping(tables, classes={"todo": TodoPlugin}) as k:
-            yield k
+    from pygent_sdk.testing import cli_context
 
     group = click.Group("pygent")
     TodoPlugin.pygent_cli_commands(cli=group)
-    result = CliRunner().invoke(group, ["todo", "remember milk"],
-                                obj=CliContext(None, kernel, lambda **_: None))
+    plugins = {"todo": TodoPlugin, "agents": None, "models": None, "scripted": None}
+    config = {"models": TODO_CONFIG["models"], "scripted": TODO_CONFIG["scripted"]}
+    result = CliRunner().invoke(group, ["todo", "remember milk"], obj=cli_context(plugins, config))
     assert result.exit_code == 0, result.output
     assert "added 'buy milk'; 1 item(s)" in result.output
-    assert not (tmp_path / "agents").exists() or not any((tmp_path / "agents").iterdir())

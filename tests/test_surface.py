@@ -163,3 +163,18 @@ def test_an_explicit_missing_config_is_an_error(tmp_path: Path) -> None:
 def test_the_builtin_defaults_are_the_repository_plugins_toml() -> None:
     root = Path(__file__).parents[1]
     assert (root / "host" / "default_plugins.toml").read_text() == (root / "plugins.toml").read_text()
+
+
+def test_a_plugin_missing_its_requirement_is_told_what_to_enable_not_about_hooks() -> None:
+    from pygent_sdk.agents import AgentType
+
+    class NeedsAgents(Plugin):
+        requires = ("agents",)
+
+        @hookimpl
+        def pygent_agent_types(self) -> list[AgentType]:
+            return []
+
+    with pytest.raises(Exception, match=r"'needs' requires 'agents', which no enabled plugin "
+                                        r"provides; it would come from 'agents' \(not in the config\)"):
+        Kernel.from_mapping({"needs": {}}, classes={"needs": NeedsAgents})
