@@ -45,11 +45,11 @@ async def main(runs: int) -> None:
 
             results[label] = await timed(runs, once)
     base = statistics.median(results["bare python3 subprocess (baseline)"])
-    print(f"print(1), {runs} sequential runs each; median (min-max), ratio to the baseline's median")
+    print(f"print(1), {runs} sequential runs each: median (min-max), ratio to the baseline")
     for label, times in results.items():
         median = statistics.median(times)
-        print(f"  {label:36} {median * 1000:6.1f} ms ({min(times) * 1000:.1f}-{max(times) * 1000:.1f})"
-              f"  {median / base:.2f}x")
+        spread = f"{min(times) * 1000:.1f}-{max(times) * 1000:.1f}"
+        print(f"  {label:36} {median * 1000:6.1f} ms ({spread})  {median / base:.2f}x")
 
 
 if __name__ == "__main__":

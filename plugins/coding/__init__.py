@@ -27,8 +27,9 @@ class CodingPlugin(Plugin):
     @hookimpl
     def pygent_agent_types(self) -> list[AgentType]:
         return [AgentType(
-            "coding", "Writes Python, runs it in the sandbox (OS isolation, time, memory and output "
-            "limits, no network), feeds errors back and retries; reports every attempt honestly.",
+            "coding", "Writes Python, runs it in the sandbox (OS isolation, time, memory and "
+            "output limits, no network), feeds errors back and retries; reports every attempt "
+            "honestly.",
             self._agent, CodingConfig,
         )]
 

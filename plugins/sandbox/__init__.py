@@ -33,8 +33,12 @@ class SandboxConfig(PluginConfig):
     binds: list[str] = Field(
         default_factory=list, description="Extra host paths mounted read-only in the sandbox.",
     )
-    max_timeout_s: float = Field(60.0, gt=0, description="Most wall-clock seconds any run may ask for.")
-    max_memory_mb: int = Field(1024, ge=32, description="Most address space (MiB) a run may ask for.")
+    max_timeout_s: float = Field(
+        60.0, gt=0, description="Most wall-clock seconds any run may ask for."
+    )
+    max_memory_mb: int = Field(
+        1024, ge=32, description="Most address space (MiB) per process a run may ask for."
+    )
     max_output_bytes: int = Field(
         1_000_000, ge=1024, description="Most stdout+stderr bytes a run may ask for."
     )

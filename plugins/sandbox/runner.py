@@ -97,7 +97,8 @@ class BwrapSandbox:
             self._strong, self.problem = True, ""
         else:
             error = probe.stderr.decode(errors="replace").strip()[-300:]
-            self.problem = f"bubblewrap could not start a sandbox (exit {probe.returncode}: {error})"
+            code = probe.returncode
+            self.problem = f"bubblewrap could not start a sandbox (exit {code}: {error})"
 
     @property
     def strong(self) -> bool:
