@@ -447,12 +447,17 @@ for attempt in (lambda: os.kill({victim.pid}, signal.SIGKILL),
 
 # -- configuration ---------------------------------------------------------------------------
 
-async def test_strong_isolation_refuses_without_bubblewrap() -> None:
-    async with PluginHarness({"sandbox": SandboxPlugin}, {"sandbox": {"bwrap": "/nonexistent"}}) as h:
+@pytest.mark.parametrize(("bwrap", "problem"), [
+    ("/nonexistent", "bubblewrap (bwrap) is not installed"),
+    ("false", "bubblewrap could not start a sandbox (exit 1"),  # there, but namespaces fail
+])
+async def test_strong_isolation_refuses_without_bubblewrap(bwrap: str, problem: str) -> None:
+    async with PluginHarness({"sandbox": SandboxPlugin}, {"sandbox": {"bwrap": bwrap}}) as h:
         sandbox = h.kernel.hook.pygent_sandbox()
         assert not sandbox.strong and sandbox.isolation == ()
         with pytest.raises(SandboxUnavailable, match=r"apt-get install bubblewrap.*isolation = \"weak\""):
             await sandbox.run_python("print('ran')")
+        assert problem in sandbox.refusal()
         health = (await h.kernel.health()).plugins["sandbox"]
         assert health == Health.down(str(SandboxUnavailable(sandbox.refusal())))
 
