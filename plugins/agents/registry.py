@@ -184,7 +184,7 @@ class Registry:
 
     def _config(self, agent_type: AgentType, config: Mapping[str, Any]) -> Any:
         try:
-            return agent_type.Config(**config)
+            return agent_type.Config.__pydantic_validator__.validate_python(config)  # Config(**config), faster
         except pydantic.ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
@@ -343,10 +343,9 @@ class Registry:
             assert entry.run is not None, "a status change outside a run"
             await self._set_status(entry, entry.run, _RUN_STATUS_OF_AGENT[status])
 
-        context = AgentContext(
-            id=info.id, model=model, tools=self._tools(), memory=self._memory(),
-            conversation_id=info.conversation_id, step=step, set_status=set_status,
-            context_tokens=self._context_tokens(model),
+        context = AgentContext(  # id, model, tools, memory, conversation, step, status, window
+            info.id, model, self._tools(), self._memory(), info.conversation_id, step, set_status,
+            self._context_tokens(model),
         )
         return agent_type.factory(context, config)
 
