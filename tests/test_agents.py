@@ -388,7 +388,7 @@ async def test_ephemeral_agents_expire(monkeypatch) -> None:  # type: ignore[no-
             registry.get(old.id)
 
 
-async def test_agent_types_answer_which_fits_a_message() -> None:
+async def test_hook_pygent_agent_for_message() -> None:
     async with PluginHarness(*stack(ScriptedChatModel([]))) as h:
         registry = h.kernel.hook.pygent_agent_registry()
         assert registry.pick_type("Please write a Python function that sorts") == "coding"

@@ -49,7 +49,8 @@ def jobs_stack(**jobs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"jobs": JobsPlugin, "counting": Counting}, {"jobs": {"save_interval_s": 0, **jobs}}
 
 
-async def test_a_registered_kind_runs_reports_progress_and_returns_its_result() -> None:
+async def test_hook_pygent_job_kinds() -> None:
+    """A registered kind runs, reports progress and returns its result."""
     async with PluginHarness(*jobs_stack()) as h:
         jobs = h.kernel.hook.pygent_jobs()
         job = await jobs.start("count", {"to": 3})
@@ -191,3 +192,12 @@ async def test_jobs_over_rest_and_sse() -> None:
         assert (await viewer.get(f"/api/v1/jobs/{job_id}")).json()["state"] == "canceled"
         assert (await viewer.get("/api/v1/jobs/nope")).status_code == 404
         assert (await viewer.get("/api/v1/jobs/nope/events")).status_code == 404
+
+
+async def test_hook_pygent_jobs() -> None:
+    from pygent_sdk.jobs import JOBS, Jobs
+
+    async with PluginHarness(*jobs_stack()) as h:
+        service = h.plugin("counting").context.service(JOBS)
+        assert isinstance(service, Jobs) and service is h.plugin("jobs").manager
+        assert h.calls_to("pygent_jobs")[0].result is service
