@@ -25,6 +25,7 @@ Permission = Literal["read", "write", "admin", "public"]
 PERMISSIONS: frozenset[str] = frozenset({"read", "write", "admin", "public"})
 """The values a route's ``opt["permission"]`` may take."""
 Role = Literal["viewer", "operator", "admin"]
+RequestKind = Literal["http", "websocket", "sse"]
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
     "operator": frozenset({"read", "write"}),
@@ -102,11 +103,22 @@ class HttpHooks:
 
     @hookspec(firstresult=True)
     def pygent_http_authenticate(
-        self, authorization: str | None, api_key: str | None, token: str | None
+        self, authorization: str | None, api_key: str | None, token: str | None, kind: RequestKind,
+        client: str | None,
     ) -> Principal | None:
         """Who is calling: a Principal, None (no credentials), or raise ``AuthFailed``.
 
-        ``authorization`` is the Authorization header, ``api_key`` the X-API-Key header and
-        ``token`` the ``?token=`` query parameter (for browsers' WebSocket and EventSource).
-        May be async. Answered by the ``auth`` plugin; without one, every caller is admin.
+        Called for every HTTP request, WebSocket handshake and WebSocket frame (so a revoked
+        credential or an exhausted rate limit stops an open socket too): keep it cheap.
+
+        :param authorization: the Authorization header (``Bearer <JWT or key>``), or None.
+        :param api_key: the X-API-Key header, or None.
+        :param token: the ``?token=`` query parameter, or None. Browsers cannot send headers
+            with WebSocket and EventSource, so it must be refused unless ``kind`` is
+            ``"websocket"`` or ``"sse"`` (URLs end up in logs and histories).
+        :param kind: ``"http"``, ``"websocket"`` (the handshake and each frame) or ``"sse"``
+            (a route that streams Server-Sent Events, declared with ``opt={"sse": True}``).
+        :param client: the caller's address (for limits on failed attempts), or None.
+
+        May be async. firstresult: the ``auth`` plugin answers; without one, every caller is admin.
         """
