@@ -29,7 +29,7 @@ async def test_ping_subscribe_metrics_and_bad_frames() -> None:
             pong = json.loads(await ws.recv())
             assert pong["type"] == "pong" and pong["id"] == 7
             for bad, says in [("not json", "frame is not JSON"), ("[1]", 'string "type"'),
-                              ('{"type": "dance"}', "unknown frame type 'dance'; known: chat_message, ping"),
+                              ('{"type": "dance"}', "unknown frame type 'dance'; known: cancel_run, chat_message, ping"),
                               ('{"type": "subscribe", "topics": "x"}', '"topics" must be a non-empty list')]:
                 await ws.send(bad)
                 error = json.loads(await ws.recv())
