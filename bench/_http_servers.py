@@ -7,7 +7,8 @@ kernel (agents on the SDK's scripted model, the auth plugin; no memory plugin, d
 neither side waits on fsync) over PyGent's own http plugin (Litestar + msgspec) on uvicorn
 (``pygent``) or granian (``pygent-granian``), both embedded in the kernel's event loop, or over an
 equivalent FastAPI app (pydantic models, the same API-key check and the same registry calls) on
-uvicorn. It prints ``READY <admin key>`` once listening.
+uvicorn. It prints ``READY <admin key>`` once listening. ``BENCH_UVLOOP=1`` runs it on uvloop
+(what ``uvicorn app:app`` picks where uvloop is installed) instead of asyncio.
 """
 
 import sys
@@ -15,6 +16,7 @@ import sys
 sys.path[:1] = []  # this folder holds http.py, which would shadow the standard library's http
 
 import json  # noqa: E402
+import os
 from typing import Any
 
 import anyio
@@ -140,7 +142,8 @@ async def serve_fastapi(port: int, data_dir: str) -> None:
 
 if __name__ == "__main__":
     which, port, data = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    opts = {"use_uvloop": os.environ.get("BENCH_UVLOOP") == "1"}
     if which == "pygent-granian":
-        anyio.run(serve_pygent, port, data, "granian")
+        anyio.run(serve_pygent, port, data, "granian", backend_options=opts)
     else:
-        anyio.run({"pygent": serve_pygent, "fastapi": serve_fastapi}[which], port, data)
+        anyio.run({"pygent": serve_pygent, "fastapi": serve_fastapi}[which], port, data, backend_options=opts)

@@ -9,7 +9,7 @@
 
 Every server runs the same kernel (see ``_http_servers.py``), one worker each, in turn: FastAPI
 on uvicorn, and PyGent's http plugin on each ASGI server it can embed (uvicorn, granian).
-Needs wrk (``apt-get install wrk``). Run: ``python bench/http.py [--quick]``.
+Needs wrk (``apt-get install wrk``). Run: ``python bench/http.py [--quick] [--uvloop]``.
 """
 
 from __future__ import annotations
@@ -47,19 +47,32 @@ def start(which: str, port: int, data: str) -> tuple[subprocess.Popen[str], str]
     return process, line.split()[1]
 
 
-def wrk(url: str, key: str, seconds: int, connections: int, script: str | None) -> tuple[float, dict[str, float]]:
-    """(requests/s, latency percentiles in ms) from one wrk run; non-2xx responses are fatal."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+Run = tuple[float, dict[str, float], float]
+"""requests/s, latency percentiles in ms, server CPU microseconds per request."""
+
+
+def wrk(url: str, key: str, seconds: int, connections: int, script: str | None, pid: int) -> Run:
+    """One wrk run against the server process ``pid``; non-2xx responses are fatal."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-API-Key: {key}"]
     if script:
         command += ["-s", script]
+    cpu = cpu_seconds(pid)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     lat = {}
     for pct, value, unit in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         lat[pct] = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    return rps, lat
+    return rps, lat, cpu / requests * 1e6
 
 
 SERVERS = {"fastapi": "FastAPI + uvicorn", "pygent": "PyGent on uvicorn", "pygent-granian": "PyGent on granian"}
@@ -71,7 +84,7 @@ def http_rounds(seconds: int) -> None:
     global ENDPOINTS
     ENDPOINTS = [("plugins", "/api/v1/plugins", None), ("health", "/api/v1/health", None),
                  ("chat", "/api/v1/chat", str(lua))]
-    results: dict[tuple[str, str], list[tuple[float, dict[str, float]]]] = {}
+    results: dict[tuple[str, str], list[Run]] = {}
     # Each server twice, in the order F U G G U F: the machine's drift over the run then weighs
     # on all alike. Both runs are kept; the table shows the better one and the spread.
     order = ["fastapi", "pygent", "pygent-granian"]
@@ -81,22 +94,25 @@ def http_rounds(seconds: int) -> None:
         try:
             for name, path, script in ENDPOINTS:
                 url = f"http://127.0.0.1:{port}{path}"
-                wrk(url, key, 2, 64, script)  # warm up
-                results.setdefault((which, name), []).append(wrk(url, key, seconds, 256, script))
+                wrk(url, key, 2, 64, script, process.pid)  # warm up
+                results.setdefault((which, name), []).append(wrk(url, key, seconds, 256, script, process.pid))
         finally:
             process.terminate()
             process.wait(30)
             shutil.rmtree(data, ignore_errors=True)
-    print(f"1. HTTP at 256 connections, wrk -t2 -d{seconds}s, one worker each, two runs (order F U G G U F);")
-    print("   req/s and p99 of the better run, the other run in brackets; ratios of the better runs")
+    print(f"1. HTTP at 256 connections, wrk -t2 -d{seconds}s, one worker each, two runs (order F U G G U F).")
+    print("   req/s and p99 of the better run, the other run in brackets; ratios of the better runs.")
+    print("   CPU: the server's CPU time per request (user + system, both runs), which other load on")
+    print("   the machine does not inflate the way it inflates wall-clock figures.")
     for name, _, _ in ENDPOINTS:
         base = max(r[0] for r in results["fastapi", name])
+        base_cpu = min(r[2] for r in results["fastapi", name])
         for which, label in SERVERS.items():
-            runs = sorted(results[which, name], key=lambda r: -r[0])
-            (rps, lat), (rps2, lat2) = runs
-            ratio = "" if which == "fastapi" else f"  {rps / base:.2f}x FastAPI (goal >= 1.5x)"
+            (rps, lat, cpu), (rps2, lat2, cpu2) = sorted(results[which, name], key=lambda r: -r[0])
+            ratio = "" if which == "fastapi" else (
+                f"  {rps / base:.2f}x FastAPI's req/s (goal >= 1.5x), {base_cpu / min(cpu, cpu2):.2f}x less CPU")
             print(f"   {name:7s} {label:18s} {rps:6.0f} req/s [{rps2:6.0f}], p50 {lat['50']:5.1f} ms, "
-                  f"p99 {lat['99']:5.1f} ms [{lat2['99']:5.1f}]{ratio}")
+                  f"p99 {lat['99']:6.1f} ms [{lat2['99']:6.1f}], CPU {cpu:5.0f} us [{cpu2:5.0f}]{ratio}")
 
 
 WS_CLIENT = r'''
@@ -163,7 +179,11 @@ if __name__ == "__main__":
         raise SystemExit("bench/http.py needs wrk: apt-get install wrk")
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer clients")
-    quick = parser.parse_args().quick
+    parser.add_argument("--uvloop", action="store_true", help="every server on uvloop (default: asyncio)")
+    args = parser.parse_args()
+    quick = args.quick
+    if args.uvloop:
+        os.environ["BENCH_UVLOOP"] = "1"  # read by _http_servers.py
     http_rounds(5 if quick else 15)
     for which in ("pygent", "pygent-granian"):
         websocket_round(which, 200 if quick else 1000, 3)
