@@ -440,6 +440,13 @@ async def test_runs_over_rest_one_shot_list_get_and_cancel() -> None:
         assert body["output"] == "You said: hi" and body["status"] == "completed" and body["run_id"]
         assert body["steps"][-1] == {"kind": "answer", "text": "You said: hi", "summary": "answer: You said: hi"}
         assert (await api.get("/api/v1/agents")).json() == []  # the one-shot agent is gone
+        # the schema of a body is the agent type's own config: what it allows, the server takes
+        schemas = (await api.get("/schema/openapi.json")).json()["components"]["schemas"]
+        assert schemas["GeneralAgentConfig"]["properties"]["max_steps"]["maximum"] == 50
+        assert schemas["GeneralAgentConfig"]["additionalProperties"] is False
+        bad = await api.post("/api/v1/agents", json={"type": "general", "config": {"max_steps": 99}})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["key"] == "config.max_steps"
+        assert (await api.post("/api/v1/agents", json={"type": "poet"})).status_code == 400
 
         agent = (await api.post("/api/v1/agents", json={"type": "sleeper"})).json()
         async with anyio.create_task_group() as tg:

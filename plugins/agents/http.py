@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Annotated, Any
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Annotated, Any, Union
 
 import anyio
 import msgspec
@@ -12,8 +13,9 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import AgentInfo, AgentResult
-from pygent_sdk.agents import AgentRegistry, RunInfo
+from pygent_sdk.agents import AgentError, AgentRegistry, AgentType, RunInfo
 from pygent_sdk.http import AuthFailed, WsSession
+from pygent_sdk.structs import config_struct, given
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
 AgentId = Annotated[str, PathParameter(min_length=1, max_length=64, description="An agent's id.")]
@@ -146,16 +148,58 @@ def _own_run(registry: AgentRegistry, agent_id: str, run_id: str) -> RunInfo:
     return run
 
 
+def _utf8(text: str) -> str:
+    """``text`` as an event stream can carry it: a lone surrogate (half of an emoji's pair,
+    streamed apart) becomes "?" instead of failing the stream."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", name) if part)
+
+
+def _tag(body: Any) -> str:
+    """The ``type`` of a tagged request body."""
+    return type(body).__struct_config__.tag
+
+
+def bodies(types: Sequence[AgentType]) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Request bodies of create, one-shot and configure whose schemas are the agent types' own
+    configs: ``type`` picks the variant, ``config`` has exactly that type's keys and bounds.
+    Also each type's config struct, to check a PATCH as strictly as its schema reads."""
+    if not types:
+        return CreateAgent, OneShotIn, ConfigureAgent, {}
+    create, once, schemas, structs = [], [], [], {}
+    for t in types:
+        config = structs[t.name] = config_struct(t.Config, f"{_camel(t.name)}AgentConfig")
+        common = [("model", str | None, None), ("config", config, msgspec.field(default_factory=config))]
+        options = {"tag_field": "type", "tag": t.name, "forbid_unknown_fields": True, "kw_only": True}
+        create.append(msgspec.defstruct(f"Create{_camel(t.name)}Agent",
+                                        [("name", str | None, None), *common], **options))
+        once.append(msgspec.defstruct(f"Run{_camel(t.name)}Once", [("task", Text), *common], **options))
+        schemas.append(t.Config.model_json_schema())
+    any_config = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema={"anyOf": schemas})]
+    configure = msgspec.defstruct(
+        "ConfigureAgent", [("model", str | None, None), ("config", any_config | None, None)],
+        forbid_unknown_fields=True,
+    )
+    return Union[tuple(create)], Union[tuple(once)], configure, structs  # noqa: UP007
+
+
 def routes(registry: AgentRegistry) -> list[Any]:
     """Litestar handlers over ``registry``."""
+    create_body, once_body, configure_body, config_structs = bodies(registry.types())
 
     @get("/agents/types", summary="Agent types on offer", opt=READ)
     async def list_types() -> list[AgentTypeOut]:
         return [AgentTypeOut(t.name, t.description) for t in registry.types()]
 
-    @post("/agents", summary="Create an agent", opt=WRITE)
-    async def create_agent(data: JSONBody[CreateAgent]) -> AgentOut:
-        return agent_out(await registry.create(data.type, name=data.name, model=data.model, config=data.config))
+    async def create_agent(data: Any) -> AgentOut:
+        return agent_out(await registry.create(
+            _tag(data), name=data.name, model=data.model, config=given(data.config)))
+
+    create_agent.__annotations__["data"] = JSONBody[create_body]
+    create_agent = post("/agents", summary="Create an agent", opt=WRITE)(create_agent)
 
     @get("/agents", summary="List agents, optionally by type and status", opt=READ)
     async def list_agents(
@@ -166,10 +210,8 @@ def routes(registry: AgentRegistry) -> list[Any]:
             raise NotFoundException("no agent id: GET /api/v1/agents/{id} (or /api/v1/agents)")
         return [agent_out(a) for a in registry.list(type=type, status=status)]  # type: ignore[arg-type]
 
-    @post("/agents/run", summary="Run a task on a new ephemeral agent (not kept), one shot",
-          status_code=200, opt=WRITE)
-    async def run_once(data: JSONBody[OneShotIn]) -> ResultOut:
-        info = registry.build(data.type, model=data.model, config=data.config)
+    async def run_once(data: Any) -> ResultOut:
+        info = registry.build(_tag(data), model=data.model, config=given(data.config))
         try:
             result = await registry.run(info.id, data.task)
             return result_out(registry.get(info.id), result)
@@ -177,13 +219,26 @@ def routes(registry: AgentRegistry) -> list[Any]:
             with anyio.CancelScope(shield=True):
                 await registry.delete(info.id)
 
+    run_once.__annotations__["data"] = JSONBody[once_body]
+    run_once = post("/agents/run", summary="Run a task on a new ephemeral agent (not kept), one shot",
+                    status_code=200, opt=WRITE)(run_once)
+
     @get("/agents/{agent_id:str}", summary="One agent", opt=READ)
     async def get_agent(agent_id: AgentId) -> AgentOut:
         return agent_out(registry.get(agent_id))
 
-    @patch("/agents/{agent_id:str}", summary="Change an agent's model or config", opt=WRITE)
-    async def configure_agent(agent_id: AgentId, data: JSONBody[ConfigureAgent]) -> AgentOut:
+    async def configure_agent(agent_id: AgentId, data: Any) -> AgentOut:
+        kind = registry.get(agent_id).type
+        if data.config is not None and kind in config_structs:
+            try:  # as strictly as the schema reads (pydantic alone would take "5" for 5)
+                msgspec.convert(data.config, config_structs[kind])
+            except msgspec.ValidationError as error:
+                raise AgentError(f"Bad config for agent type {kind!r}: {error}") from None
         return agent_out(await registry.configure(agent_id, model=data.model, config=data.config))
+
+    configure_agent.__annotations__["data"] = JSONBody[configure_body]
+    configure_agent = patch("/agents/{agent_id:str}", summary="Change an agent's model or config",
+                            opt=WRITE)(configure_agent)
 
     @delete("/agents/{agent_id:str}", summary="Delete an agent (its conversation stays)", opt=WRITE)
     async def delete_agent(agent_id: AgentId) -> None:
@@ -233,7 +288,7 @@ def routes(registry: AgentRegistry) -> list[Any]:
                     data=msgspec.json.encode(run_out(run)).decode(), event="run"))
 
             async def token(text: str) -> None:
-                await send.send(ServerSentEventMessage(data=text, event="token"))
+                await send.send(ServerSentEventMessage(data=_utf8(text), event="token"))
 
             async def work() -> None:
                 async with send:
@@ -243,7 +298,7 @@ def routes(registry: AgentRegistry) -> list[Any]:
                         await send.send(ServerSentEventMessage(
                             data=msgspec.json.encode(out).decode(), event="result"))
                     except Exception as error:  # reported in the stream, which has begun
-                        await send.send(ServerSentEventMessage(data=str(error), event="error"))
+                        await send.send(ServerSentEventMessage(data=_utf8(str(error)), event="error"))
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(work)

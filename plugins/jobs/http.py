@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any, Union
 
 import msgspec
 from litestar import get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from pygent_sdk.jobs import Job, Jobs
+from pygent_sdk.jobs import Job, JobKind, Jobs
+from pygent_sdk.structs import config_struct, given
 
 JobId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A job's id.")]
 READ, WRITE = {"permission": "read"}, {"permission": "write"}
@@ -54,8 +56,25 @@ def job_out(job: Job) -> JobOut:
                   job.error)
 
 
+def start_body(kinds: Sequence[JobKind]) -> Any:
+    """The body of ``POST /jobs``: ``kind`` picks the variant, ``params`` has exactly that kind's
+    keys and bounds."""
+    if not kinds:
+        return StartJob
+    variants = []
+    for kind in kinds:
+        name = "".join(p.capitalize() for p in re.split(r"[^0-9A-Za-z]+", kind.name) if p)
+        params = config_struct(kind.Params, f"{name}JobParams")
+        variants.append(msgspec.defstruct(
+            f"Start{name}Job", [("params", params, msgspec.field(default_factory=params))],
+            tag_field="kind", tag=kind.name, forbid_unknown_fields=True, kw_only=True,
+        ))
+    return Union[tuple(variants)]  # noqa: UP007
+
+
 def routes(jobs: Jobs) -> list[Any]:
     """Litestar handlers over ``jobs``."""
+    body = start_body(jobs.kinds())
 
     @get("/jobs", summary="Jobs, newest first; optionally of one kind or state", opt=READ)
     async def list_jobs(
@@ -68,9 +87,14 @@ def routes(jobs: Jobs) -> list[Any]:
     async def list_kinds() -> list[JobKindOut]:
         return [JobKindOut(k.name, k.description, k.Params.model_json_schema()) for k in jobs.kinds()]
 
-    @post("/jobs", summary="Start a job of a registered kind", status_code=202, opt=WRITE)
-    async def start_job(data: JSONBody[StartJob]) -> JobOut:
-        return job_out(await jobs.start(data.kind, data.params))
+    async def start_job(data: Any) -> JobOut:
+        if isinstance(data, StartJob):  # no kind is registered: the service says so
+            return job_out(await jobs.start(data.kind, data.params))
+        return job_out(await jobs.start(type(data).__struct_config__.tag, given(data.params)))
+
+    start_job.__annotations__["data"] = JSONBody[body]
+    start_job = post("/jobs", summary="Start a job of a registered kind", status_code=202,
+                     opt=WRITE)(start_job)
 
     @get("/jobs/{job_id:str}", summary="One job: state, progress, result", opt=READ)
     async def get_job(job_id: JobId) -> JobOut:
