@@ -90,12 +90,7 @@ class Manager:
 
     def _save(self, entry: _Running) -> None:
         entry.saved_at = time.monotonic()
-        row = dataclasses.asdict(entry.job)
-        try:
-            data = json.dumps(row)
-        except TypeError:
-            row["result"] = repr(row["result"])  # kept readable, if not as data
-            data = json.dumps(row)
+        data = json.dumps(dataclasses.asdict(entry.job), default=repr)  # what JSON lacks, as text
         write_private(self._path / f"{entry.job.id}.json", data)
 
     def _set(self, entry: _Running, **changes: Any) -> Job:
