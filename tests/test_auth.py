@@ -191,3 +191,34 @@ async def test_query_token_only_for_websocket_and_sse() -> None:
         assert (await anonymous.get("/api/v1/agents", headers={"X-API-Key": key})).status_code == 200
         async with anonymous.stream("GET", f"/api/v1/events/stream?topics=agent.>&token={key}") as sse:
             assert sse.status_code == 200
+
+
+async def test_a_remembered_jwt_stops_working_when_it_expires(tmp_path: Path) -> None:
+    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path, jwt_secret=JWT_SECRET)) as h:
+        now = time.time()
+        token = jwt.encode({"sub": "ci", "iat": now, "exp": now + 1.5, "role": "operator"}, JWT_SECRET)
+
+        async def bearer() -> Principal:
+            return await h.plugin("auth").pygent_http_authenticate(
+                authorization=f"Bearer {token}", api_key=None, token=None, kind="websocket", client="10.0.0.1")
+
+        assert (await bearer()).name == "jwt:ci" and (await bearer()).role == "operator"
+        await anyio.sleep(2)
+        with pytest.raises(AuthFailed) as expired:
+            await bearer()
+        assert expired.value.status == 401 and "expired" in str(expired.value)
+
+
+def test_rate_limiter_forgets_refilled_buckets_once_it_holds_many() -> None:
+    from pygent_plugins.auth.keys import RateLimiter
+
+    limiter = RateLimiter()
+    limiter.MAX_BUCKETS = 100
+    limiter.take("old", 10)
+    limiter._buckets["old"] = (9.0, time.monotonic() - 61)  # refilled: may be forgotten
+    for n in range(150):
+        limiter.take(f"caller{n}", 10)
+    assert "old" not in limiter._buckets and len(limiter._buckets) == 150
+    with pytest.raises(AuthFailed):  # recent callers are kept: their spending still counts
+        for _ in range(10):
+            limiter.take("caller149", 10)
