@@ -136,6 +136,8 @@ async def client(url, n, pings, stats):
                 final = frame["message"]
             elif frame["type"] == "chat_response":
                 tokens.append(frame["token"])
+            elif frame["type"] == "error":
+                raise SystemExit(f"client {n} got an error frame: {frame}")
         stats["frames"] += len(tokens) + pongs + 1
         if "".join(tokens) != final or final != "Hello from the scripted model":
             stats["lost"] += 1
