@@ -70,7 +70,7 @@ def touch_private(path: Path) -> Path:
 
 
 def open_private(path: Path, mode: str = "a", encoding: str | None = "utf-8") -> IO[str]:
-    """Open ``path`` for appending (``"a"``) or writing (``"w"``), created 0600 (existing: set 0600)."""
+    """Open ``path`` to append (``"a"``) or write (``"w"``) as a 0600 file (existing: set 0600)."""
     flags = {"a": os.O_APPEND, "w": os.O_TRUNC}[mode] | os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
     fd = os.open(path, flags, FILE_MODE)
     try:

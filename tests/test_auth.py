@@ -1,4 +1,5 @@
-"""The auth plugin under concurrency and attack: shared key store, revocation, failed attempts, JWTs."""
+"""The auth plugin under concurrency and attack: a shared key store, revocation, failed attempts,
+JWTs."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ PYGENT = str(Path(sys.executable).with_name("pygent"))
 
 
 def plugins_toml(tmp_path: Path) -> dict[str, str]:
-    """The environment of a ``pygent`` command using the same data dir as ``auth_config``."""
+    """The environment of a ``pygent`` command using the same data dir as ``harness``."""
     path = tmp_path / "plugins.toml"
     path.write_text(f'[kernel]\ndata_dir = "{tmp_path}/data"\n\n[auth]\n')
     return {**os.environ, "PYGENT_CONFIG": str(path)}
 
 
-def auth_config(tmp_path: Path, **auth: object) -> dict:
-    return {"kernel": {"data_dir": str(tmp_path / "data")}, "auth": auth}
+def harness(tmp_path: Path, **auth: object) -> PluginHarness:
+    """The auth plugin alone, its data in ``tmp_path/data`` (as ``plugins_toml`` says)."""
+    return PluginHarness({"auth": AuthPlugin},
+                         {"kernel": {"data_dir": str(tmp_path / "data")}, "auth": auth})
 
 
 async def login(h: PluginHarness, key: str, client: str = "10.0.0.1") -> Principal:
@@ -42,8 +45,9 @@ async def login(h: PluginHarness, key: str, client: str = "10.0.0.1") -> Princip
 
 def test_six_parallel_create_key_runs_all_keys_work(tmp_path: Path) -> None:
     env = plugins_toml(tmp_path)
-    runs = [subprocess.Popen([PYGENT, "auth", "create-key", "--role", "viewer"], cwd=tmp_path, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(6)]
+    command = [PYGENT, "auth", "create-key", "--role", "viewer"]
+    runs = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for _ in range(6)]
     outputs = [run.communicate(timeout=120)[0] for run in runs]
     assert [run.returncode for run in runs] == [0] * 6, outputs
     keys = [out.strip().splitlines()[-1] for out in outputs]
@@ -57,13 +61,13 @@ def test_six_parallel_create_key_runs_all_keys_work(tmp_path: Path) -> None:
 
 
 async def test_revoke_from_another_process_holds_on_the_next_request(tmp_path: Path) -> None:
-    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path)) as h:
+    async with harness(tmp_path) as h:
         store = h.kernel.hook.pygent_auth_keys()
         for _ in range(3):
             info, key = store.create("viewer")
             assert (await login(h, key)).name == f"key:{info.id}"  # verified and cached
-            done = subprocess.run([PYGENT, "auth", "revoke", info.id], capture_output=True, text=True,
-                                  timeout=60, env=plugins_toml(tmp_path))
+            done = subprocess.run([PYGENT, "auth", "revoke", info.id], capture_output=True,
+                                  text=True, timeout=60, env=plugins_toml(tmp_path))
             assert "Revoked" in done.stdout, done.stdout + done.stderr
             with pytest.raises(AuthFailed) as refused:
                 await login(h, key)
@@ -72,7 +76,7 @@ async def test_revoke_from_another_process_holds_on_the_next_request(tmp_path: P
 
 async def test_revocation_is_seen_even_when_the_file_keeps_its_mtime(tmp_path: Path) -> None:
     """File systems with coarse timestamps: a change within one tick leaves the mtime as it was."""
-    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path)) as h:
+    async with harness(tmp_path) as h:
         store = h.kernel.hook.pygent_auth_keys()
         other = KeyStore(store.path)  # another process's view of the same files
         try:
@@ -89,7 +93,7 @@ async def test_revocation_is_seen_even_when_the_file_keeps_its_mtime(tmp_path: P
 
 
 async def test_a_key_revoked_while_its_first_check_runs_is_not_remembered(tmp_path: Path) -> None:
-    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path, failed_attempts_per_minute=100)) as h:
+    async with harness(tmp_path, failed_attempts_per_minute=100) as h:
         store = h.kernel.hook.pygent_auth_keys()
         _, steady = store.create("viewer")
         await login(h, steady)
@@ -117,7 +121,7 @@ async def _ignore_401(attempt) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_wrong_secret_for_a_known_id_takes_as_long_as_an_unknown_id(tmp_path: Path) -> None:
-    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path, failed_attempts_per_minute=1000)) as h:
+    async with harness(tmp_path, failed_attempts_per_minute=1000) as h:
         store = h.kernel.hook.pygent_auth_keys()
         info, _ = store.create("viewer")
 
@@ -133,12 +137,12 @@ async def test_wrong_secret_for_a_known_id_takes_as_long_as_an_unknown_id(tmp_pa
             known.append(await timed(f"pgk_{info.id}_wrong-secret-{n}"))
             unknown.append(await timed(f"pgk_{n:08x}_wrong-secret-{n}"))
         assert {message for _, message in known + unknown} == {"unknown or revoked API key"}
-        fast, slow = sorted([statistics.median(t for t, _ in known), statistics.median(t for t, _ in unknown)])
+        fast, slow = sorted(statistics.median(t for t, _ in tries) for tries in (known, unknown))
         assert slow < 3 * fast, (known, unknown)
 
 
 async def test_failed_attempts_are_limited_per_client_and_per_key_id(tmp_path: Path) -> None:
-    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path, failed_attempts_per_minute=3)) as h:
+    async with harness(tmp_path, failed_attempts_per_minute=3) as h:
         store = h.kernel.hook.pygent_auth_keys()
         info, key = store.create("viewer")
         for n in range(3):  # one client guessing ids
@@ -175,7 +179,8 @@ async def test_jwt_lifetime_iat_and_claim_types() -> None:
         assert (await status(iat=now, exp=now + 3600))[0] == 200
         no_iat = await status(exp=now + 60)
         assert no_iat[0] == 401 and 'missing the "iat" claim' in no_iat[1]
-        for claims in [{"iat": now, "exp": now + 86_401}, {"iat": now - 10, "exp": now + 10 * 86_400}]:
+        for claims in [{"iat": now, "exp": now + 86_401},
+                       {"iat": now - 10, "exp": now + 10 * 86_400}]:
             long = await status(**claims)
             assert long[0] == 401 and "jwt_max_lifetime_s" in long[1], long
         for role in (["admin"], {"admin": 1}, 1, "root"):
@@ -187,20 +192,25 @@ async def test_query_token_only_for_websocket_and_sse() -> None:
     async with served() as s, s.client(None) as anonymous:
         key = s.keys["viewer"]
         plain = await anonymous.get(f"/api/v1/agents?token={key}")
-        assert plain.status_code == 401 and "only on WebSocket and Server-Sent Events" in plain.json()["detail"]
-        assert (await anonymous.get("/api/v1/agents", headers={"X-API-Key": key})).status_code == 200
-        async with anonymous.stream("GET", f"/api/v1/events/stream?topics=agent.>&token={key}") as sse:
+        assert plain.status_code == 401
+        assert "only on WebSocket and Server-Sent Events" in plain.json()["detail"]
+        headed = await anonymous.get("/api/v1/agents", headers={"X-API-Key": key})
+        assert headed.status_code == 200
+        stream = f"/api/v1/events/stream?topics=agent.>&token={key}"
+        async with anonymous.stream("GET", stream) as sse:
             assert sse.status_code == 200
 
 
 async def test_a_remembered_jwt_stops_working_when_it_expires(tmp_path: Path) -> None:
-    async with PluginHarness({"auth": AuthPlugin}, auth_config(tmp_path, jwt_secret=JWT_SECRET)) as h:
+    async with harness(tmp_path, jwt_secret=JWT_SECRET) as h:
         now = time.time()
-        token = jwt.encode({"sub": "ci", "iat": now, "exp": now + 1.5, "role": "operator"}, JWT_SECRET)
+        claims = {"sub": "ci", "iat": now, "exp": now + 1.5, "role": "operator"}
+        token = jwt.encode(claims, JWT_SECRET)
 
         async def bearer() -> Principal:
             return await h.plugin("auth").pygent_http_authenticate(
-                authorization=f"Bearer {token}", api_key=None, token=None, kind="websocket", client="10.0.0.1")
+                authorization=f"Bearer {token}", api_key=None, token=None, kind="websocket",
+                client="10.0.0.1")
 
         assert (await bearer()).name == "jwt:ci" and (await bearer()).role == "operator"
         await anyio.sleep(2)

@@ -30,7 +30,8 @@ def umask_022():  # type: ignore[no-untyped-def]
 def exposed(root: Path) -> list[str]:
     """Paths under ``root`` (itself included) that the group or others may use at all."""
     found = [root, *root.rglob("*")]
-    return [f"{oct(stat.S_IMODE(p.lstat().st_mode))} {p}" for p in found if p.lstat().st_mode & 0o077]
+    modes = {p: p.lstat().st_mode for p in found}
+    return [f"{oct(stat.S_IMODE(mode))} {p}" for p, mode in modes.items() if mode & 0o077]
 
 
 async def test_data_dir_and_every_file_in_it_are_private(tmp_path: Path, umask_022: None) -> None:
@@ -47,7 +48,8 @@ async def test_data_dir_and_every_file_in_it_are_private(tmp_path: Path, umask_0
         await h.settle()
         assert exposed(data) == []
         names = {p.name for p in data.rglob("*")}
-        assert {"keys.json", "memory.db", "memory.db-wal", "events.jsonl", f"{info.id}.json"} <= names
+        assert {"keys.json", "memory.db", "memory.db-wal", "events.jsonl", f"{info.id}.json"} \
+            <= names
     assert exposed(data) == []
 
 

@@ -37,8 +37,8 @@ class AuthConfig(PluginConfig):
     """Configuration of the ``[auth]`` table."""
 
     jwt_secret: str = Field(
-        "", description='HS256 secret for JWT bearer tokens, from the environment: "${PYGENT_JWT_SECRET}". '
-        "Empty: JWTs are refused.",
+        "", description="HS256 secret for JWT bearer tokens, from the environment: "
+        '"${PYGENT_JWT_SECRET}". Empty: JWTs are refused.',
     )
     jwt_audience: str | None = Field(None, description="Required `aud` claim of JWTs, if set.")
     jwt_max_lifetime_s: int = Field(
@@ -46,11 +46,12 @@ class AuthConfig(PluginConfig):
         "exp - now exceeds it are refused (`iat` is required).",
     )
     rate_limit_per_minute: int = Field(
-        600, ge=1, description="Requests (and WebSocket frames) per minute per caller (a key may set its own)."
+        600, ge=1,
+        description="Requests and WebSocket frames per minute per caller (a key may set its own).",
     )
     failed_attempts_per_minute: int = Field(
-        10, ge=1, description="Failed authentications allowed per minute per client address and per "
-        "API key id (bursts up to the same number); beyond it: 429.",
+        10, ge=1, description="Failed authentications allowed per minute per client address and "
+        "per API key id (bursts up to the same number); beyond it: 429.",
     )
 
 
@@ -108,7 +109,7 @@ class AuthPlugin(Plugin):
         return info
 
     def _attempt(self, client: str | None, *names: str) -> list[str]:
-        """Count an attempt as failed until it succeeds; 429 once a client or key id has too many."""
+        """Count an attempt as failed until it succeeds; 429 once a client or id has too many."""
         watched = [*([f"client:{client}"] if client else []), *names]
         rate = self.config.failed_attempts_per_minute
         for n, name in enumerate(watched):
@@ -143,7 +144,7 @@ class AuthPlugin(Plugin):
         import jwt
 
         if not self.config.jwt_secret:
-            raise AuthFailed(401, "JWT bearer tokens are not accepted: [auth] jwt_secret is not set")
+            raise AuthFailed(401, "JWT bearer tokens are not accepted: [auth] jwt_secret is unset")
         try:
             claims = jwt.decode(
                 token, self.config.jwt_secret, algorithms=["HS256"],
@@ -172,11 +173,14 @@ class AuthPlugin(Plugin):
         client: str | None,
     ) -> Principal | None:
         assert self.store is not None and self.limiter is not None
-        bearer = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        bearer = None
+        if authorization and authorization[:7].lower() == "bearer ":
+            bearer = authorization[7:].strip()
         if token and kind not in QUERY_TOKEN_KINDS:
             if not (api_key or bearer):
-                raise AuthFailed(401, "?token= is accepted only on WebSocket and Server-Sent Events "
-                                 "requests: send an X-API-Key header or Authorization: Bearer <JWT>")
+                raise AuthFailed(401, "?token= is accepted only on WebSocket and Server-Sent "
+                                 "Events requests: send an X-API-Key header or Authorization: "
+                                 "Bearer <JWT>")
             token = None
         credential = api_key or bearer or token
         if not credential:

@@ -31,7 +31,8 @@ PREFIX = "pgk_"
 UNKNOWN = "unknown or revoked API key"  # one answer for every failure: ids do not leak
 # Verified instead of a key's hash when the id is unknown or revoked, so that a wrong secret for a
 # known id takes as long as an unknown id (argon2-cffi's default parameters, as new keys use).
-_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$Z0fnYBrvKCFmK3NTFxvk6Q$8N1P+QHefXcF0PXY9YPKlNvnD4XD8FL8FFQvQds04f4"
+_DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$Z0fnYBrvKCFmK3NTFxvk6Q$"
+               "8N1P+QHefXcF0PXY9YPKlNvnD4XD8FL8FFQvQds04f4")
 _GEN = struct.Struct("<Q")
 
 
@@ -67,7 +68,8 @@ class KeyStore:
         self._seen: tuple[Any, ...] = ()
         self._mutex = threading.Lock()  # flock does not exclude threads sharing one descriptor
         private_dir(path.parent)
-        self._lock_fd = os.open(path.with_name("keys.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        self._lock_fd = os.open(path.with_name("keys.lock"), flags, FILE_MODE)
         self.refresh()
 
     def close(self) -> None:
@@ -97,7 +99,8 @@ class KeyStore:
         except FileNotFoundError:
             rows = []
         except ValueError as error:
-            raise PygentError(f"{self.path} is not valid JSON ({error}); restore it from a backup") from None
+            raise PygentError(f"{self.path} is not valid JSON ({error}); restore it from a backup"
+                              ) from None
         self.keys = {row["id"]: KeyInfo(**row) for row in rows}
         self._verified = {h: k for h, k in self._verified.items() if self._active(k)}
 
@@ -119,18 +122,21 @@ class KeyStore:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _save(self) -> None:
-        """Write the keys (atomic, 0600), then bump the generation: readers reload on their next check."""
-        write_private(self.path, json.dumps([dataclasses.asdict(k) for k in self.keys.values()], indent=1))
+        """Write the keys (atomic, 0600), then bump the generation: readers reload on next check."""
+        rows = [dataclasses.asdict(k) for k in self.keys.values()]
+        write_private(self.path, json.dumps(rows, indent=1))
         raw = os.pread(self._lock_fd, _GEN.size, 0)
         generation = _GEN.unpack(raw)[0] + 1 if len(raw) == _GEN.size else 1
         os.pwrite(self._lock_fd, _GEN.pack(generation), 0)
         os.fsync(self._lock_fd)
         self._seen = self._version()
 
-    def create(self, role: str, name: str = "", rate_per_minute: int | None = None) -> tuple[KeyInfo, str]:
+    def create(self, role: str, name: str = "",
+               rate_per_minute: int | None = None) -> tuple[KeyInfo, str]:
         """A new key: its record and the key itself (shown once, never stored)."""
         if role not in ROLE_PERMISSIONS:
-            raise PygentError(f"unknown role {role!r}: expected one of {', '.join(ROLE_PERMISSIONS)}")
+            raise PygentError(f"unknown role {role!r}: expected one of "
+                              f"{', '.join(ROLE_PERMISSIONS)}")
         key_id = secrets.token_hex(4)
         key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
         info = KeyInfo(key_id, name or f"{role}-{key_id}", role, self.hasher.hash(key), time.time(),
@@ -172,7 +178,8 @@ class KeyStore:
         info = self.keys.get(key_id_of(key))
         usable = info is not None and not info.revoked
         try:
-            self.hasher.verify(info.hash if usable else _DUMMY_HASH, key)  # type: ignore[union-attr]
+            self.hasher.verify(info.hash if usable else _DUMMY_HASH,  # type: ignore[union-attr]
+                               key)
         except VerificationError:
             raise AuthFailed(401, UNKNOWN) from None
         if not usable:
@@ -221,7 +228,8 @@ class RateLimiter:
     def _put(self, caller: str, tokens: float, now: float) -> None:
         self._buckets[caller] = (tokens, now)
         if len(self._buckets) > self.MAX_BUCKETS:
-            self._buckets = {c: (t, last) for c, (t, last) in self._buckets.items() if now - last < 60.0}
+            self._buckets = {c: (t, last) for c, (t, last) in self._buckets.items()
+                             if now - last < 60.0}
 
 
 def principal_of(info: KeyInfo) -> Principal:

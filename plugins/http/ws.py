@@ -102,7 +102,7 @@ async def serve(socket: WebSocket, principal: Principal, context: PluginContext,
                     retry = {"retry_after": failed.retry_after} if failed.retry_after else {}
                     await session.error(str(failed), status=failed.status, **retry)
                     if failed.status == 401:
-                        await socket.close(code=POLICY_VIOLATION, reason="credential no longer valid")
+                        await socket.close(POLICY_VIOLATION, reason="credential no longer valid")
                         break
                     continue
                 await session._slots.acquire()
@@ -158,13 +158,14 @@ async def _handle(session: Session, table: dict[str, WsHandler], text: str, max_
 
 
 def _too_deep(frame: Any, text: str) -> bool:
-    """Whether ``frame`` nests arrays and objects deeper than MAX_DEPTH (walked only when it could)."""
+    """Whether ``frame`` nests arrays and objects over MAX_DEPTH deep (walked only if it could)."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
     level: list[tuple[Any, int]] = [(frame, 1)]
     while level:
         value, depth = level.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        children = value.values() if isinstance(value, dict) else value \
+            if isinstance(value, list) else ()
         for child in children:
             if isinstance(child, (dict, list)):
                 if depth + 1 > MAX_DEPTH:
@@ -174,7 +175,8 @@ def _too_deep(frame: Any, text: str) -> bool:
 
 
 async def _ping(session: Session, frame: Mapping[str, Any]) -> None:
-    await session.send({"type": "pong", "ts": time.time(), **({"id": frame["id"]} if "id" in frame else {})})
+    await session.send({"type": "pong", "ts": time.time(),
+                        **({"id": frame["id"]} if "id" in frame else {})})
 
 
 def _topics(frame: Mapping[str, Any]) -> list[str]:
@@ -226,5 +228,6 @@ async def _metrics(session: Session, frame: Mapping[str, Any], context: PluginCo
         "memory": {"total": memory.total, "available": memory.available, "percent": memory.percent,
                    "process_rss": process.memory_info().rss},
         "status": health.status,
-        "plugins": {name: {"status": h.status, "detail": h.detail} for name, h in health.plugins.items()},
+        "plugins": {name: {"status": h.status, "detail": h.detail}
+                    for name, h in health.plugins.items()},
     })
