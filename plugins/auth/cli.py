@@ -29,7 +29,8 @@ def register(cli: click.Group) -> None:
     @auth.command("create-key")
     @click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
     @click.option("--name", default="", help="A name to know the key by.")
-    @click.option("--rate", type=int, help="Requests per minute for this key (default: [auth] setting).")
+    @click.option("--rate", type=int,
+                  help="Requests per minute for this key (default: [auth] setting).")
     @pass_cli
     def create_key(ctx: CliContext, role: str, name: str, rate: int | None) -> None:
         """Create an API key; it is printed once and stored only as an argon2 hash."""
@@ -37,8 +38,8 @@ def register(cli: click.Group) -> None:
         async def main() -> None:
             async with ctx.kernel() as kernel:
                 info, key = _store(kernel).create(role, name, rate)
-            out.print(f"Created API key [bold]{info.id}[/] ({escape(info.name)}, role {info.role}). "
-                      "It is shown only this once; store it now:")
+            out.print(f"Created API key [bold]{info.id}[/] ({escape(info.name)}, role "
+                      f"{info.role}). It is shown only this once; store it now:")
             print(key)
 
         run(main)
