@@ -86,12 +86,10 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def json_depth(body: bytes, limit: int) -> int:
-    """How deep ``body``'s arrays and objects nest, counted up to ``limit + 1``.
-
-    Cheap on ordinary bodies: with no more brackets than ``limit`` there is nothing to scan.
-    """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return min(limit, body.count(b"[") + body.count(b"{"))
+    """How deep ``body``'s arrays and objects nest (scanned up to ``limit + 1``), or, for a body
+    with no more brackets than ``limit``, that count: an upper bound found without scanning."""
+    if (brackets := body.count(b"[") + body.count(b"{")) <= limit:
+        return brackets
     depth = deepest = 0
     for char in _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS):
         if char in b"[{":
