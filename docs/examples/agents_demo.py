@@ -44,9 +44,10 @@ async def main() -> None:
                     console.print(f"  {'[green]✓' if step.ok else '[red]✗'} {step.summary()}[/]")
             console.print()
 
+        # A task the 135M model solves on any build; harder ones want a stronger model (below).
         coding = await registry.create("coding", name="demo-coding", config={
-            "check": "assert squares == [n * n for n in range(1, 11)]", "max_attempts": 3})
-        task = "Print the squares of the numbers 1 to 10, as a list called squares."
+            "check": "assert square(4) == 16 and square(-3) == 9", "max_attempts": 3})
+        task = "Write a function square(n) that returns n * n, and print square(4)."
         console.print(f"[cyan]coding task ›[/] {task}")
         result = await registry.run(coding.id, task, on_token=lambda t: anyio.sleep(0))
         for step in result.steps:
@@ -66,6 +67,13 @@ async def main() -> None:
         for info in (general, coding):
             await registry.delete(info.id)
     console.print("[green]Demo finished.[/]")
+    console.print(
+        "This ran SmolLM2-135M, a tiny model, in-process. For harder tasks switch to a stronger one:\n"
+        "  pygent run coding \"...\" -m ollama:qwen2.5-coder      (an Ollama server with that model)\n"
+        "or make it the default in plugins.toml:\n"
+        "  [models]\n  default = \"openai:gpt-4o-mini\"                (with [openai] api_key = \"${OPENAI_API_KEY}\")",
+        markup=False,
+    )
 
 
 if __name__ == "__main__":
