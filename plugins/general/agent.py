@@ -195,7 +195,7 @@ class GeneralAgent:
         messages = [*self.prompt, *history]
         usage, seen, errors, force_final = Usage(), dict[tuple[str, str], str](), 0, False
         backing = [m.content for m in history]  # what the numbers of an answer may come from
-        refused: str | None = None  # the last tool refusal, until a tool call succeeds
+        refused: str | None = None  # the tool that last refused, until a tool call succeeds
         used_tools = False
         for step in range(1, self.config.max_steps + 1):
             options = self.options(tools=not force_final and step < self.config.max_steps,
@@ -229,7 +229,7 @@ class GeneralAgent:
                     await self.context.step(GuardStep(
                         reason="numbers no tool result backs", detail=", ".join(missing)
                     ))
-                    value, success = self._honest(missing, refused), False
+                    value, success = self._honest(refused), False
                 if on_token is not None:
                     streamed = answer.streamed if live else ""
                     rest = value[len(streamed):] if value.startswith(streamed) else ""
@@ -251,7 +251,7 @@ class GeneralAgent:
                 errors += result.is_error
                 force_final = errors >= 2
                 if result.is_error:
-                    refused = f"{action} refused {key[1]!r}: {result.output}"
+                    refused = action
                 else:
                     refused = None
                     backing.append(result.output)
@@ -267,19 +267,23 @@ class GeneralAgent:
         return AgentResult(summary, False, usage=usage)
 
     @staticmethod
-    def _honest(missing: list[str], refused: str | None) -> str:
-        """The answer given instead of one whose numbers (``missing``) nothing verified."""
-        reason = f"the {refused}" if refused else f"no tool result backs {', '.join(missing)}"
-        return f"I could not compute a verified answer: {reason}."
+    def _honest(refused: str | None) -> str:
+        """The answer given instead of one with numbers nothing verified; it repeats none of
+        them (the guard step lists them; the tool step keeps the refused input and the error)."""
+        if refused:
+            return f"I could not compute a verified answer: the {refused} refused my input."
+        return "I could not compute a verified answer: no tool result backs the numbers I had."
 
 
 _ARITHMETIC_SHOTS = [
     # (question, calculator input, its output, final answer): the reply format, by example
     ("What is 12*11?", "12*11", "132", "The answer is 132."),
-    ("Multiply 9 by 6.", "9 * 6", "54", "The answer is 54."),
     ("What is 25% of 60?", "25% * 60", "15", "The answer is 15."),
-    ("Subtract 7 from 20.", "20 - 7", "13", "The answer is 13."),
-    ("How much is (2 + 3) * 4?", "(2 + 3) * 4", "20", "The answer is 20."),
+    ("What is 3/4 + 1/8?", "3/4 + 1/8", "0.875", "The answer is 0.875."),
     ("What is -4 + 10?", "-4 + 10", "6", "The answer is 6."),
     ("What is 5 - 9?", "5 - 9", "-4", "The answer is -4."),
+    ("Multiply 9 by 6.", "9 * 6", "54", "The answer is 54."),
+    ("How much is 4 * (2 + 5)?", "4 * (2 + 5)", "28", "The answer is 28."),
+    ("Calculate (30 - 6) / 3.", "(30 - 6) / 3", "8", "The answer is 8."),
+    ("Subtract 7 from 20.", "20 - 7", "13", "The answer is 13."),
 ]
