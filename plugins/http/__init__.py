@@ -141,16 +141,16 @@ class HttpPlugin(Plugin):
         return frozenset({*self.config.cors_origins, *own})
 
     def check_host(self, host: str | None) -> None:
-        """With no auth plugin on a loopback address, serve only loopback names: a page on a
-        foreign name rebound to 127.0.0.1 (DNS rebinding) gets 403."""
-        if not is_loopback(self.config.host):
-            return  # explicitly opened with allow_public_without_auth
+        """Refuse a ``Host`` that is not a loopback name (403): with no auth plugin on a loopback
+        address, the app checks every request, so a page whose DNS name was rebound to
+        127.0.0.1 cannot use the API."""
         name = (host or "").rsplit(":", 1)[0] if not (host or "").endswith("]") else host
-        if name not in _LOOPBACK_NAMES:
+        if name not in _LOOPBACK_NAMES and name.strip("[]") != self.config.host:
             from litestar.exceptions import PermissionDeniedException
 
             raise PermissionDeniedException(
-                f"Host {host!r} refused: with no auth plugin only 127.0.0.1, localhost and [::1] are served"
+                f"Host {host!r} refused: with no auth plugin only loopback names "
+                f"(127.0.0.1, localhost, [::1], {self.config.host}) are served"
             )
 
     @hookimpl

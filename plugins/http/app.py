@@ -29,7 +29,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from pygent_sdk import PygentError
 from pygent_sdk.http import PERMISSIONS, AuthFailed, Principal
 
-from . import ws
+from . import is_loopback, ws
 
 if TYPE_CHECKING:
     from . import HttpPlugin
@@ -289,6 +289,7 @@ def build_app(plugin: HttpPlugin) -> Litestar:
     auth_enabled = plugin.auth_enabled
     trusted_origins = plugin.trusted_origins()
     max_depth = config.max_json_depth
+    guard_host = not auth_enabled and is_loopback(config.host)  # else: auth, or opened on purpose
 
     async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
         if not auth_enabled:
@@ -365,7 +366,7 @@ def build_app(plugin: HttpPlugin) -> Litestar:
                     raise NotFoundException(f"no resource at {path} (paths do not end in '/')")
                 connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
                 handler = scope["route_handler"]
-                if not auth_enabled:
+                if guard_host:
                     plugin.check_host(connection.headers.get("host"))
                 changing = scope.get("method") in CHANGING_METHODS
                 if changing:
