@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import jwt
@@ -567,3 +568,38 @@ async def test_every_integer_parameter_is_range_checked() -> None:
                     if option.get("type") == "integer" and not ("minimum" in option and "maximum" in option):
                         unbounded.append(f"{method.upper()} {path} {parameter['name']}")
     assert not unbounded
+
+
+async def test_an_asgi_root_mount_gets_the_checked_body_and_must_declare_its_permission() -> None:
+    from litestar import asgi
+
+    def mounting(permission: str | None) -> type[Plugin]:
+        class Mcp(Plugin):
+            @hookimpl(optionalhook=True)
+            def pygent_http_root_routes(self) -> list:
+                async def echo(scope: Any, receive: Any, send: Any) -> None:
+                    body, more = b"", True
+                    while more:
+                        message = await receive()
+                        body, more = body + message.get("body", b""), message.get("more_body", False)
+                    await send({"type": "http.response.start", "status": 200,
+                                "headers": [(b"content-type", b"application/json")]})
+                    await send({"type": "http.response.body", "body": body})
+
+                opt = {"permission": permission} if permission else {}
+                return [asgi("/mcp", is_mount=True, opt=opt)(echo)]
+
+        return Mcp
+
+    with pytest.raises(PluginError, match="ASGI mount /mcp must declare its permission"):
+        async with served(extra={"mcp": mounting(None)}):
+            pass
+    async with served(extra={"mcp": mounting("write")}) as s:
+        async with s.client("operator") as api, s.client("viewer") as viewer:
+            answer = await api.post("/mcp", json={"jsonrpc": "2.0", "id": 1})
+            assert answer.json() == {"jsonrpc": "2.0", "id": 1}
+            assert (await viewer.post("/mcp", json={})).status_code == 403
+            assert (await api.post("/mcp", content="{}", headers={"Content-Type": "text/plain"})).status_code == 415
+            huge = await api.post("/mcp", content='{"a": "' + "x" * 2_000_000 + '"}',
+                                  headers={"Content-Type": "application/json"})
+            assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"

@@ -349,7 +349,10 @@ def build_app(plugin: HttpPlugin) -> Litestar:
                 f"the request body must be JSON (Content-Type: application/json), "
                 f"got {headers.get('content-type') or 'no Content-Type'}", status_code=415,
             )
-        body = await Request(connection.scope, receive).body()
+        if isinstance(connection.scope["route_handler"], ASGIRouteHandler):
+            body = await _read_body(receive, config.max_body_bytes)
+        else:  # Litestar keeps it for the handler
+            body = await Request(connection.scope, receive).body()
         if json_depth(body, max_depth) > max_depth:
             raise HTTPException(f"JSON body nested deeper than {max_depth} levels", status_code=400)
         return body
@@ -505,6 +508,22 @@ def build_app(plugin: HttpPlugin) -> Litestar:
     schemas.update(msgspec_components(annotations, schemas))
     document_errors(spec, public, media_types)
     return app
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """An ASGI request's whole body, or 413 past ``limit`` bytes."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(f"request body over {limit} bytes", status_code=413)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
