@@ -53,7 +53,9 @@ def kernel(port: int, data_dir: str, server: str | None) -> Kernel:
     }
     if server:
         classes["http"] = HttpPlugin
-        config["http"] = {"port": port, "server": server}
+        # graceful_timeout 2: under granian, requests whose client left (wrk stops mid-request)
+        # hang in their body read until shutdown cancels them (docs/performance.md).
+        config["http"] = {"port": port, "server": server, "graceful_timeout": 2}
     return Kernel.from_mapping(config, classes=classes)
 
 

@@ -57,6 +57,17 @@ Run = tuple[float, dict[str, float], float]
 """requests/s, latency percentiles in ms, server CPU microseconds per request."""
 
 
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL (said aloud) if the server is not gone within 60 s."""
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        print(f"   ({' '.join(process.args[-3:-1])} did not stop within 60 s of SIGTERM: killed)")  # type: ignore[index]
+        process.kill()
+        process.wait()
+
+
 def wrk(url: str, key: str, seconds: int, connections: int, script: str | None, pid: int) -> Run:
     """One wrk run against the server process ``pid``; non-2xx responses are fatal."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"X-API-Key: {key}"]
@@ -97,8 +108,7 @@ def http_rounds(seconds: int) -> None:
                 wrk(url, key, 2, 64, script, process.pid)  # warm up
                 results.setdefault((which, name), []).append(wrk(url, key, seconds, 256, script, process.pid))
         finally:
-            process.terminate()
-            process.wait(30)
+            stop(process)
             shutil.rmtree(data, ignore_errors=True)
     print(f"1. HTTP at 256 connections, wrk -t2 -d{seconds}s, one worker each, two runs (order F U G G U F).")
     print("   req/s and p99 of the better run, the other run in brackets; ratios of the better runs.")
@@ -166,8 +176,7 @@ def websocket_round(which: str, clients: int, pings: int) -> None:
             raise SystemExit(f"websocket clients failed:\n{out.stderr[-2000:]}")
         stats = json.loads(out.stdout)
     finally:
-        process.terminate()
-        process.wait(30)
+        stop(process)
         shutil.rmtree(data, ignore_errors=True)
     expected = clients * (pings + 1 + 5)  # pongs, the final message, five streamed tokens each
     print(f"2. WebSocket, {SERVERS[which]}: {stats['open']} clients held open at once, "

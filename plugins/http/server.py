@@ -83,8 +83,9 @@ async def _uvicorn(app: Any, sock: socket.socket, graceful_timeout: float, ws_ma
 class _Inflight:
     """ASGI middleware that tracks running connections, so shutdown can wait for and end them.
 
-    granian's embedded server stops its workers at once and leaves the application's tasks to run
-    on in the event loop: this is what makes its shutdown wait, and cancel, inside the kernel.
+    Stopped, granian's embedded server stops accepting and then waits, without a limit, for the
+    open connections to end; it never cancels the application. With this, shutdown closes the
+    WebSockets, gives the rest ``graceful_timeout`` seconds and then cancels them.
     """
 
     def __init__(self, app: Any) -> None:
