@@ -110,7 +110,8 @@ async def test_errors_are_problem_details() -> None:
         assert "No agent 'nope'" in problem["detail"]
         assert missing.headers["content-type"] == "application/problem+json"
         bad = await api.post("/api/v1/agents", json={"type": "poet"})
-        assert bad.status_code == 400 and "Unknown agent type 'poet'" in bad.json()["detail"]
+        assert bad.status_code == 400 and bad.json()["errors"] == [
+            {"message": "Invalid value 'poet'", "key": "type", "source": "body"}]
         invalid = await api.post("/api/v1/chat", json={"mesage": "typo"})
         assert invalid.status_code == 400 and "unknown field `mesage`" in str(invalid.json())
         huge = await api.post("/api/v1/chat", json={"message": "x" * 5000})
@@ -507,8 +508,24 @@ async def test_memory_answers_tell_the_truth() -> None:
         assert len((await api.get("/api/v1/memory/a1/search", params={"q": "deployed"})).json()) == 1
 
 
+async def _fresh_database(postgres_url: str, name: str) -> str:
+    """A new, empty database on the session's PostgreSQL server (other tests expect theirs empty)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))
+
+
 async def test_memory_routes_on_postgresql_refuse_bad_ids_without_a_store_failure(postgres_url: str) -> None:
-    async with served(memory={"url": postgres_url}) as s, s.client("operator") as api:
+    url = await _fresh_database(postgres_url, "http_bad_ids")
+    async with served(memory={"url": url}) as s, s.client("operator") as api:
         conversation = (await api.post("/api/v1/conversations", json={"title": "pg"})).json()
         history = f"/api/v1/conversations/{conversation['id']}/history"
         assert (await api.get(history, params={"limit": -1})).status_code == 400
