@@ -587,7 +587,9 @@ async def test_every_integer_parameter_is_range_checked() -> None:
     assert not unbounded
 
 
-async def test_an_asgi_root_mount_gets_the_checked_body_and_must_declare_its_permission() -> None:
+async def test_hook_pygent_http_root_routes() -> None:
+    """An ASGI mount at the root (as MCP's /mcp will be) must declare its permission, and gets
+    the body the transport checked."""
     from litestar import asgi
 
     def mounting(permission: str | None) -> type[Plugin]:
