@@ -236,7 +236,7 @@ PROBLEM_SCHEMA = {
 ERRORS = {
     400: "Bad input: invalid parameters or body, JSON nested too deep",
     401: "No valid credential",
-    403: "The caller's role lacks the route's permission, or a foreign Origin",
+    403: "The caller's role lacks the route's permission, or a foreign Origin or Host",
     404: "No such resource",
     405: "Method not allowed (see the Allow header)",
     413: "Request body over [http] max_body_bytes",
