@@ -407,8 +407,8 @@ def build_app(plugin: HttpPlugin) -> Litestar:
          opt={"sse": True})
     async def events(topics: FromQuery[str] = ">") -> ServerSentEvent:
         patterns = list(dict.fromkeys(t.strip() for t in topics.split(",") if t.strip()))
-        if len(patterns) > MAX_TOPICS:
-            raise HTTPException(f"at most {MAX_TOPICS} topic patterns per stream, got {len(patterns)}",
+        if not 0 < len(patterns) <= MAX_TOPICS:
+            raise HTTPException(f"1 to {MAX_TOPICS} topic patterns per stream, got {len(patterns)}",
                                 status_code=400)
         subs = []
         try:
