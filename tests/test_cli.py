@@ -96,7 +96,7 @@ def test_run_with_a_failing_plugin_prints_one_paragraph(tmp_path: Path) -> None:
     (tmp_path / "plugins.toml").write_text('[eventlog]\nfile = "blocker/events.jsonl"\n')
     result = pygent("run", cwd=tmp_path)
     assert result.returncode == 2
-    assert "Plugin 'eventlog' failed to start: FileExistsError" in result.stderr
+    assert "Plugin 'eventlog' failed to start: NotADirectoryError" in result.stderr
     assert "Traceback" not in result.stderr
 
 

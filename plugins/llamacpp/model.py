@@ -96,15 +96,21 @@ class LlamaCppModel(BaseChatModel):
             self._idle.append(llama)
             self._slots.release()
 
+        def hand_over(callback: Any, *args: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:  # the loop closed under an abandoned stream: nobody to tell
+                cancelled.set()
+
         def generate() -> None:
             try:
                 for item in _generate(llama, request, cancelled):
-                    loop.call_soon_threadsafe(queue.put_nowait, item)
+                    hand_over(queue.put_nowait, item)
             except BaseException as error:  # handed to the consumer, raised there
-                loop.call_soon_threadsafe(queue.put_nowait, error)
+                hand_over(queue.put_nowait, error)
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-                loop.call_soon_threadsafe(finished)
+                hand_over(queue.put_nowait, _DONE)
+                hand_over(finished)
 
         threading.Thread(target=generate, name=f"llamacpp-{self.name}", daemon=True).start()
         try:
