@@ -371,6 +371,21 @@ async def test_build_makes_an_ephemeral_agent_without_io_and_runs_it(tmp_path) -
         # bounded: the least recently used idle ephemeral agent goes
         second, third = registry.build("general"), registry.build("general")
         assert {a.id for a in registry.list()} == {second.id, third.id}
+        # busy ones are never dropped: the store holds every running agent, then shrinks
+        busy = []
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):  # each starts before the next is made
+                busy.append(await registry.create("sleeper", ephemeral=True))
+                tg.start_soon(registry.run, busy[-1].id, "wait")
+                with anyio.fail_after(5):
+                    while registry.get(busy[-1].id).status != "waiting":
+                        await anyio.sleep(0.01)
+            assert {a.id for a in registry.list()} == {a.id for a in busy}
+            for run in registry.runs():
+                if run.status == "waiting":
+                    await registry.cancel(run.id)
+        registry.build("general")
+        assert len(registry.list()) == 2
         persistent = await registry.create("general")
         assert persistent.id in {a.id for a in registry.list()}
         assert [p.name for p in agent_dir.glob("*.json")] == [f"{persistent.id}.json"]

@@ -30,8 +30,8 @@ class AgentsConfig(PluginConfig):
     )
     runs_kept: int = Field(1000, ge=1, description="Finished runs kept in memory for the runs API.")
     ephemeral_max: int = Field(
-        256, ge=1, description="Most ephemeral agents (chat-created, one-shot, built) kept at once; "
-        "the least recently used idle one goes first."
+        256, ge=1, description="Most idle ephemeral agents (chat-created, one-shot, built) kept; "
+        "the least recently used goes first. Busy ones are never dropped."
     )
     ephemeral_ttl_s: float = Field(
         3600.0, gt=0, description="Seconds an unused ephemeral agent is kept."

@@ -203,7 +203,8 @@ class Registry:
 
     def _add_ephemeral(self, entry: _Entry) -> None:
         """Keep ``entry`` in memory, dropping expired idle ephemeral agents and, past the
-        bound, the least recently used idle one."""
+        bound, the least recently used idle ones. A busy agent is never dropped: while more than
+        ``ephemeral_max`` run at once, the store holds them all, and shrinks as they finish."""
         now = time.monotonic()
         expired = now - self._limits.ephemeral_ttl_s
         for _ in range(len(self._ephemeral)):  # oldest first; each looked at once at most
@@ -215,11 +216,6 @@ class Registry:
                 self._ephemeral.move_to_end(agent_id)
             else:
                 del self._ephemeral[agent_id], self._entries[agent_id]
-        if len(self._ephemeral) >= self._limits.ephemeral_max:
-            raise AgentError(
-                f"{len(self._ephemeral)} ephemeral agents are running, the most [agents] "
-                "ephemeral_max allows; try again when one is done"
-            )
         self._entries[entry.info.id] = entry
         self._ephemeral[entry.info.id] = now
 
