@@ -328,9 +328,10 @@ class Registry:
             run = entry.run
             assert run is not None, "a step outside a run"
             run.steps.append(taken)
+            detail = taken.to_dict()
             await self._bus.publish(AgentStep(
                 agent_id=info.id, run_id=run.id, index=len(run.steps), kind=taken.kind,
-                summary=taken.summary(), detail=taken.to_dict(), source=self._source,
+                summary=detail["summary"], detail=detail, source=self._source,
             ))
 
         async def set_status(status: AgentStatus) -> None:
