@@ -8,17 +8,15 @@ import time
 from typing import Any, ClassVar
 
 import anyio
-
 import pytest
-from pygent_sdk.agents import AgentError
 from pygent_plugins.general.answer_stream import AnswerStream
 from pygent_plugins.tools import evaluate
 from pygent_sdk import (
     AgentResult, ChatMessage, ModelProfile, Plugin, PluginConfig, Tool, ToolResult, ToolSpec, hookimpl,
 )
 from pygent_sdk.agents import (
-    AgentMatch, AgentType, AnswerStep, GuardStep, RunInfo, Step, TaskTooLong, ToolStep, UnknownAgent,
-    UnknownRun, estimate_tokens,
+    AgentError, AgentMatch, AgentType, AnswerStep, GuardStep, RunInfo, Step, TaskTooLong, ToolStep,
+    UnknownAgent, UnknownRun, estimate_tokens,
 )
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
