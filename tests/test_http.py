@@ -607,7 +607,7 @@ async def test_hook_pygent_http_root_routes() -> None:
                     await send({"type": "http.response.body", "body": body})
 
                 opt = {"permission": permission} if permission else {}
-                return [asgi("/mcp", is_mount=True, opt=opt)(echo)]
+                return [asgi("/mcp", is_mount=True, copy_scope=True, opt=opt)(echo)]
 
         return Mcp
 

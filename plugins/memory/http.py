@@ -102,7 +102,7 @@ def routes(store: SqlMemoryStore) -> list[Any]:
          media_type="text/markdown", opt={"media_types": ["text/markdown", "application/json"]})
     async def export(
         conversation_id: ConversationId,
-        format: Literal["json", "markdown"] = "markdown",
+        format: Annotated[Literal["json", "markdown"], QueryParameter()] = "markdown",
     ) -> Response[str]:
         text = await store.export(conversation_id, format)
         media = "application/json" if format == "json" else "text/markdown"
