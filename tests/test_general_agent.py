@@ -126,3 +126,18 @@ async def test_a_tool_with_several_parameters_gets_its_arguments_object() -> Non
     assert "convert" in actions(schema)
     convert = next(v for v in schema["anyOf"] if v["properties"]["action"]["const"] == "convert")
     assert convert["properties"]["input"] == Convert.spec.parameters
+
+
+async def test_a_tool_fed_its_own_result_is_not_called_again() -> None:
+    # SmolLM2 looped "7.2 / 2" -> 3.6, "3.6 / 2" -> 1.8, ... and answered the last one
+    model = ScriptedChatModel([
+        act("calculator", "7.2 / 2"), act("calculator", "3.6 / 2"), act("final_answer", "The answer is 3.6."),
+    ])
+    result, _ = await run(model, "What is 7.2 / 2?")
+    assert result.success and result.output == "The answer is 3.6."
+    assert [s.kind for s in result.steps] == ["tool", "guard", "answer"]
+    assert result.steps[1].reason == "calculator called on its own result"
+    assert model.calls[2][0][-1].content == "Observation: 3.6 (this is the result already: answer with it)"
+    assert actions(model.calls[2][1].json_schema) == ["final_answer"]
+    answer = model.calls[2][1].json_schema["properties"]["input"]  # only the result may be stated
+    assert admits(answer, "The answer is 3.6.") and not admits(answer, "7.2 / 2 = 3.6")

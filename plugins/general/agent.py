@@ -197,9 +197,11 @@ class GeneralAgent:
         backing = [m.content for m in history]  # what the numbers of an answer may come from
         refused: str | None = None  # the tool that last refused, until a tool call succeeds
         used_tools = False
+        results: dict[str, str] = {}  # each tool's last successful output
+        settled: list[str] | None = None  # the one result an answer may state, once the model has it
         for step in range(1, self.config.max_steps + 1):
             options = self.options(tools=not force_final and step < self.config.max_steps,
-                                   backed=backing if used_tools else None)
+                                   backed=settled or (backing if used_tools else None))
             answer, raw = AnswerStream(), []
             live = on_token is not None and not used_tools  # later answers are checked first
             async for chunk in self.context.model.stream(messages, options):
@@ -243,6 +245,13 @@ class GeneralAgent:
                 force_final = True
                 observation = f"{seen[key]} (you already called {action} with this input)"
                 await self.context.step(GuardStep(reason=f"repeated call of {action}", detail=key[1]))
+            elif (last := results.get(action)) is not None and last in numbers(key[1]):
+                # The tool's own result fed back to it ("-55", "3.6 / 2" after 3.6): small models
+                # loop this way once they have the answer; from now on it may only answer.
+                force_final, settled = True, [last]
+                observation = f"{last} (this is the result already: answer with it)"
+                await self.context.step(GuardStep(reason=f"{action} called on its own result",
+                                                  detail=key[1]))
             else:
                 used_tools = True
                 await self.context.set_status("waiting")
@@ -255,6 +264,7 @@ class GeneralAgent:
                 else:
                     refused = None
                     backing.append(result.output)
+                    results[action] = result.output
                 observation = ("Error: " if result.is_error else "") + result.output
                 seen[key] = observation
                 await self.context.step(ToolStep(
