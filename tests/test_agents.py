@@ -460,6 +460,14 @@ async def test_runs_over_rest_one_shot_list_get_and_cancel() -> None:
         bad = await api.post("/api/v1/agents", json={"type": "general", "config": {"max_steps": 99}})
         assert bad.status_code == 400 and bad.json()["errors"][0]["key"] == "config.max_steps"
         assert (await api.post("/api/v1/agents", json={"type": "poet"})).status_code == 400
+        general = (await api.post("/api/v1/agents", json={"type": "general"})).json()["id"]
+        other = await api.patch(f"/api/v1/agents/{general}", json={"config": {"memory_mb": 64}})
+        assert other.status_code == 409 and "for 'coding' agents" in other.json()["detail"]
+        lax = await api.patch(f"/api/v1/agents/{general}", json={"config": {"max_steps": "5"}})
+        assert lax.status_code == 400  # as strict as the schema: "5" is not an integer
+        whole = await api.patch(f"/api/v1/agents/{general}", json={"config": {"max_steps": 4.0}})
+        assert whole.status_code == 200 and whole.json()["config"]["max_steps"] == 4
+        await api.delete(f"/api/v1/agents/{general}")
 
         agent = (await api.post("/api/v1/agents", json={"type": "sleeper"})).json()
         async with anyio.create_task_group() as tg:

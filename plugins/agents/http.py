@@ -9,7 +9,8 @@ from typing import Annotated, Any, Union
 import anyio
 import msgspec
 from litestar import Request, delete, get, patch, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import AgentInfo, AgentResult
@@ -148,6 +149,24 @@ def _own_run(registry: AgentRegistry, agent_id: str, run_id: str) -> RunInfo:
     return run
 
 
+def _convert(config: Mapping[str, Any], struct: Any) -> Any:
+    """``config`` as ``struct``, read as its JSON schema reads: strictly, but 5.0 is an integer."""
+    ints = {k for k, p in msgspec.json.schema(struct)["$defs"][struct.__name__]["properties"].items()
+            if p.get("type") == "integer"}
+    return msgspec.convert({
+        k: int(v) if k in ints and isinstance(v, float) and v.is_integer() else v
+        for k, v in config.items()
+    }, struct)
+
+
+def _fits(config: Mapping[str, Any], struct: Any) -> bool:
+    try:
+        _convert(config, struct)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 def _utf8(text: str) -> str:
     """``text`` as an event stream can carry it: a lone surrogate (half of an emoji's pair,
     streamed apart) becomes "?" instead of failing the stream."""
@@ -177,7 +196,7 @@ def bodies(types: Sequence[AgentType]) -> tuple[Any, Any, Any, dict[str, Any]]:
         create.append(msgspec.defstruct(f"Create{_camel(t.name)}Agent",
                                         [("name", str | None, None), *common], **options))
         once.append(msgspec.defstruct(f"Run{_camel(t.name)}Once", [("task", Text), *common], **options))
-        schemas.append(t.Config.model_json_schema())
+        schemas.append(msgspec.json.schema(config)["$defs"][config.__name__])
     any_config = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema={"anyOf": schemas})]
     configure = msgspec.defstruct(
         "ConfigureAgent", [("model", str | None, None), ("config", any_config | None, None)],
@@ -231,14 +250,22 @@ def routes(registry: AgentRegistry) -> list[Any]:
         kind = registry.get(agent_id).type
         if data.config is not None and kind in config_structs:
             try:  # as strictly as the schema reads (pydantic alone would take "5" for 5)
-                msgspec.convert(data.config, config_structs[kind])
+                _convert(data.config, config_structs[kind])
             except msgspec.ValidationError as error:
+                others = [t for t, struct in config_structs.items() if _fits(data.config, struct)]
+                if others:  # a well-formed config, for another type than this agent's
+                    raise HTTPException(
+                        f"Agent {agent_id!r} is a {kind!r} agent; this config is for "
+                        f"{' or '.join(map(repr, others))} agents ({error})", status_code=409,
+                    ) from None
                 raise AgentError(f"Bad config for agent type {kind!r}: {error}") from None
         return agent_out(await registry.configure(agent_id, model=data.model, config=data.config))
 
     configure_agent.__annotations__["data"] = JSONBody[configure_body]
-    configure_agent = patch("/agents/{agent_id:str}", summary="Change an agent's model or config",
-                            opt=WRITE)(configure_agent)
+    configure_agent = patch(
+        "/agents/{agent_id:str}", summary="Change an agent's model or config", opt=WRITE,
+        responses={409: ResponseSpec(dict[str, Any], description="The config is for another agent type")},
+    )(configure_agent)
 
     @delete("/agents/{agent_id:str}", summary="Delete an agent (its conversation stays)", opt=WRITE)
     async def delete_agent(agent_id: AgentId) -> None:
