@@ -24,7 +24,7 @@ from .metrics import Percentiles
 if TYPE_CHECKING:
     from . import ModelsPlugin
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"^[^\s\x00]+$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"^[^\x00-\x20\x7f]+$")]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
 
 

@@ -13,7 +13,7 @@ from pygent_sdk.models import pull_stream
 
 from .client import OllamaService
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"^[^\s\x00]+$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"^[^\x00-\x20\x7f]+$")]
 
 
 class StatusOut(msgspec.Struct):
