@@ -47,9 +47,7 @@ def kernel(port: int, data_dir: str, server: str | None) -> Kernel:
     }
     config: dict[str, Any] = {
         "kernel": {"data_dir": data_dir}, "models": {"default": "scripted"},
-        "auth": {"rate_limit_per_minute": 10**9}, **{n: {} for n in ("scripted", "tools", "general")},
-        # 1,000 WebSocket clients chat at once: room for as many chat-created agents.
-        "agents": {"ephemeral_max": 10_000},
+        "auth": {"rate_limit_per_minute": 10**9}, **{n: {} for n in ("scripted", "agents", "tools", "general")},
     }
     if server:
         classes["http"] = HttpPlugin
