@@ -30,7 +30,7 @@ demo: $(STAMP)  ## the main job on embedded defaults, offline
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## benchmarks (installs autogen-core, FastAPI and wrk, the baselines and load generator)
+bench: $(STAMP)  ## benchmarks (installs autogen-core, Agno, FastAPI, granian and wrk: baselines, servers, load generator)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	$(BIN)/python bench/kernel.py
