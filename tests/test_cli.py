@@ -86,7 +86,7 @@ def test_config_check_accepts_the_repository_plugins_toml() -> None:
     root = Path(__file__).parents[1]
     result = pygent("config", "check", str(root / "plugins.toml"))
     assert result.returncode == 0, result.stderr
-    assert "is valid: 12 plugins enabled; start order: eventlog → heartbeat → models" in result.stdout
+    assert "is valid: 13 plugins enabled; start order: eventlog → heartbeat → models" in result.stdout
     assert result.stdout.replace("\n", " ").endswith("sandbox → coding → auth ")
 
 
