@@ -249,7 +249,7 @@ class GeneralAgent:
                 # The tool's own result fed back to it ("-55", "3.6 / 2" after 3.6): small models
                 # loop this way once they have the answer; from now on it may only answer.
                 force_final, settled = True, [last]
-                observation = f"{last} (this is the result already: answer with it)"
+                observation = last  # its result again: a note here gets copied into answers
                 await self.context.step(GuardStep(reason=f"{action} called on its own result",
                                                   detail=key[1]))
             else:
