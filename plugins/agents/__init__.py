@@ -6,7 +6,7 @@ implement ``pygent_tools``; anyone gets the registry from ``pygent_agent_registr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, PygentError, Tool, hookimpl
@@ -14,7 +14,8 @@ from pygent_sdk.agents import AgentHooks, AgentMatch, AgentRegistry, AgentType
 from pygent_sdk.memory import MEMORY_STORE
 from pygent_sdk.models import CHAT_MODEL
 
-from .registry import Limits, Registry
+if TYPE_CHECKING:
+    from .registry import Limits, Registry
 
 __all__ = ["AgentsPlugin"]
 
@@ -74,6 +75,8 @@ class AgentsPlugin(Plugin):
         return self.context.optional_service(MEMORY_STORE)
 
     async def start(self) -> None:
+        from .registry import Limits, Registry
+
         self.registry = Registry(
             bus=self.context.bus, source=self.context.name,
             path=self.context.data_dir / "agents", types=self._types, tools=self._tools,

@@ -7,7 +7,7 @@ service (``pygent_sdk.jobs``). Routes: ``/api/v1/jobs`` (list, start), ``/jobs/{
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -15,7 +15,8 @@ from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, PygentError, hookimpl
 from pygent_sdk.jobs import Jobs, JobsHooks
 
-from .manager import Manager
+if TYPE_CHECKING:
+    from .manager import Manager
 
 __all__ = ["JobsPlugin"]
 
@@ -43,6 +44,8 @@ class JobsPlugin(Plugin):
         pluginmanager.add_hookspecs(JobsHooks)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        from .manager import Manager
+
         self.manager = Manager(
             bus=self.context.bus, source=self.context.name, path=self.context.data_dir / "jobs",
             kinds=lambda: [k for kinds in self.context.hook.pygent_job_kinds() for k in kinds],

@@ -9,14 +9,16 @@ through each model's provider.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Listener, Plugin, PluginConfig, hookimpl
 from pygent_sdk.models import ModelHooks, ModelNotFound, ModelProvider
 
 from .metered import MeteredModel
-from .metrics import ModelMetrics
+
+if TYPE_CHECKING:
+    from .metrics import ModelMetrics
 
 __all__ = ["ModelsPlugin"]
 
@@ -44,6 +46,8 @@ class ModelsPlugin(Plugin):
     config: ModelsConfig
 
     async def start(self) -> None:
+        from .metrics import ModelMetrics
+
         self.metrics = ModelMetrics(self.config.metrics_window)
 
     @hookimpl

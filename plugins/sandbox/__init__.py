@@ -7,13 +7,14 @@ docs/sandbox.md.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.sandbox import Sandbox, SandboxHooks, SandboxLimits
 
-from .runner import BwrapSandbox
+if TYPE_CHECKING:
+    from .runner import BwrapSandbox
 
 __all__ = ["SandboxConfig", "SandboxPlugin"]
 
@@ -68,6 +69,8 @@ class SandboxPlugin(Plugin):
         pluginmanager.add_hookspecs(SandboxHooks)
 
     async def start(self) -> None:
+        from .runner import BwrapSandbox
+
         c = self.config
         sandbox = BwrapSandbox(
             mode=c.isolation, bwrap=c.bwrap, python=c.python, binds=c.binds,
