@@ -101,7 +101,7 @@ class Kernel:
         self._stop_requested = anyio.Event()
         self.stop_reason = ""
         self._classes = dict(classes or {})
-        self._plugin_callers: dict[tuple[str, str], Any] = {}
+        self._plugin_impls: dict[tuple[str, str], list[pluggy.HookImpl]] = {}
         self._prepare()
 
     @classmethod
@@ -247,6 +247,7 @@ class Kernel:
         rec.state, rec.error = State.FAILED, err
         if rec.instance is not None and self.pm.is_registered(rec.instance):
             self.pm.unregister(rec.instance)
+            self._plugin_impls.clear()
         self.errors.append((err, rec.entry.on_error == "stop"))
 
     def raise_fatal(self) -> None:
@@ -259,13 +260,21 @@ class Kernel:
     # Hooks ---------------------------------------------------------------------------------
 
     def call_plugin(self, hook_name: str, plugin: str, **kwargs: Any) -> list[Any]:
-        """Call one plugin's implementation of ``hook_name`` (an empty list if it has none)."""
-        caller = self._plugin_callers.get((hook_name, plugin))
-        if caller is None:
+        """Call one plugin's implementation of ``hook_name``: a list of its answer, empty when
+        the plugin does not implement it.
+
+        The plugin's implementations are looked up once (pluggy's subset callers filter every
+        implementation on every call) and run through pluggy's hook execution, so hook-call
+        monitoring (the test harness's recording) sees the call.
+        """
+        impls = self._plugin_impls.get((hook_name, plugin))
+        if impls is None:
             target = self.pm.get_plugin(plugin)
-            others = [p for p in self.pm.get_plugins() if p is not target]
-            caller = self._plugin_callers[hook_name, plugin] = self.pm.subset_hook_caller(hook_name, others)
-        return caller(**kwargs)
+            caller = getattr(self.pm.hook, hook_name, None)
+            impls = self._plugin_impls[hook_name, plugin] = [
+                i for i in (caller.get_hookimpls() if caller is not None else []) if i.plugin is target
+            ] if target is not None else []
+        return self.pm._hookexec(hook_name, impls, kwargs, False)  # type: ignore[return-value]
 
     def service(self, key: ServiceKey[T], **kwargs: Any) -> T:
         """The service ``key`` names (e.g. ``pygent_sdk.memory.MEMORY_STORE``), or raise
