@@ -28,9 +28,11 @@ MAX_LENGTH = 500
 """Longest expression accepted, in characters."""
 MAX_BITS = 13_000
 """Largest integer a step may produce (about 3,900 digits): no single operation is slow."""
-ARITHMETIC = r"^ ?[-+(]*[0-9]+([.][0-9]+)?%?\)*( ?([-+*/%^]|\*\*) ?[-+(]*[0-9]+([.][0-9]+)?%?\)*)* ?$"
+ARITHMETIC = (r"^ ?[-+(]{0,4}[0-9]{1,15}([.][0-9]{1,10})?%?\){0,4}"
+              r"( ?([-+*/%^]|\*\*) ?[-+(]{0,4}[0-9]{1,15}([.][0-9]{1,10})?%?\){0,4}){0,10} ?$")
 """What the model may write as the calculator's input (a JSON-schema ``pattern``): numbers,
-operators, parentheses, a decimal point, ``%`` after a number for a percentage; no ``=``, no words."""
+operators, parentheses, a decimal point, ``%`` after a number for a percentage; no ``=``, no words;
+at most 11 numbers of 15 digits, so a looping model cannot write on until ``max_tokens``."""
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%(?!\s*[\d.(])")
 
 
