@@ -95,6 +95,7 @@ async def test_tools_config_sets_the_calculator_time_limit() -> None:
     ("12*12", True), ("-(3-5)", True), ("15%*80", True), ("2**10", True), ("1.5 + 2", True),
     ("(4+6)/2", True), ("12*12 = 132", False), ("sqrt(2)", False), ("12 times 12", False),
     ("144", True), ("", False), ("1.", False),
+    ("1+" * 10 + "1", True), ("1+" * 11 + "1", False), ("9" * 15, True), ("9" * 16, False),
 ])
 def test_the_calculator_input_pattern_admits_arithmetic_only(text: str, ok: bool) -> None:
     assert bool(re.fullmatch(ARITHMETIC.strip("^$"), text)) is ok
