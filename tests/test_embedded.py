@@ -222,6 +222,7 @@ def _states(output: str, number: str) -> bool:
     return Decimal(number) in {Decimal(n.replace(",", "")) for n in numbers(output)}
 
 
+@pytest.mark.timeout(900)  # 24 runs: about 40 s on an idle 2-core machine, minutes when it is busy
 async def test_embedded_arithmetic_accuracy() -> None:
     plugins, config = stack(model=None, memory=False)  # type: ignore[arg-type]
     async with PluginHarness({**plugins, **LLAMA}, {**config, "models": {}}) as h:
