@@ -569,3 +569,16 @@ async def test_models_rest_on_the_embedded_model() -> None:
                         break
             figures = await metrics_of(api, "llamacpp:smollm2", 3)
             assert figures["cancelled"] == 1 and figures["completion_tokens"] < 8 + 4 + 400
+
+
+def test_openai_strict_structured_outputs_only_for_schemas_openai_accepts() -> None:
+    from pygent_plugins.openai.client import strict_schema
+
+    closed = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"],
+              "additionalProperties": False}
+    assert strict_schema(closed)
+    assert not strict_schema({"anyOf": [closed]})  # the general agent's per-tool action schema
+    assert not strict_schema({**closed, "additionalProperties": True})
+    assert not strict_schema({**closed, "required": []})
+    nested = {**closed, "properties": {"a": {"type": "object", "properties": {}}}}
+    assert not strict_schema(nested)

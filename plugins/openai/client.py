@@ -119,7 +119,8 @@ class OpenAIClient(BaseModelProvider):
         if options.json_schema is not None:
             body["response_format"] = (
                 {"type": "json_schema",
-                 "json_schema": {"name": "reply", "schema": options.json_schema, "strict": True}}
+                 "json_schema": {"name": "reply", "schema": options.json_schema,
+                                 "strict": strict_schema(options.json_schema)}}
                 if self.config.json_mode == "json_schema"
                 else {"type": "json_object", "schema": options.json_schema}
             )
@@ -188,3 +189,24 @@ class OpenAIModel(BaseChatModel):
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
         return self.client.stream(self.client.request(self.remote, messages, options or ChatOptions()))
+
+
+def strict_schema(schema: Any) -> bool:
+    """Whether OpenAI's strict structured outputs accept ``schema``: an object at the root whose
+    objects all forbid extra properties and require every property (else it is sent unstrict)."""
+    if not isinstance(schema, dict) or schema.get("type") != "object" or "anyOf" in schema:
+        return False
+
+    def ok(node: Any) -> bool:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and (
+                node.get("additionalProperties") is not False
+                or set(node.get("required", ())) != set(node.get("properties", {}))
+            ):
+                return False
+            return all(ok(v) for v in node.values())
+        if isinstance(node, list):
+            return all(ok(v) for v in node)
+        return True
+
+    return ok(schema)
