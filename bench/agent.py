@@ -24,16 +24,19 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
+import contextlib
 import cProfile
 import dataclasses
 import io
 import pstats
 import statistics
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
 import anyio
+from pygent_kernel import Kernel
 from pygent_plugins.agents import AgentsPlugin
 from pygent_plugins.general import GeneralPlugin
 from pygent_plugins.general.agent import GeneralAgent, GeneralConfig
@@ -42,7 +45,7 @@ from pygent_plugins.memory import MemoryPlugin
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.tools import Calculator, CurrentTime, ToolsPlugin
 from pygent_sdk import BaseChatModel, ChatChunk, ChatModel, Plugin, Usage, hookimpl
-from pygent_sdk.agents import AgentContext
+from pygent_sdk.agents import AGENT_REGISTRY, AgentContext
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 TASK = "Hi! Who are you?"
@@ -212,6 +215,17 @@ def spread(samples: list[float]) -> str:
     return f"{statistics.median(samples):8.1f} us (min {min(samples):.1f}, max {max(samples):.1f})"
 
 
+@contextlib.asynccontextmanager
+async def production_kernel(plugins: dict[str, type[Plugin]]) -> AsyncIterator[Kernel]:
+    """A plain kernel, as an application runs one: no test harness recording every event and
+    hook call (that recording alone costs a mocked turn about a fifth more)."""
+    with tempfile.TemporaryDirectory(prefix="pygent-bench-") as data:
+        tables = {"kernel": {"data_dir": data}, **{n: {} for n in plugins},
+                  "models": {"default": "scripted"}}
+        async with Kernel.from_mapping(tables, classes=plugins) as kernel:
+            yield kernel
+
+
 async def overhead(n: int, rounds: int) -> None:
     try:
         import agno  # noqa: F401
@@ -240,8 +254,8 @@ async def overhead(n: int, rounds: int) -> None:
 
     base = {"scripted": Scripted, "models": ModelsPlugin, "agents": AgentsPlugin,
             "tools": ToolsPlugin, "general": GeneralPlugin}
-    async with PluginHarness(base, {"models": {"default": "scripted"}}) as h:
-        registry = h.kernel.hook.pygent_agent_registry()
+    async with production_kernel(base) as kernel:
+        registry = kernel.service(AGENT_REGISTRY)
 
         async def build(k: int) -> float:
             start = time.process_time()
@@ -270,8 +284,8 @@ async def overhead(n: int, rounds: int) -> None:
 
     turn_calls = max(calls // 10, 20)
     for label, plugins in [("no memory plugin", base), ("SQLite memory, durable", {**base, "memory": MemoryPlugin})]:
-        async with PluginHarness(plugins, {"models": {"default": "scripted"}}) as h:
-            registry = h.kernel.hook.pygent_agent_registry()
+        async with production_kernel(plugins) as kernel:
+            registry = kernel.service(AGENT_REGISTRY)
             agent_id = (await registry.create("general")).id
             await registry.run(agent_id, "warm up")
 

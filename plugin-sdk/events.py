@@ -36,14 +36,14 @@ E = TypeVar("E", bound="Event")
 
 ORIGIN = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 """This process, as events created here name it in ``origin`` (host, pid and a random tag)."""
-_ID_PREFIX = os.urandom(6).hex()
+_ID_PREFIX = os.urandom(6).hex() + "-"
 _ids = itertools.count(1)
 _REGISTRY: dict[str, type[Event]] = {}
 
 
 def new_id() -> str:
     """A new event id, unique across processes: a random per-process prefix and a counter."""
-    return f"{_ID_PREFIX}-{next(_ids):x}"
+    return _ID_PREFIX + format(next(_ids), "x")
 
 
 class UnknownEvent(PygentError, LookupError):

@@ -107,10 +107,16 @@ class GeneralAgent:
     def options(self, *, tools: bool, backed: list[str] | None) -> ChatOptions:
         """Options of a step that may call ``tools`` or only answer; after a tool call the
         answer may only state numbers written in ``backed``."""
+        schema = (self._open_schemas[tools] if backed is None
+                  else action_schema(self.tools if tools else {}, answer_schema(backed)))
         return ChatOptions(
-            max_tokens=self.config.max_tokens, temperature=self.config.temperature,
-            json_schema=action_schema(self.tools if tools else {}, answer_schema(backed)),
+            max_tokens=self.config.max_tokens, temperature=self.config.temperature, json_schema=schema,
         )
+
+    @functools.cached_property
+    def _open_schemas(self) -> dict[bool, dict[str, Any]]:
+        """The reply schemas before any tool result (with and without tools): built once."""
+        return {True: action_schema(self.tools, answer_schema()), False: action_schema({}, answer_schema())}
 
     @functools.cached_property
     def prompt(self) -> list[ChatMessage]:

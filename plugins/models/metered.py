@@ -33,14 +33,18 @@ async def metered(
         finish = "cancelled"
         raise
     finally:
-        with anyio.CancelScope(shield=True):
-            await bus.publish(LlmUsage(
-                model=model,
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-                first_token_s=first, total_s=time.perf_counter() - start,
-                finish_reason=finish, source=source,
-            ))
+        event = LlmUsage(
+            model=model,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            first_token_s=first, total_s=time.perf_counter() - start,
+            finish_reason=finish, source=source,
+        )
+        if finish in ("cancelled", "error"):  # on the way out of a cancelled scope: shield it
+            with anyio.CancelScope(shield=True):
+                await bus.publish(event)
+        else:
+            await bus.publish(event)
 
 
 class MeteredModel(BaseChatModel):
