@@ -34,10 +34,23 @@ _TOPIC = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 
 E = TypeVar("E", bound="Event")
 
-ORIGIN = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+def _origin() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+ORIGIN = _origin()
 """This process, as events created here name it in ``origin`` (host, pid and a random tag)."""
 _ID_PREFIX = os.urandom(6).hex() + "-"
 _ids = itertools.count(1)
+
+
+def _forked() -> None:
+    """A forked child is another process: it gets its own origin and id prefix."""
+    global ORIGIN, _ID_PREFIX, _ids
+    ORIGIN, _ID_PREFIX, _ids = _origin(), os.urandom(6).hex() + "-", itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_forked)
 _REGISTRY: dict[str, type[Event]] = {}
 
 
@@ -64,7 +77,7 @@ class Event:
     id: str = dataclasses.field(default_factory=new_id)
     ts: float = dataclasses.field(default_factory=time.time)
     source: str = ""
-    origin: str = ORIGIN
+    origin: str = dataclasses.field(default_factory=lambda: ORIGIN)
 
     @property
     def is_local(self) -> bool:

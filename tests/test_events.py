@@ -116,3 +116,19 @@ async def test_a_bridge_forwards_local_events_and_injected_ones_do_not_echo() ->
 async def test_inject_refuses_a_local_event() -> None:
     with pytest.raises(ValueError, match="is local"):
         await EventBus().inject(KernelStarted(plugins=()))
+
+
+def test_a_forked_child_is_its_own_origin_with_its_own_ids() -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its event's origin and id, then leaves at once
+        child = KernelStarted(plugins=())
+        os.write(write, f"{child.origin} {child.id} {child.is_local}".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    origin, event_id, local = os.read(read, 1000).decode().split()
+    mine = KernelStarted(plugins=())
+    assert origin != mine.origin and local == "True"
+    assert event_id.split("-")[0] != mine.id.split("-")[0]
