@@ -141,3 +141,33 @@ async def test_a_tool_fed_its_own_result_is_not_called_again() -> None:
     assert actions(model.calls[2][1].json_schema) == ["final_answer"]
     answer = model.calls[2][1].json_schema["properties"]["input"]  # only the result may be stated
     assert admits(answer, "The answer is 3.6.") and not admits(answer, "7.2 / 2 = 3.6")
+
+
+async def test_an_unknown_action_is_an_error_not_the_answer() -> None:
+    made_up = json.dumps({"action": "search", "input": "capital of France"})
+    model = ScriptedChatModel([made_up, act("final_answer", "Paris.")])
+    result, _ = await run(model, "Capital of France?")
+    assert result.success and result.output == "Paris."
+    assert [s.kind for s in result.steps] == ["guard", "answer"]
+    assert result.steps[0].reason == "unknown action 'search'"
+    observation = model.calls[1][0][-1].content
+    assert observation.startswith("Observation: Error: unknown action 'search'; available: calculator")
+    assert observation.endswith(", final_answer.")
+
+
+async def test_two_unknown_actions_force_a_final_answer() -> None:
+    model = ScriptedChatModel([act("search", "a"), act("browse", "b"), act("final_answer", "I do not know.")])
+    result, _ = await run(model, "Who won?")
+    assert result.output == "I do not know." and [s.kind for s in result.steps] == ["guard", "guard", "answer"]
+    assert "calculator" in actions(model.calls[1][1].json_schema)
+    assert actions(model.calls[2][1].json_schema) == ["final_answer"]
+
+
+def test_the_answer_grammar_lists_only_the_latest_numbers() -> None:
+    texts = [f"step {n}" for n in range(1000, 1100)]  # 100 distinct numbers, oldest first
+    schema = answer_schema(texts)
+    assert admits(schema, "It is 1099.") and admits(schema, "It is 1050.")
+    assert not admits(schema, "It is 1049.") and not admits(schema, "It is 1000.")
+    assert schema["pattern"].count("1099") == 2  # once in each of the two alternations
+    assert len(schema["pattern"]) < 1000
+    assert admits(answer_schema(["1 2 3", "3"]), "1, 2 and 3")  # fewer: all kept

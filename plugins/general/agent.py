@@ -29,6 +29,7 @@ from .verify import numbers, unverified
 FINAL = "final_answer"
 _NO_DIGIT = '[^"\\\\0-9]'
 _ANSWER_CHARS = 160
+_BACKED_NUMBERS = 50  # the most numbers a final answer's grammar lists
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _BAD_REPLY = object()
 
@@ -61,10 +62,19 @@ def input_schema(tool: Tool) -> dict[str, Any]:
 
 def answer_schema(backed: Iterable[str] | None = None) -> dict[str, Any]:
     """The schema of a final answer: any text, or text whose every number is one of those
-    written in ``backed`` (the conversation and the tool results), so it cannot state a guess."""
+    written in ``backed`` (the conversation and the tool results, oldest first), so it cannot
+    state a guess. Only the latest ``_BACKED_NUMBERS`` distinct numbers count: the grammar stays
+    small however long the conversation is."""
     if backed is None:
         return {"type": "string"}
-    known = sorted({n for text in backed for n in numbers(text) if len(n) <= 40}, key=len, reverse=True)
+    recent: dict[str, None] = {}  # latest first
+    for text in reversed(list(backed)):
+        for n in reversed(numbers(text)):
+            if len(n) <= 40:
+                recent.setdefault(n)
+        if len(recent) >= _BACKED_NUMBERS:
+            break
+    known = sorted(list(recent)[:_BACKED_NUMBERS], key=len, reverse=True)
     if not known:
         return {"type": "string", "pattern": f'^{_NO_DIGIT}{{0,{_ANSWER_CHARS}}}$'}
     number = "(" + "|".join(n.replace(".", "[.]") for n in known) + ")"
@@ -229,8 +239,16 @@ class GeneralAgent:
                 )
                 messages.append(ChatMessage("user", "Observation: Error: the reply was not valid JSON."))
                 continue
-            if action == FINAL or action not in self.tools:
-                value = _text(value) if action == FINAL else text.strip()
+            if action != FINAL and action not in self.tools:
+                errors += 1
+                force_final = errors >= 2
+                await self.context.step(GuardStep(reason=f"unknown action {action!r}", detail=text[-200:]))
+                known = ", ".join([*self.tools, FINAL])
+                messages.append(ChatMessage(
+                    "user", f"Observation: Error: unknown action {action!r}; available: {known}."))
+                continue
+            if action == FINAL:
+                value = _text(value)
                 success = bool(value.strip())
                 if used_tools and (missing := unverified(value, backing)):
                     # after a tool call, a number that no tool and no message gave is a guess
