@@ -527,6 +527,34 @@ async def test_coding_agent_is_not_solved_when_the_check_fails() -> None:
 
 
 @requires_bwrap
+@pytest.mark.parametrize("exit", ["import sys\nsys.exit(0)", "import os\nos._exit(0)"])
+async def test_coding_agent_exiting_early_never_skips_the_check(exit: str) -> None:
+    wrong = f"```python\ndef add(a, b):\n    return a - b\nprint('done', flush=True)\n{exit}\n```"
+    model = ScriptedChatModel([wrong])
+    async with PluginHarness(*stack(model)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = await registry.create("coding", config={"check": "assert add(2, 3) == 5", "max_attempts": 1})
+        result = await registry.run(info.id, "Write add(a, b).")
+        assert not result.success and not result.steps[0].ok
+        assert result.steps[0].stdout.startswith("done\n")
+        if "sys.exit" in exit:  # the exit ends only the solution; the check runs and fails
+            assert "AssertionError" in result.steps[0].stderr and result.steps[0].exit_code == 1
+        else:  # the process ends before the check: no nonce, so not passed
+            assert result.steps[0].exit_code == 0 and result.steps[0].status == "exited before the check ran"
+
+
+@requires_bwrap
+async def test_coding_agent_solution_ending_in_sys_exit_zero_still_passes_a_passing_check() -> None:
+    model = ScriptedChatModel(["```python\nimport sys\ndef add(a, b):\n    return a + b\nprint(add(1, 1), end='')\nsys.exit()\n```"])
+    async with PluginHarness(*stack(model)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        info = await registry.create("coding", config={"check": "assert add(2, 3) == 5"})
+        result = await registry.run(info.id, "Write add(a, b).")
+        assert result.success and result.steps[0].stdout == "2"
+        assert result.output.endswith("passed the check.\n\nOutput:\n2")
+
+
+@requires_bwrap
 async def test_coding_agent_says_honestly_when_it_fails() -> None:
     model = ScriptedChatModel(["```python\nwhile True: pass\n```", "I cannot do that.", "```python\n1/0\n```"])
     async with PluginHarness(*stack(model)) as h:

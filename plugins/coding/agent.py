@@ -8,6 +8,7 @@ check was given, "not solved" otherwise.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 
 from pydantic import Field
@@ -24,7 +25,7 @@ class CodingConfig(PluginConfig):
 
     max_attempts: int = Field(3, ge=1, le=10, description="Programs written before giving up.")
     check: str = Field(
-        "", description="Python run after the program in the same process (e.g. asserts); "
+        "", description="Python run after the program, in its namespace (e.g. asserts); "
         "the task counts as solved only if it passes.",
     )
     timeout_s: float = Field(10.0, gt=0, le=300, description="Wall-clock limit per run.")
@@ -46,6 +47,23 @@ SYSTEM = (
     "You are an expert Python programmer. Reply with one complete Python 3 program in a single "
     "```python code block, using only the standard library. The program must print its result."
 )
+
+
+# The program of a checked run: the solution runs in a namespace (a ``sys.exit(0)`` in it ends only
+# the solution), then the check in that namespace, then the run's nonce is printed: a run counts as
+# passed only when its last stdout line is that nonce, so no exit (``os._exit``) can skip the check.
+_CHECKED = """\
+import sys
+_out, _ns = sys.stdout, {{"__name__": "__main__"}}
+try:
+    exec(compile(open("solution.py", "rb").read(), "solution.py", "exec"), _ns)
+except SystemExit as _exit:
+    if _exit.code not in (None, 0):
+        raise
+exec(compile(open("check.py", "rb").read(), "check.py", "exec"), _ns)
+print("\\n{nonce}", file=_out, flush=True)
+"""
+SKIPPED = "exited before the check ran"
 
 
 def extract_code(text: str) -> str:
@@ -78,11 +96,29 @@ class CodingAgent:
         return f"{task}\n\nYour program will be checked by running after it:\n```python\n{self.config.check}\n```"
 
     @staticmethod
-    def _feedback(run: SandboxResult) -> str:
+    def _feedback(status: str, stdout: str, stderr: str) -> str:
         return (
-            f"The program failed ({run.describe()}).\nstdout:\n{_tail(run.stdout)}\n"
-            f"stderr:\n{_tail(run.stderr)}\nFix it and reply with the whole corrected program."
+            f"The program failed ({status}).\nstdout:\n{_tail(stdout)}\n"
+            f"stderr:\n{_tail(stderr)}\nFix it and reply with the whole corrected program."
         )
+
+    async def _execute(self, sandbox: Sandbox, code: str) -> tuple[SandboxResult, bool, str, str]:
+        """Run ``code`` (then the check, if any): the result, whether it passed, its status and
+        its stdout (without the nonce line)."""
+        if not self.config.check:
+            run = await sandbox.run_python(code, limits=self.limits)
+            return run, run.ok, run.describe(), run.stdout
+        nonce = secrets.token_hex(16)
+        run = await sandbox.run_python(
+            _CHECKED.format(nonce=nonce), files={"solution.py": code, "check.py": self.config.check},
+            limits=self.limits,
+        )
+        stdout, marker, rest = run.stdout.rpartition(f"\n{nonce}\n")
+        if not run.ok:
+            return run, False, run.describe(), run.stdout
+        if not marker or rest:
+            return run, False, SKIPPED, run.stdout
+        return run, True, run.describe(), stdout
 
     async def run(self, task: str, *, on_token: TokenSink | None = None) -> AgentResult:
         sandbox = self.sandbox()
@@ -110,25 +146,24 @@ class CodingAgent:
                 await self.context.step(attempts[-1])
                 messages.append(ChatMessage("user", "Reply with a ```python code block."))
                 continue
-            program = f"{code}\n\n{self.config.check}\n" if self.config.check else code
             await self.context.set_status("waiting")
-            run = await sandbox.run_python(program, limits=self.limits)
+            run, passed, status, stdout = await self._execute(sandbox, code)
             await self.context.set_status("running")
             attempts.append(AttemptStep(
-                attempt=attempt, code=code, stdout=run.stdout, stderr=run.stderr,
-                exit_code=run.exit_code, status=run.describe(), passed=run.ok,
+                attempt=attempt, code=code, stdout=stdout, stderr=run.stderr,
+                exit_code=run.exit_code, status=status, passed=passed,
                 duration_s=round(run.duration_s, 3), isolation=tuple(run.isolation),
             ))
             await self.context.step(attempts[-1])
-            if run.ok:
+            if passed:
                 verdict = (
                     f"Solved on attempt {attempt}: the program ran cleanly and passed the check."
                     if self.config.check else
                     f"Ran cleanly on attempt {attempt}; no check was given, so the answer is unverified."
                 )
-                output = f"{verdict}\n\nOutput:\n{_tail(run.stdout)}"
+                output = f"{verdict}\n\nOutput:\n{_tail(stdout)}"
                 return AgentResult(output, True, tuple(attempts), usage)
-            messages.append(ChatMessage("user", self._feedback(run)))
+            messages.append(ChatMessage("user", self._feedback(status, stdout, run.stderr)))
         last = attempts[-1].status if attempts else "no attempt"
         output = f"Not solved after {self.config.max_attempts} attempt(s); the last one ended: {last}."
         return AgentResult(output, False, tuple(attempts), usage)
