@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import anyio
 import pytest
+from pygent_plugins.general.agent import GeneralConfig
 from pygent_plugins.general.answer_stream import AnswerStream
 from pygent_plugins.tools import evaluate
 from pygent_sdk import (
@@ -359,11 +360,21 @@ async def test_build_makes_an_ephemeral_agent_without_io_and_runs_it(tmp_path) -
         registry = h.kernel.hook.pygent_agent_registry()
         info = registry.build("general", config={"max_steps": 2})
         assert info.ephemeral and info.conversation_id is None and info.config["max_steps"] == 2
-        assert h.events_on("agent.created") == []
+        assert type(info.config) is dict and info.config == GeneralConfig(max_steps=2).model_dump()
+        assert h.events_on("agent.created") == []  # no I/O: announced when it first runs
         agent_dir = h.plugin("agents").context.data_dir / "agents"
         assert not list(agent_dir.glob("*.json"))
         result = await registry.run(info.id, "hi")
         assert result.output == "ok" and result.status == "completed" and result.run_id
+        created = h.events_on("agent.created")
+        assert [(e.agent_id, e.type, e.name, e.model) for e in created] == [
+            (info.id, "general", info.name, info.model)]
+        assert [e.topic for e in h.events_on("agent.*")][:2] == ["agent.created", "agent.run"]
+        await registry.delete(info.id)
+        assert [e.topic for e in h.events_on("agent.*")][-1] == "agent.deleted"
+        unrun = registry.build("general")
+        await registry.delete(unrun.id)  # never announced: no agent.deleted either
+        assert [e.agent_id for e in h.events_on("agent.*") if e.agent_id == unrun.id] == []
         with pytest.raises(AgentError, match="Bad config for agent type 'general'"):
             registry.build("general", config={"max_steps": 0})
         # bounded: the least recently used idle ephemeral agent goes
@@ -399,6 +410,50 @@ async def test_ephemeral_agents_expire(monkeypatch) -> None:  # type: ignore[no-
         assert [a.id for a in registry.list()] == [new.id]
         with pytest.raises(UnknownAgent):
             registry.get(old.id)
+
+
+async def test_dropped_or_deleted_ephemeral_agents_leave_no_conversation(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async with PluginHarness(*run_stack(ephemeral_max=1, ephemeral_ttl_s=60)) as h:
+        registry = h.kernel.hook.pygent_agent_registry()
+        memory = h.kernel.hook.pygent_memory_store()
+
+        async def kept() -> set[str]:
+            return {c.id for c in await memory.conversations()}
+
+        first = await registry.create("general", ephemeral=True)  # what POST /chat makes
+        await registry.run(first.id, "hi")
+        assert len(await memory.history(first.conversation_id)) == 2  # readable while it lives
+        second = await registry.create("general", ephemeral=True)  # past ephemeral_max: first goes
+        assert await kept() == {second.conversation_id}
+        assert await memory.history(first.conversation_id) == []
+        now = time.monotonic()
+        monkeypatch.setattr(time, "monotonic", lambda: now + 120)  # past the ttl: second goes
+        built = registry.build("general")  # no I/O here; the next async call cleans up
+        await registry.run(built.id, "hi")
+        assert await kept() == set()
+        third = await registry.create("general", ephemeral=True)
+        await registry.delete(third.id)
+        persistent = await registry.create("general")
+        await registry.delete(persistent.id)  # a saved agent's conversation stays
+        assert await kept() == {persistent.conversation_id}
+
+
+async def test_a_malformed_agent_file_is_skipped(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    plugins, config = stack(ScriptedChatModel([]))
+    config = {**config, "kernel": {"data_dir": str(tmp_path)}}
+    async with PluginHarness(plugins, config) as h:
+        good = await h.kernel.hook.pygent_agent_registry().create("general", name="keeper")
+        agent_dir = h.plugin("agents").context.data_dir / "agents"
+    (agent_dir / "bad-json.json").write_text("{not json")
+    (agent_dir / "unknown-key.json").write_text(json.dumps({
+        **json.loads((agent_dir / f"{good.id}.json").read_text()), "id": "x1", "colour": "red"}))
+    (agent_dir / "missing-key.json").write_text(json.dumps({"id": "x2", "type": "general"}))
+    (agent_dir / "a-list.json").write_text("[1, 2]")
+    async with PluginHarness(plugins, config) as h:
+        assert [a.id for a in h.kernel.hook.pygent_agent_registry().list()] == [good.id]
+    skipped = [r.getMessage() for r in caplog.records if "skipped agent file" in r.getMessage()]
+    assert sorted(m.split(": ")[0].rsplit("/", 1)[1] for m in skipped) == [
+        "a-list.json", "bad-json.json", "missing-key.json", "unknown-key.json"]
 
 
 async def test_hook_pygent_agent_for_message() -> None:

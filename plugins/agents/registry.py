@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import time
-import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -67,6 +66,8 @@ class _Entry:
     agent: Agent | None = None
     run: _Run | None = None
     """The current (or latest) run."""
+    announced: bool = True
+    """Whether ``agent.created`` was published (a built agent's waits for its first run)."""
 
     def current(self) -> AgentInfo:
         return dataclasses.replace(self.info, status=self.status)
@@ -111,6 +112,8 @@ class Registry:
         self._windows: dict[str, int] = {}
         """Context window (tokens) by model name."""
         self._store: list[MemoryStore | None] = []
+        self._orphans: list[str] = []
+        """Conversations of dropped ephemeral agents, deleted at the next async call."""
 
     # --- what agents are made of (resolved once: plugins do not change after start) ----------
 
@@ -148,8 +151,12 @@ class Registry:
     def load(self) -> None:
         """Read the saved agents (all idle again): one JSON file per agent."""
         for path in sorted(self._path.glob("*.json")):
-            row = json.loads(path.read_text())
-            info = AgentInfo(**{**row, "status": "idle"})
+            try:
+                row = json.loads(path.read_text())
+                info = AgentInfo(**{**row, "status": "idle"})
+            except (OSError, ValueError, TypeError, KeyError) as error:
+                log.warning("skipped agent file %s: %s: %s", path, type(error).__name__, error)
+                continue
             self._entries[info.id] = _Entry(info)
 
     def _save(self, info: AgentInfo) -> None:
@@ -215,9 +222,25 @@ class Registry:
                 self._ephemeral[agent_id] = now
                 self._ephemeral.move_to_end(agent_id)
             else:
-                del self._ephemeral[agent_id], self._entries[agent_id]
+                del self._ephemeral[agent_id]
+                dropped = self._entries.pop(agent_id).info.conversation_id
+                if dropped is not None:
+                    self._orphans.append(dropped)
         self._entries[entry.info.id] = entry
         self._ephemeral[entry.info.id] = now
+
+    async def _delete_orphans(self) -> None:
+        """Delete the conversations of dropped ephemeral agents (best effort: a failure is logged)."""
+        memory = self._memory()
+        while self._orphans:
+            conversation = self._orphans.pop()
+            if memory is None:
+                continue
+            try:
+                await memory.delete_conversation(conversation)
+            except Exception:
+                log.warning("could not delete conversation %s of a dropped ephemeral agent",
+                            conversation, exc_info=True)
 
     async def create(
         self, type: str, *, name: str | None = None, model: str | None = None,
@@ -239,13 +262,17 @@ class Registry:
         )
         if ephemeral:
             self._add_ephemeral(_Entry(info))
+            await self._delete_orphans()
         else:
             self._entries[agent_id] = _Entry(info)
             self._save(info)
-        await self._bus.publish(AgentCreated(
-            agent_id=agent_id, type=type, name=info.name, model=info.model, source=self._source
-        ))
+        await self._announce(info)
         return info
+
+    async def _announce(self, info: AgentInfo) -> None:
+        await self._bus.publish(AgentCreated(
+            agent_id=info.id, type=info.type, name=info.name, model=info.model, source=self._source
+        ))
 
     def build(
         self, type: str, *, model: str | None = None, config: Mapping[str, Any] | None = None,
@@ -255,8 +282,8 @@ class Registry:
         chat_model = self._model(model or self._default_model)
         agent_id = _local_id()
         info = AgentInfo(agent_id, type, f"{type}-{agent_id[:4]}", chat_model.name,
-                         types.MappingProxyType(valid.__dict__), "idle", time.time(), None, True)
-        entry = _Entry(info)
+                         valid.model_dump(), "idle", time.time(), None, True)
+        entry = _Entry(info, announced=False)
         entry.agent = self._construct(entry, agent_type, chat_model, valid)
         self._add_ephemeral(entry)
         return info
@@ -296,9 +323,13 @@ class Registry:
         del self._entries[agent_id]
         if self._ephemeral.pop(agent_id, None) is None:
             (self._path / f"{agent_id}.json").unlink(missing_ok=True)
-        await self._bus.publish(
-            AgentDeleted(agent_id=agent_id, type=entry.info.type, source=self._source)
-        )
+        elif entry.info.conversation_id is not None:
+            self._orphans.append(entry.info.conversation_id)
+        await self._delete_orphans()
+        if entry.announced:
+            await self._bus.publish(
+                AgentDeleted(agent_id=agent_id, type=entry.info.type, source=self._source)
+            )
 
     # --- running -----------------------------------------------------------------------------
 
@@ -383,6 +414,11 @@ class Registry:
         run = entry.run = _Run(_local_id(), agent_id, task, time.time())
         self._keep(run)
         try:  # the run is submitted: busy, listed, not yet working
+            if not entry.announced:
+                entry.announced = True
+                await self._announce(entry.info)
+            if self._orphans:
+                await self._delete_orphans()
             if on_run is not None:
                 await on_run(run.info())
             result = await self._work(entry, run, task, on_token)
