@@ -8,6 +8,7 @@ from typing import Any
 import anyio
 import jwt
 import pytest
+from litestar.exceptions import LitestarException
 from litestar.routes import HTTPRoute, WebSocketRoute
 from pygent_plugins.http import HttpPlugin
 from pygent_plugins.http.app import required_permission
@@ -623,3 +624,27 @@ async def test_hook_pygent_http_root_routes() -> None:
             huge = await api.post("/mcp", content='{"a": "' + "x" * 2_000_000 + '"}',
                                   headers={"Content-Type": "application/json"})
             assert huge.status_code == 413 and huge.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_sse_response_that_never_starts_leaves_no_subscription() -> None:
+    """The client is gone before the response starts: the stream's subscriptions never exist."""
+    async with served(auth=False) as s:
+        bus = s.harness.kernel.bus
+
+        def sse_subs() -> list[str]:
+            return [sub.pattern for sub in bus.stats().subscriptions if sub.name.startswith("sse")]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            raise OSError("client disconnected")
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/api/v1/events/stream", "raw_path": b"/api/v1/events/stream",
+                 "root_path": "", "query_string": b"topics=agent.%3E,tool.%3E",
+                 "headers": [(b"host", s.url.split("//")[1].encode())],
+                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+        with pytest.raises(LitestarException, match="after response started"):
+            await s.harness.plugin("http").app(scope, receive, send)
+        assert sse_subs() == []

@@ -195,3 +195,29 @@ async def test_a_deeply_nested_frame_gets_an_error_frame() -> None:
             assert error["type"] == "error" and "nested deeper than 64 levels" in error["error"], error
         await ws.send(json.dumps({"type": "ping", "x": [[[[1]]]]}))
         assert json.loads(await ws.recv())["type"] == "pong"
+
+
+async def test_subscriptions_per_connection_are_capped_and_deduplicated() -> None:
+    async with served() as s, connect(ws_url(s.url, s.keys["viewer"])) as ws:
+        bus = s.harness.kernel.bus
+
+        def ws_subs() -> int:
+            return sum(sub.name == "ws" for sub in bus.stats().subscriptions)
+
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["agent.>"] * 100}))
+        assert json.loads(await ws.recv()) == {"type": "subscribed", "topics": ["agent.>"]}
+        await ws.send(json.dumps({"type": "subscribe", "topics": [f"t.n{i}" for i in range(31)]}))
+        assert len(json.loads(await ws.recv())["topics"]) == 32 and ws_subs() == 32
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["agent.>", "one.more"], "id": 3}))
+        refused = json.loads(await ws.recv())
+        assert refused["type"] == "error" and refused["id"] == 3, refused
+        assert "at most 32 topic patterns per connection: 32 subscribed, 1 more asked" in refused["error"]
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["agent.>", "t.n0"]}))  # nothing new
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        await ws.send(json.dumps({"type": "unsubscribe", "topics": ["t.n0", "t.n1"]}))
+        assert len(json.loads(await ws.recv())["topics"]) == 30
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["ok.a", "bad..b"]}))  # all or none
+        assert "invalid topic pattern 'bad..b'" in json.loads(await ws.recv())["error"]
+        assert ws_subs() == 30
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["ok.a", "one.more"]}))
+        assert {"ok.a", "one.more"} <= set(json.loads(await ws.recv())["topics"]) and ws_subs() == 32

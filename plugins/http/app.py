@@ -30,6 +30,7 @@ from pygent_sdk import PygentError
 from pygent_sdk.http import PERMISSIONS, AuthFailed, Principal
 
 from . import is_loopback, ws
+from .ws import MAX_TOPICS
 
 if TYPE_CHECKING:
     from . import HttpPlugin
@@ -39,8 +40,6 @@ API_PREFIX = "/api/v1"
 SCHEMA_PREFIX = "/schema"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_TOPICS = 32
-"""Most topic patterns one SSE request may subscribe to."""
 
 
 class PluginHealth(msgspec.Struct):
@@ -410,24 +409,22 @@ def build_app(plugin: HttpPlugin) -> Litestar:
         if not 0 < len(patterns) <= MAX_TOPICS:
             raise HTTPException(f"1 to {MAX_TOPICS} topic patterns per stream, got {len(patterns)}",
                                 status_code=400)
-        subs = []
-        try:
-            for pattern in patterns:
-                subs.append(context.bus.subscribe(pattern, maxsize=1000, name="sse"))
-        except ValueError as error:
-            for sub in subs:
-                sub.close()
-            raise HTTPException(str(error), status_code=400) from None
+        for pattern in patterns:  # checked by the bus itself; the stream subscribes for real
+            try:
+                context.bus.subscribe(pattern, maxsize=1, name="sse-check").close()
+            except ValueError as error:
+                raise HTTPException(str(error), status_code=400) from None
 
         async def stream() -> AsyncIterator[str]:
             import anyio
 
             send, receive = anyio.create_memory_object_stream[str](100)
             recent: dict[str, None] = {}  # an event matching two patterns is sent once
+            subs: list[Any] = []  # made here, so a response that never starts leaves none behind
 
             async def pump(sub: Any) -> None:
                 async for event in sub:
-                    if len(subs) > 1:
+                    if len(patterns) > 1:
                         if event.id in recent:
                             continue
                         recent[event.id] = None
@@ -437,8 +434,9 @@ def build_app(plugin: HttpPlugin) -> Litestar:
 
             try:
                 async with anyio.create_task_group() as tg:
-                    for sub in subs:
-                        tg.start_soon(pump, sub)
+                    for pattern in patterns:
+                        subs.append(context.bus.subscribe(pattern, maxsize=1000, name="sse"))
+                        tg.start_soon(pump, subs[-1])
                     async for data in receive:
                         yield data
             finally:

@@ -1,7 +1,8 @@
 """The WebSocket protocol of ``/ws``: JSON frames with a ``type``.
 
 Built in: ``ping`` -> ``pong``; ``subscribe``/``unsubscribe`` to bus topics (events arrive as
-``event`` frames as they happen); ``system_metrics`` -> CPU, memory and per-plugin health.
+``event`` frames as they happen; at most MAX_TOPICS patterns per connection, a ``subscribe`` that
+would pass it is refused whole); ``system_metrics`` -> CPU, memory and per-plugin health.
 Other types come from plugins through ``pygent_ws_handlers`` (e.g. ``chat_message``). A frame
 that is not JSON, is nested deeper than MAX_DEPTH, has no known type, or fails, is answered with
 an ``error`` frame; the connection stays open.
@@ -31,6 +32,8 @@ from pygent_sdk.http import AuthFailed, Principal, WsHandler
 
 MAX_TASKS = 8  # frames handled at once per connection; more wait
 MAX_DEPTH = 64  # nesting of arrays and objects in a frame
+MAX_TOPICS = 32
+"""Most topic patterns one WebSocket connection, or one SSE stream, may subscribe to."""
 POLICY_VIOLATION = 1008
 log = logging.getLogger("pygent.plugin.http")
 
@@ -189,14 +192,24 @@ def _topics(frame: Mapping[str, Any]) -> list[str]:
 async def _subscribe(session: Session, frame: Mapping[str, Any]) -> None:
     if not session.principal.may("read"):
         raise AuthFailed(403, "subscribing needs the 'read' permission")
-    topics = _topics(frame)
-    for pattern in topics:
-        if pattern in session._subscriptions:
-            continue
-        sub = session.bus.subscribe(pattern, maxsize=1000, overflow="drop_oldest", name="ws")
+    new = [p for p in dict.fromkeys(_topics(frame)) if p not in session._subscriptions]
+    if len(session._subscriptions) + len(new) > MAX_TOPICS:
+        raise ValueError(
+            f"at most {MAX_TOPICS} topic patterns per connection: {len(session._subscriptions)} "
+            f"subscribed, {len(new)} more asked; unsubscribe some first"
+        )
+    subs = []
+    try:
+        for pattern in new:
+            subs.append(session.bus.subscribe(pattern, maxsize=1000, overflow="drop_oldest", name="ws"))
+    except ValueError:
+        for sub in subs:
+            sub.close()
+        raise
+    assert session.tasks is not None
+    for pattern, sub in zip(new, subs):
         scope = anyio.CancelScope()
         session._subscriptions[pattern] = (sub, scope)
-        assert session.tasks is not None
         session.tasks.start_soon(_forward, session, sub, scope)
     await session.send({"type": "subscribed", "topics": sorted(session._subscriptions)})
 
