@@ -139,6 +139,10 @@ class UnknownJob(JobError, LookupError):
     """No kept job has this id."""
 
 
+class TooManyJobs(JobError):
+    """Too many jobs already wait for a slot (``[jobs] max_queued``); HTTP 429."""
+
+
 class JobsHooks:
     """Hooks of the jobs capability; the ``jobs`` plugin registers them."""
 

@@ -203,3 +203,127 @@ async def test_hook_pygent_jobs() -> None:
         service = h.plugin("counting").context.service(JOBS)
         assert isinstance(service, Jobs) and service is h.plugin("jobs").manager
         assert h.calls_to("pygent_jobs")[0].result is service
+
+
+def on_disk(tmp_path: Path, **jobs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    plugins, config = jobs_stack(**jobs)
+    config["kernel"] = {"data_dir": str(tmp_path)}
+    return plugins, config
+
+
+async def wait_for_progress(jobs: Any, job_id: str, done: int) -> None:
+    with anyio.fail_after(5):
+        while jobs.get(job_id).progress.done < done:
+            await anyio.sleep(0.01)
+
+
+async def test_a_second_process_only_reads_the_jobs_directory(tmp_path: Path) -> None:
+    """`pygent jobs list` beside a live `pygent serve`: it sees the running job as running and
+    leaves its file alone; it refuses to start or cancel jobs there."""
+    async with PluginHarness(*on_disk(tmp_path)) as serving:
+        jobs = serving.kernel.hook.pygent_jobs()
+        job = await jobs.start("count", {"to": 2, "hold": True})
+        saved = tmp_path / "jobs" / "jobs" / f"{job.id}.json"
+        with anyio.fail_after(5):  # its last progress is on disk
+            while not saved.exists() or json.loads(saved.read_text())["progress"]["done"] < 2:
+                await anyio.sleep(0.01)
+        before = (saved.read_bytes(), saved.stat().st_mtime_ns)
+        async with PluginHarness(*on_disk(tmp_path)) as reader:
+            other = reader.kernel.hook.pygent_jobs()
+            seen = other.get(job.id)
+            assert seen.state == "running" and seen.progress.done == 2
+            assert (saved.read_bytes(), saved.stat().st_mtime_ns) == before
+            assert other.read_only and not jobs.read_only
+            with pytest.raises(JobError, match="another process .* owns the jobs directory"):
+                await other.start("count")
+            with pytest.raises(JobError, match="another process"):
+                await other.cancel(job.id)
+            assert reader.plugin("jobs").pygent_health().status == "degraded"
+        assert (saved.read_bytes(), saved.stat().st_mtime_ns) == before
+        assert json.loads(saved.read_text())["state"] == "running"
+        assert jobs.get(job.id).state == "running"
+        assert (await jobs.cancel(job.id)).state == "canceled"
+    async with PluginHarness(*on_disk(tmp_path)) as after:  # the lock was let go
+        assert not after.kernel.hook.pygent_jobs().read_only
+
+
+async def test_a_failed_save_is_logged_and_the_job_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pygent_plugins.jobs import manager
+
+    def disk_full(path: Path, data: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    async with PluginHarness(*jobs_stack()) as h:
+        monkeypatch.setattr(manager, "write_private", disk_full)
+        jobs = h.kernel.hook.pygent_jobs()
+        job = await jobs.start("count", {"to": 2})
+        assert (await jobs.wait(job.id)).state == "completed"
+        assert [e.state for e in h.events_on("job.finished")] == ["completed"]
+        assert f"could not save job {job.id} (count): [Errno 28] No space left" in caplog.text
+        again = await jobs.start("count", {"to": 1})  # the plugin still runs
+        assert (await jobs.wait(again.id)).result == {"counted": 1}
+
+
+async def test_max_queued_bounds_the_jobs_waiting_for_a_slot() -> None:
+    from pygent_sdk.jobs import TooManyJobs
+
+    async with PluginHarness(*jobs_stack(max_running=1, max_queued=2)) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        first = await jobs.start("count", {"to": 1, "hold": True})
+        await wait_for_progress(jobs, first.id, 1)
+        waiting = [await jobs.start("count", {"to": 1}) for _ in range(2)]
+        with pytest.raises(TooManyJobs, match=r"2 jobs already wait .*\(\[jobs\] max_queued = 2\)"):
+            await jobs.start("count", {"to": 1})
+        await jobs.cancel(first.id)
+        assert [(await jobs.wait(j.id)).state for j in waiting] == ["completed", "completed"]
+        await jobs.start("count", {"to": 1})  # room again
+
+
+class OneQueuedJobs(JobsPlugin):
+    class Config(JobsPlugin.Config):
+        max_running: int = 1
+        max_queued: int = 1
+
+
+async def test_too_many_queued_jobs_over_rest_is_429() -> None:
+    from .http_kit import served
+
+    extra = {"jobs": OneQueuedJobs, "counting": Counting}
+    async with served(extra=extra) as s, s.client("operator") as api:
+        body = {"kind": "count", "params": {"to": 1, "hold": True}}
+        first = (await api.post("/api/v1/jobs", json=body)).json()["id"]
+        with anyio.fail_after(5):
+            while (await api.get(f"/api/v1/jobs/{first}")).json()["state"] != "running":
+                await anyio.sleep(0.01)
+        assert (await api.post("/api/v1/jobs", json=body)).status_code == 202  # waits
+        refused = await api.post("/api/v1/jobs", json=body)
+        assert refused.status_code == 429 and "max_queued = 1" in refused.json()["detail"]
+
+
+async def test_malformed_job_files_are_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugins, config = on_disk(tmp_path)
+    async with PluginHarness(plugins, config) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        good = await jobs.wait((await jobs.start("count", {"to": 1})).id)
+    folder = tmp_path / "jobs" / "jobs"
+    row = json.loads((folder / f"{good.id}.json").read_text())
+    bad = {
+        "notjson": "{not json",
+        "alist": "[1, 2]",
+        "missing": json.dumps({"id": "missing", "kind": "count"}),
+        "unknown": json.dumps({**row, "id": "unknown", "colour": "red"}),
+        "progress": json.dumps({**row, "id": "progress", "progress": {"pct": 3}}),
+        "created": json.dumps({**row, "id": "created", "created_at": "yesterday"}),
+    }
+    for name, text in bad.items():
+        (folder / f"{name}.json").write_text(text)
+    async with PluginHarness(plugins, config) as h:
+        jobs = h.kernel.hook.pygent_jobs()
+        assert [j.id for j in jobs.list()] == [good.id]
+        assert jobs.get(good.id).result == {"counted": 1}
+    for name in bad:
+        assert f"skipping unreadable job file {folder / name}.json" in caplog.text

@@ -25,6 +25,9 @@ class JobsConfig(PluginConfig):
     """Configuration of the ``[jobs]`` table."""
 
     max_running: int = Field(4, ge=1, description="Jobs that run at once; more wait as submitted.")
+    max_queued: int = Field(
+        100, ge=1, description="Jobs that may wait for a slot; one more is refused (HTTP 429)."
+    )
     keep: int = Field(200, ge=1, description="Finished jobs kept (in memory and on disk).")
     save_interval_s: float = Field(
         1.0, ge=0, description="Most often a running job's progress is written to disk, in seconds."
@@ -49,19 +52,26 @@ class JobsPlugin(Plugin):
         self.manager = Manager(
             bus=self.context.bus, source=self.context.name, path=self.context.data_dir / "jobs",
             kinds=lambda: [k for kinds in self.context.hook.pygent_job_kinds() for k in kinds],
-            max_running=self.config.max_running, keep=self.config.keep,
-            save_interval_s=self.config.save_interval_s,
+            max_running=self.config.max_running, max_queued=self.config.max_queued,
+            keep=self.config.keep, save_interval_s=self.config.save_interval_s,
         )
-        interrupted = self.manager.load()
-        if interrupted:
-            self.context.log.warning("%d job(s) were interrupted by the last shutdown", interrupted)
-        async with anyio.create_task_group() as tasks:
-            self.manager.serve(tasks)
-            task_status.started()
-            try:
-                await anyio.sleep_forever()
-            finally:
-                self.manager.stop()
+        try:
+            interrupted = self.manager.load()
+            if interrupted:
+                self.context.log.warning("%d job(s) were interrupted by the last shutdown",
+                                         interrupted)
+            if self.manager.read_only:
+                self.context.log.warning("another process owns %s: jobs are read-only here",
+                                         self.context.data_dir / "jobs")
+            async with anyio.create_task_group() as tasks:
+                self.manager.serve(tasks)
+                task_status.started()
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    self.manager.stop()
+        finally:
+            self.manager.close()  # after the jobs' last saves
 
     @hookimpl
     def pygent_jobs(self) -> Jobs | None:
@@ -82,6 +92,8 @@ class JobsPlugin(Plugin):
     def pygent_health(self) -> Health:
         if self.manager is None:
             return Health.degraded("not started")
+        if self.manager.read_only:
+            return Health.degraded("read-only: another process owns the jobs directory")
         running = len(self.manager.list(state="running"))
         return Health.ok(f"{running} running; kinds: {', '.join(k.name for k in self.manager.kinds()) or 'none'}")
 

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Union
 
 import msgspec
 from litestar import get, post
+from litestar.exceptions import TooManyRequestsException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from pygent_sdk.jobs import Job, JobKind, Jobs
+from pygent_sdk.jobs import Job, JobKind, Jobs, TooManyJobs
 from pygent_sdk.structs import config_struct, given
 
 JobId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A job's id.")]
@@ -88,9 +89,12 @@ def routes(jobs: Jobs) -> list[Any]:
         return [JobKindOut(k.name, k.description, k.Params.model_json_schema()) for k in jobs.kinds()]
 
     async def start_job(data: Any) -> JobOut:
-        if isinstance(data, StartJob):  # no kind is registered: the service says so
-            return job_out(await jobs.start(data.kind, data.params))
-        return job_out(await jobs.start(type(data).__struct_config__.tag, given(data.params)))
+        try:
+            if isinstance(data, StartJob):  # no kind is registered: the service says so
+                return job_out(await jobs.start(data.kind, data.params))
+            return job_out(await jobs.start(type(data).__struct_config__.tag, given(data.params)))
+        except TooManyJobs as error:
+            raise TooManyRequestsException(str(error)) from None
 
     start_job.__annotations__["data"] = JSONBody[body]
     start_job = post("/jobs", summary="Start a job of a registered kind", status_code=202,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import logging
 import time
@@ -10,16 +11,16 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import pydantic
 from anyio.abc import TaskGroup
 from pygent_sdk import Bus
-from pygent_sdk.files import private_dir, write_private
+from pygent_sdk.files import open_private, private_dir, write_private
 from pygent_sdk.jobs import (
     FINAL_JOB_STATES, Job, JobError, JobFinished, JobFn, JobKind, JobProgress, JobProgressed,
-    JobStarted, JobState, UnknownJob,
+    JobStarted, JobState, TooManyJobs, UnknownJob,
 )
 
 log = logging.getLogger(__name__)
@@ -54,49 +55,85 @@ class Manager:
 
     def __init__(
         self, *, bus: Bus, source: str, path: Path, kinds: Callable[[], Sequence[JobKind]],
-        max_running: int, keep: int, save_interval_s: float,
+        max_running: int, max_queued: int, keep: int, save_interval_s: float,
     ) -> None:
         self._bus, self._source, self._path = bus, source, path
         self._kind_hook = kinds
         self._kind_map: dict[str, JobKind] | None = None
         self._slots = anyio.Semaphore(max_running)
-        self._keep, self._save_interval = keep, save_interval_s
+        self._max_queued, self._keep, self._save_interval = max_queued, keep, save_interval_s
         self._jobs: OrderedDict[str, _Running] = OrderedDict()
         self._tasks: TaskGroup | None = None
+        self._lock: IO[str] | None = None
+        self.read_only = False
+        """Another process holds the jobs directory: the saved jobs are shown, never changed."""
 
     # --- state on disk ------------------------------------------------------------------------
 
     def load(self) -> int:
-        """Read the saved jobs; those that were not finished come back ``interrupted`` (the
-        process stopped or died), with their last progress. Returns how many were interrupted."""
+        """Take the jobs directory's lock and read the saved jobs; those that were not finished
+        come back ``interrupted`` (the process stopped or died), with their last progress.
+        Returns how many were interrupted. When another process (a running ``pygent serve``)
+        holds the lock, the jobs are read as they are and this manager is :attr:`read_only`."""
         private_dir(self._path)
-        rows = []
+        self._lock = open_private(self._path / "jobs.lock")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            self.read_only = True
+        jobs = []
         for file in self._path.glob("*.json"):
             try:
-                rows.append(json.loads(file.read_text()))
-            except (OSError, ValueError):
-                log.warning("skipping unreadable job file %s", file)
+                jobs.append(_read(file))
+            except (OSError, ValueError, TypeError, KeyError) as error:
+                log.warning("skipping unreadable job file %s: %s", file, error)
         interrupted = 0
-        for row in sorted(rows, key=lambda r: r["created_at"]):
-            job = Job(**{**row, "progress": JobProgress(**row["progress"])})
+        for job in sorted(jobs, key=lambda j: j.created_at):
             entry = _Running(job)
             self._jobs[job.id] = entry
-            if not job.finished:
+            if not job.finished and not self.read_only:
                 interrupted += 1
-                self._set(entry, state="interrupted", finished_at=time.time(),
-                          error="the process stopped while the job was running")
-            entry.changed.set()
+                entry.job = dataclasses.replace(
+                    job, state="interrupted", finished_at=time.time(),
+                    error="the process stopped while the job was running",
+                )
+                self._write(entry.job)
         return interrupted
 
-    def _save(self, entry: _Running) -> None:
-        entry.saved_at = time.monotonic()
-        data = json.dumps(dataclasses.asdict(entry.job), default=repr)  # what JSON lacks, as text
-        write_private(self._path / f"{entry.job.id}.json", data)
+    def close(self) -> None:
+        """Let go of the jobs directory's lock."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
-    def _set(self, entry: _Running, **changes: Any) -> Job:
-        """Change the job, save it, and wake its watchers."""
-        entry.job = dataclasses.replace(entry.job, **changes)
-        self._save(entry)
+    def _writable(self) -> None:
+        if self.read_only:
+            raise JobError(
+                f"another process (a running `pygent serve`?) owns the jobs directory "
+                f"{self._path}: this one only reads it; start and cancel jobs through that process"
+            )
+
+    def _write(self, job: Job) -> None:
+        """Save ``job``; a failed write (disk full) is logged, the job goes on in memory."""
+        if self.read_only:
+            return
+        data = json.dumps(dataclasses.asdict(job), default=repr)  # what JSON lacks, as text
+        try:
+            write_private(self._path / f"{job.id}.json", data)
+        except OSError as error:
+            log.error("could not save job %s (%s): %s", job.id, job.kind, error)
+
+    async def _save(self, entry: _Running, job: Job | None = None) -> None:
+        """Write ``job`` (default: the entry's) in a worker thread."""
+        entry.saved_at = time.monotonic()
+        await anyio.to_thread.run_sync(self._write, job or entry.job)
+
+    async def _set(self, entry: _Running, **changes: Any) -> Job:
+        """Change the job, save it, then show it and wake its watchers."""
+        job = dataclasses.replace(entry.job, **changes)
+        await self._save(entry, job)
+        entry.job = job
         entry.changed.set()
         entry.changed = anyio.Event()
         return entry.job
@@ -116,7 +153,7 @@ class Manager:
     def stop(self) -> None:
         """Cancel running jobs; they are saved ``interrupted``."""
         for entry in list(self._jobs.values()):
-            if not entry.job.finished:
+            if entry.fn is not None:
                 entry.scope.cancel()
         self._tasks = None
 
@@ -135,6 +172,7 @@ class Manager:
     ) -> Job:
         if self._tasks is None:
             raise JobError("the jobs service is not running")
+        self._writable()
         if fn is None:
             registered = self._kinds().get(kind)
             if registered is None:
@@ -148,11 +186,20 @@ class Manager:
                 )
                 raise JobError(f"Bad params for job kind {kind!r}: {problems}") from None
             fn = registered.run
+        queued = sum(1 for e in self._jobs.values() if e.job.state == "submitted")
+        if queued >= self._max_queued:
+            raise TooManyJobs(
+                f"{queued} jobs already wait for a slot ([jobs] max_queued = {self._max_queued}); "
+                "start more once some have finished"
+            )
         job = Job(uuid.uuid4().hex[:16], kind, dict(params or {}), "submitted", time.time())
         entry = _Running(job, fn)
         self._jobs[job.id] = entry
-        self._save(entry)
         self._forget_old()
+        with anyio.CancelScope(shield=True):  # not left half-started
+            await self._save(entry)
+        if self._tasks is None:
+            raise JobError("the jobs service stopped")  # saved submitted: comes back interrupted
         self._tasks.start_soon(self._run, entry, name=f"job {kind} {job.id}")
         return job
 
@@ -160,7 +207,7 @@ class Manager:
         job = entry.job
         entry.job = dataclasses.replace(job, progress=progress)
         if time.monotonic() - entry.saved_at >= self._save_interval:
-            self._save(entry)
+            await self._save(entry)
         entry.changed.set()
         entry.changed = anyio.Event()
         await self._bus.publish(JobProgressed(
@@ -175,7 +222,7 @@ class Manager:
         try:
             with entry.scope:
                 async with self._slots:
-                    self._set(entry, state="running", started_at=time.time())
+                    await self._set(entry, state="running", started_at=time.time())
                     await self._bus.publish(JobStarted(job_id=job.id, kind=job.kind, source=self._source))
                     context = _Context(job.id, job.kind, job.params, lambda p: self._report(entry, p))
                     assert entry.fn is not None
@@ -189,7 +236,7 @@ class Manager:
                 state, changes = "canceled", {"error": None}
         finally:
             with anyio.CancelScope(shield=True):
-                self._set(entry, state=state, finished_at=time.time(), **changes)
+                await self._set(entry, state=state, finished_at=time.time(), **changes)
                 entry.fn = None
                 await self._bus.publish(JobFinished(
                     job_id=job.id, kind=job.kind, state=state, error=changes["error"],
@@ -214,6 +261,7 @@ class Manager:
     async def cancel(self, job_id: str) -> Job:
         entry = self._entry(job_id)
         if not entry.job.finished:
+            self._writable()
             entry.scope.cancel()
             with anyio.move_on_after(5):
                 while not entry.job.finished:
@@ -234,3 +282,14 @@ class Manager:
             if job.state in FINAL_JOB_STATES:
                 return
             await changed.wait()
+
+
+def _read(file: Path) -> Job:
+    """The job saved in ``file``; ValueError, TypeError or KeyError when it is not one."""
+    row = json.loads(file.read_text())
+    if not isinstance(row, dict):
+        raise TypeError(f"a JSON object was expected, not {type(row).__name__}")
+    job = Job(**{**row, "progress": JobProgress(**row.get("progress") or {})})
+    if not isinstance(job.id, str) or not isinstance(job.created_at, (int, float)):
+        raise TypeError("'id' must be a string and 'created_at' a number")
+    return job
