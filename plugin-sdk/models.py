@@ -137,6 +137,23 @@ async def pull_stream(provider: ModelProvider, model: str) -> AsyncIterator[Pull
         raise failed[0]
 
 
+async def pull_events(provider: ModelProvider, model: str, name: str) -> AsyncIterator[tuple[str, str]]:
+    """A pull as ``(event, JSON data)`` pairs for a Server-Sent Events stream: ``progress``
+    updates, then ``done`` (``{"name": name}``) or, since the stream has begun, ``error`` with
+    the failure's message as its last event."""
+    import json
+
+    try:
+        async for p in pull_stream(provider, model):
+            yield "progress", json.dumps(
+                {"status": p.status, "completed": p.completed, "total": p.total}, separators=(",", ":")
+            )
+    except Exception as error:
+        yield "error", str(error)
+        return
+    yield "done", json.dumps({"name": name}, separators=(",", ":"))
+
+
 class ModelHooks:
     """Hooks of the models capability; the ``models`` plugin registers them."""
 

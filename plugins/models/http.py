@@ -6,7 +6,6 @@ Each route reaches a model's provider by the prefix of its name (``ollama`` in
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -16,7 +15,7 @@ from litestar import delete, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import ChatChunk, ChatMessage, ChatModel, ChatOptions, collect
-from pygent_sdk.models import ModelNotFound, ModelProvider, pull_stream
+from pygent_sdk.models import ModelNotFound, ModelProvider, pull_events
 
 from .metered import metered
 from .metrics import Percentiles
@@ -173,19 +172,12 @@ def _events(model: str, chunks: AsyncIterator[ChatChunk]) -> ServerSentEvent:
     return ServerSentEvent(events())
 
 
-def pull_events(provider: ModelProvider, model: str, name: str) -> ServerSentEvent:
+def pull_sse(provider: ModelProvider, model: str, name: str) -> ServerSentEvent:
     """Server-Sent Events of a pull: ``progress`` updates, then ``done`` or ``error``."""
-
-    async def events() -> AsyncIterator[ServerSentEventMessage]:
-        try:
-            async for p in pull_stream(provider, model):
-                yield ServerSentEventMessage(event="progress", data=_json(dataclasses.asdict(p)))
-        except Exception as error:  # the stream has begun: the error is its last event
-            yield ServerSentEventMessage(event="error", data=str(error))
-            return
-        yield ServerSentEventMessage(event="done", data=_json({"name": name}))
-
-    return ServerSentEvent(events())
+    return ServerSentEvent(
+        ServerSentEventMessage(event=event, data=data)
+        async for event, data in pull_events(provider, model, name)
+    )
 
 
 def routes(plugin: ModelsPlugin) -> list[Any]:
@@ -229,7 +221,7 @@ def routes(plugin: ModelsPlugin) -> list[Any]:
           opt={"permission": "admin"}, status_code=200)
     async def pull(data: JSONBody[PullIn]) -> ServerSentEvent:
         provider, model = provider_of(data.name)
-        return pull_events(provider, model, data.name)
+        return pull_sse(provider, model, data.name)
 
     @get("/models/{name:str}", summary="One model: profile and the provider's details",
          opt={"permission": "read"})

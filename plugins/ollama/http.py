@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from pygent_sdk.models import pull_stream
+from pygent_sdk.models import pull_events
 
 from .client import OllamaService
 
@@ -32,20 +31,12 @@ class PullIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
 
 
-def pull_events(service: OllamaService, name: str) -> ServerSentEvent:
+def pull_sse(service: OllamaService, name: str) -> ServerSentEvent:
     """Server-Sent Events of a pull: ``progress`` updates, then ``done`` or ``error``."""
-
-    async def events() -> AsyncIterator[ServerSentEventMessage]:
-        try:
-            async for p in pull_stream(service, name):
-                yield ServerSentEventMessage(event="progress", data=msgspec.json.encode(
-                    {"status": p.status, "completed": p.completed, "total": p.total}).decode())
-        except Exception as error:  # the stream has begun: the error is its last event
-            yield ServerSentEventMessage(event="error", data=str(error))
-            return
-        yield ServerSentEventMessage(event="done", data=msgspec.json.encode({"name": name}).decode())
-
-    return ServerSentEvent(events())
+    return ServerSentEvent(
+        ServerSentEventMessage(event=event, data=data)
+        async for event, data in pull_events(service, name, name)
+    )
 
 
 def routes(service: OllamaService) -> list[Any]:
@@ -63,7 +54,7 @@ def routes(service: OllamaService) -> list[Any]:
     @post("/ollama/models/pull", summary="Pull a model; progress as Server-Sent Events",
           opt={"permission": "admin"}, status_code=200)
     async def pull(data: JSONBody[PullIn]) -> ServerSentEvent:
-        return pull_events(service, data.name)
+        return pull_sse(service, data.name)
 
     @get("/ollama/models/{name:path}", summary="One model's modelfile, template and details",
          opt={"permission": "read"})
