@@ -10,6 +10,7 @@ class to validate as before.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import annotated_types
@@ -19,6 +20,11 @@ _BOUNDS = {
     annotated_types.Ge: "ge", annotated_types.Gt: "gt", annotated_types.Le: "le",
     annotated_types.Lt: "lt", annotated_types.MinLen: "min_length", annotated_types.MaxLen: "max_length",
 }
+
+
+def camel(name: str) -> str:
+    """``name`` (``my-kind``, ``general``) as a CamelCase part of a Struct's name (``MyKind``)."""
+    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", name) if part)
 
 
 def config_struct(model: type[BaseModel], name: str) -> Any:

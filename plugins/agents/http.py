@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Annotated, Any, Union
 
@@ -16,7 +15,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk import AgentInfo, AgentResult
 from pygent_sdk.agents import AgentError, AgentRegistry, AgentType, RunInfo
 from pygent_sdk.http import AuthFailed, WsSession
-from pygent_sdk.structs import config_struct, given
+from pygent_sdk.structs import camel, config_struct, given
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
 AgentId = Annotated[str, PathParameter(min_length=1, max_length=64, description="An agent's id.")]
@@ -173,10 +172,6 @@ def _utf8(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _camel(name: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", name) if part)
-
-
 def _tag(body: Any) -> str:
     """The ``type`` of a tagged request body."""
     return type(body).__struct_config__.tag
@@ -190,12 +185,12 @@ def bodies(types: Sequence[AgentType]) -> tuple[Any, Any, Any, dict[str, Any]]:
         return CreateAgent, OneShotIn, ConfigureAgent, {}
     create, once, schemas, structs = [], [], [], {}
     for t in types:
-        config = structs[t.name] = config_struct(t.Config, f"{_camel(t.name)}AgentConfig")
+        config = structs[t.name] = config_struct(t.Config, f"{camel(t.name)}AgentConfig")
         common = [("model", str | None, None), ("config", config, msgspec.field(default_factory=config))]
         options = {"tag_field": "type", "tag": t.name, "forbid_unknown_fields": True, "kw_only": True}
-        create.append(msgspec.defstruct(f"Create{_camel(t.name)}Agent",
+        create.append(msgspec.defstruct(f"Create{camel(t.name)}Agent",
                                         [("name", str | None, None), *common], **options))
-        once.append(msgspec.defstruct(f"Run{_camel(t.name)}Once", [("task", Text), *common], **options))
+        once.append(msgspec.defstruct(f"Run{camel(t.name)}Once", [("task", Text), *common], **options))
         schemas.append(msgspec.json.schema(config)["$defs"][config.__name__])
     any_config = Annotated[dict[str, Any], msgspec.Meta(extra_json_schema={"anyOf": schemas})]
     configure = msgspec.defstruct(

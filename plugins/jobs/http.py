@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, Union
 
@@ -12,7 +11,7 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from pygent_sdk.jobs import Job, JobKind, Jobs, TooManyJobs
-from pygent_sdk.structs import config_struct, given
+from pygent_sdk.structs import camel, config_struct, given
 
 JobId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A job's id.")]
 READ, WRITE = {"permission": "read"}, {"permission": "write"}
@@ -64,7 +63,7 @@ def start_body(kinds: Sequence[JobKind]) -> Any:
         return StartJob
     variants = []
     for kind in kinds:
-        name = "".join(p.capitalize() for p in re.split(r"[^0-9A-Za-z]+", kind.name) if p)
+        name = camel(kind.name)
         params = config_struct(kind.Params, f"{name}JobParams")
         variants.append(msgspec.defstruct(
             f"Start{name}Job", [("params", params, msgspec.field(default_factory=params))],
