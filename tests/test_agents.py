@@ -412,7 +412,7 @@ async def test_ephemeral_agents_expire(monkeypatch) -> None:  # type: ignore[no-
             registry.get(old.id)
 
 
-async def test_dropped_or_deleted_ephemeral_agents_leave_no_conversation(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_dropped_ephemeral_agents_leave_no_conversation_a_deleted_one_keeps_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     async with PluginHarness(*run_stack(ephemeral_max=1, ephemeral_ttl_s=60)) as h:
         registry = h.kernel.hook.pygent_agent_registry()
         memory = h.kernel.hook.pygent_memory_store()
@@ -431,11 +431,12 @@ async def test_dropped_or_deleted_ephemeral_agents_leave_no_conversation(monkeyp
         built = registry.build("general")  # no I/O here; the next async call cleans up
         await registry.run(built.id, "hi")
         assert await kept() == set()
-        third = await registry.create("general", ephemeral=True)
-        await registry.delete(third.id)
+        third = await registry.create("general", ephemeral=True)  # what `pygent run` makes
+        await registry.run(third.id, "hi")
+        await registry.delete(third.id)  # deleted on purpose: its conversation stays, as any
         persistent = await registry.create("general")
         await registry.delete(persistent.id)  # a saved agent's conversation stays
-        assert await kept() == {persistent.conversation_id}
+        assert await kept() == {third.conversation_id, persistent.conversation_id}
 
 
 async def test_a_malformed_agent_file_is_skipped(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -323,9 +323,7 @@ class Registry:
         del self._entries[agent_id]
         if self._ephemeral.pop(agent_id, None) is None:
             (self._path / f"{agent_id}.json").unlink(missing_ok=True)
-        elif entry.info.conversation_id is not None:
-            self._orphans.append(entry.info.conversation_id)
-        await self._delete_orphans()
+        await self._delete_orphans()  # an explicit delete keeps the agent's own conversation
         if entry.announced:
             await self._bus.publish(
                 AgentDeleted(agent_id=agent_id, type=entry.info.type, source=self._source)
