@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Literal
 
 import anyio
@@ -55,29 +55,12 @@ async def _uvicorn(app: Any, sock: socket.socket, graceful_timeout: float, ws_ma
         app, log_level="warning", lifespan="off", ws_max_size=ws_max_size,
         timeout_graceful_shutdown=graceful_timeout, access_log=False, backlog=BACKLOG,
     ))
-    done = anyio.Event()
 
-    async def run() -> None:
-        # Shielded: shutdown goes through should_exit, so in-flight requests can finish.
-        with anyio.CancelScope(shield=True):
-            try:
-                await server.serve([sock])
-            finally:
-                done.set()
+    async def stop(done: anyio.Event) -> None:
+        server.should_exit = True
+        await done.wait()
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        while not server.started:
-            if done.is_set():
-                raise PygentError("uvicorn stopped while starting")
-            await anyio.sleep(0.01)
-        task_status.started()
-        try:
-            await anyio.sleep_forever()
-        finally:
-            server.should_exit = True
-            with anyio.CancelScope(shield=True):
-                await done.wait()
+    await _supervise("uvicorn", lambda: server.serve([sock]), lambda: server.started, stop, task_status)
 
 
 class _Inflight:
@@ -138,32 +121,46 @@ async def _granian(app: Any, sock: socket.socket, graceful_timeout: float, ws_ma
     # granian has no WebSocket frame-size setting: the app's per-frame limit is the only one.
     server = Embedded(inflight, interface=Interfaces.ASGINL, log_enabled=False, websockets=True,
                       backlog=BACKLOG)
+
+    async def stop(done: anyio.Event) -> None:
+        # granian stops accepting, then waits for every open connection to end: end the
+        # WebSockets now, the rest when graceful_timeout runs out.
+        server.signal_handler_interrupt()
+        inflight.cancel("websocket")
+        with anyio.move_on_after(graceful_timeout):
+            await inflight.idle.wait()
+        inflight.cancel()
+        await done.wait()
+        await inflight.idle.wait()
+
+    await _supervise("granian", server.serve, lambda: bool(server.wrks), stop, task_status)
+
+
+async def _supervise(
+    name: str, run: Callable[[], Awaitable[None]], started: Callable[[], bool],
+    stop: Callable[[anyio.Event], Awaitable[None]], task_status: TaskStatus[None],
+) -> None:
+    """Run ``run()`` shielded (shutdown goes through ``stop``, so in-flight requests can finish),
+    report ready once ``started()``, serve until cancelled, then ``stop`` it, shielded, given the
+    event that ``run`` has returned."""
     done = anyio.Event()
 
-    async def run() -> None:
+    async def serve() -> None:
         with anyio.CancelScope(shield=True):
             try:
-                await server.serve()
+                await run()
             finally:
                 done.set()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run)
-        while not server.wrks:
+        tg.start_soon(serve)
+        while not started():
             if done.is_set():
-                raise PygentError("granian stopped while starting")
+                raise PygentError(f"{name} stopped while starting")
             await anyio.sleep(0.01)
         task_status.started()
         try:
             await anyio.sleep_forever()
         finally:
             with anyio.CancelScope(shield=True):
-                # granian stops accepting, then waits for every open connection to end: end the
-                # WebSockets now, the rest when graceful_timeout runs out.
-                server.signal_handler_interrupt()
-                inflight.cancel("websocket")
-                with anyio.move_on_after(graceful_timeout):
-                    await inflight.idle.wait()
-                inflight.cancel()
-                await done.wait()
-                await inflight.idle.wait()
+                await stop(done)
