@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from .health import KernelHealth, PluginStatus
 
 
+def add_hookspecs_once(pluginmanager: pluggy.PluginManager, specs: type) -> None:
+    """Add the hookspecs of ``specs`` unless another plugin already has: for a capability that
+    several plugins provide (vector stores), each registers its specs in ``pygent_addhooks``."""
+    names = [n for n in dir(specs) if n.startswith("pygent_")]
+    if all(getattr(getattr(pluginmanager.hook, n, None), "spec", None) is not None for n in names):
+        return
+    pluginmanager.add_hookspecs(specs)
+
+
 class PluginConfig(BaseModel):
     """Base of every plugin's config: a frozen pydantic model in which unknown keys are errors.
 

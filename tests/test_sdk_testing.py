@@ -59,21 +59,30 @@ async def test_hash_embedder_is_deterministic_normalized_and_word_sensitive() ->
 async def test_in_memory_vector_store_upserts_filters_and_ranks() -> None:
     from pygent_sdk import VectorStore
     from pygent_sdk.testing import InMemoryVectorStore
+    from pygent_sdk.vectors import DimensionMismatch, UnknownCollection
 
     store = InMemoryVectorStore()
     assert isinstance(store, VectorStore)
-    await store.add(["a", "b", "c"], [[1, 0], [0.9, 0.1], [0, 1]],
-                    [{"lang": "en"}, {"lang": "de"}, {"lang": "en"}])
-    assert [h.id for h in await store.search([1, 0], k=2)] == ["a", "b"]
-    assert [h.id for h in await store.search([1, 0], k=5, filter={"lang": "en"})] == ["a", "c"]
-    await store.add(["a"], [[0, 1]], [{"lang": "en"}])  # upsert: a now points the other way
-    assert (await store.search([1, 0], k=1))[0].id == "b"
-    await store.delete(["b", "missing"])
-    assert await store.count() == 2
-    with pytest.raises(ValueError, match="3 dimensions"):
-        await store.add(["d"], [[1, 2, 3]])
+    await store.create_collection("c", 2)
+    await store.upsert("c", ["a", "b", "c"], [[1, 0], [0.9, 0.1], [0, 1]],
+                       [{"lang": "en"}, {"lang": "de"}, {"lang": "en"}])
+    assert [h.id for h in await store.search("c", [1, 0], k=2)] == ["a", "b"]
+    assert [h.id for h in await store.search("c", [1, 0], k=5, filter={"lang": "en"})] == ["a", "c"]
+    assert [h.id for h in await store.search("c", [1, 0], filter={"lang": ["de", "fr"]})] == ["b"]
+    await store.upsert("c", ["a"], [[0, 1]], [{"lang": "en"}])  # upsert: a now points the other way
+    assert (await store.search("c", [1, 0], k=1))[0].id == "b"
+    assert await store.delete("c", ["b", "missing"]) == 1
+    assert await store.count("c") == 2 and await store.count("c", {"lang": "de"}) == 0
+    assert await store.delete("c", filter={"lang": "en"}) == 2
+    with pytest.raises(DimensionMismatch, match="3-dimensional.*2 dimensions"):
+        await store.upsert("c", ["d"], [[1, 2, 3]])
     with pytest.raises(ValueError, match="must match"):
-        await store.add(["e", "f"], [[1, 0]])
+        await store.upsert("c", ["e", "f"], [[1, 0]])
+    with pytest.raises(DimensionMismatch, match="2-dimensional cosine.*not 3-dimensional"):
+        await store.create_collection("c", 3)
+    with pytest.raises(UnknownCollection, match="'nope'.*'c'"):
+        await store.search("nope", [1, 0])
+    assert await store.drop_collection("c") and not await store.drop_collection("c")
 
 
 async def test_fake_tool_answers_and_records() -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -16,7 +17,9 @@ from typing import Any
 
 from ..chat import ToolSpec
 from ..tools import ToolResult
-from ..vectors import VectorHit
+from ..vectors import (
+    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorHit, matches,
+)
 
 _WORD = re.compile(r"\w+")
 
@@ -47,49 +50,104 @@ class HashEmbedder:
 
 
 class InMemoryVectorStore:
-    """A :class:`~pygent_sdk.VectorStore` in a dict: ``add`` upserts, ``search`` ranks by cosine
-    similarity (ties by id) and keeps hits whose metadata has every ``filter`` key equal."""
+    """A :class:`~pygent_sdk.VectorStore` in dicts: exact search (ties by id), upsert and metadata
+    filters per collection; what a store plugin's contract tests compare against."""
 
-    def __init__(self, dimension: int | None = None) -> None:
-        self.dimension = dimension
-        self._rows: dict[str, tuple[list[float], dict[str, Any]]] = {}
+    name = "memory"
 
-    async def add(
-        self, ids: Sequence[str], vectors: Sequence[Sequence[float]],
+    def __init__(self) -> None:
+        self._collections: dict[str, CollectionInfo] = {}
+        self._rows: dict[str, dict[str, tuple[list[float], dict[str, Any]]]] = {}
+
+    async def create_collection(
+        self, name: str, dimension: int, *, metric: Metric = "cosine",
+        options: Mapping[str, Any] | None = None,
+    ) -> CollectionInfo:
+        if options:
+            raise ValueError(f"the memory store takes no options, got {sorted(options)}")
+        found = self._collections.get(name)
+        if found is not None:
+            if (found.dimension, found.metric) != (dimension, metric):
+                raise DimensionMismatch(
+                    f"collection {name!r} holds {found.dimension}-dimensional {found.metric} "
+                    f"vectors, not {dimension}-dimensional {metric} ones"
+                )
+            return await self.get_collection(name)
+        self._collections[name] = CollectionInfo(name, dimension, metric)
+        self._rows[name] = {}
+        return self._collections[name]
+
+    async def collections(self) -> list[CollectionInfo]:
+        return [await self.get_collection(n) for n in sorted(self._collections)]
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        if name not in self._collections:
+            raise UnknownCollection(f"no collection {name!r}; there are: {sorted(self._collections)}")
+        return dataclasses.replace(self._collections[name], count=len(self._rows[name]))
+
+    async def drop_collection(self, name: str) -> bool:
+        self._rows.pop(name, None)
+        return self._collections.pop(name, None) is not None
+
+    async def upsert(
+        self, collection: str, ids: Sequence[str], vectors: Sequence[Sequence[float]],
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
+        info = await self.get_collection(collection)
         if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
             raise ValueError(
-                f"add() got {len(ids)} ids, {len(vectors)} vectors and "
+                f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
                 f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
             )
+        for vector in vectors:
+            if len(vector) != info.dimension:
+                raise DimensionMismatch(
+                    f"a {len(vector)}-dimensional vector cannot go into collection {collection!r} "
+                    f"of {info.dimension} dimensions"
+                )
+        rows = self._rows[collection]
         for i, (key, vector) in enumerate(zip(ids, vectors)):
-            if self.dimension is None:
-                self.dimension = len(vector)
-            if len(vector) != self.dimension:
-                raise ValueError(f"vector for {key!r} has {len(vector)} dimensions, the store {self.dimension}")
-            self._rows[key] = (list(vector), dict(metadata[i]) if metadata is not None else {})
+            rows[key] = ([float(x) for x in vector], dict(metadata[i]) if metadata is not None else {})
+
+    def _score(self, metric: str, a: Sequence[float], b: Sequence[float]) -> float:
+        dot = sum(x * y for x, y in zip(a, b))
+        if metric == "ip":
+            return dot
+        if metric == "l2":
+            return -sum((x - y) ** 2 for x, y in zip(a, b))
+        norms = (math.sqrt(sum(x * x for x in a)) or 1.0) * (math.sqrt(sum(y * y for y in b)) or 1.0)
+        return dot / norms
 
     async def search(
-        self, vector: Sequence[float], k: int = 5, filter: Mapping[str, Any] | None = None
+        self, collection: str, vector: Sequence[float], k: int = 5, filter: Filter | None = None,
     ) -> list[VectorHit]:
-        query_norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        hits = []
-        for key, (stored, meta) in self._rows.items():
-            if filter and any(meta.get(f) != v for f, v in filter.items()):
-                continue
-            norm = math.sqrt(sum(x * x for x in stored)) or 1.0
-            score = sum(a * b for a, b in zip(vector, stored)) / (norm * query_norm)
-            hits.append(VectorHit(key, score, meta))
+        info = await self.get_collection(collection)
+        hits = [
+            VectorHit(key, self._score(info.metric, vector, stored), meta)
+            for key, (stored, meta) in self._rows[collection].items() if matches(meta, filter)
+        ]
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits[:k]
 
-    async def delete(self, ids: Sequence[str]) -> None:
-        for key in ids:
-            self._rows.pop(key, None)
+    async def delete(
+        self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
+    ) -> int:
+        await self.get_collection(collection)
+        rows = self._rows[collection]
+        if ids is None and not filter:
+            raise ValueError("delete() needs ids or a filter")
+        doomed = [k for k in (ids if ids is not None else list(rows)) if k in rows and matches(rows[k][1], filter)]
+        for key in doomed:
+            del rows[key]
+        return len(doomed)
 
-    async def count(self) -> int:
-        return len(self._rows)
+    async def count(self, collection: str, filter: Filter | None = None) -> int:
+        await self.get_collection(collection)
+        return sum(1 for _, meta in self._rows[collection].values() if matches(meta, filter))
+
+    async def stats(self) -> dict[str, Any]:
+        return {"store": self.name, "collections": len(self._collections),
+                "vectors": sum(len(r) for r in self._rows.values())}
 
 
 class FakeTool:
