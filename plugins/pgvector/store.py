@@ -1,0 +1,345 @@
+"""PgVectorStore: the VectorStore protocol on PostgreSQL + pgvector through SQLAlchemy (asyncpg).
+
+Each collection is a table ``<prefix>v_<slug>_<hash>`` (id text primary key, embedding
+vector(dimension), metadata jsonb) with an HNSW index in the metric's operator class and a GIN
+index on metadata; ``<prefix>collections`` lists them. Every call is one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from pygent_sdk.vectors import (
+    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit, Vectors,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .filters import condition
+
+if TYPE_CHECKING:
+    from . import PgVectorConfig
+
+METRICS: dict[str, tuple[str, str]] = {
+    "cosine": ("<=>", "vector_cosine_ops"),
+    "ip": ("<#>", "vector_ip_ops"),
+    "l2": ("<->", "vector_l2_ops"),
+}
+"""Metric -> (pgvector distance operator, HNSW operator class)."""
+HNSW_MAX_DIMENSION = 2000
+"""pgvector indexes ``vector`` columns of at most 2,000 dimensions; larger ones search exactly."""
+VECTOR_MAX_DIMENSION = 16000
+OPTIONS = ("m", "ef_construction", "ef_search")
+
+
+def asyncpg_url(url: str) -> str:
+    """``url`` with the asyncpg driver (postgresql:// and postgres:// are rewritten)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain):]
+    return url
+
+
+def table_name(prefix: str, collection: str) -> str:
+    """A safe, unique table name for ``collection`` (any string), under 63 characters."""
+    slug = re.sub(r"[^a-z0-9]+", "_", collection.lower()).strip("_")[:30]
+    digest = hashlib.sha256(collection.encode()).hexdigest()[:8]
+    return f"{prefix}v_{slug}_{digest}"
+
+
+def score(metric: str, distance: float) -> float:
+    """The SDK's score from pgvector's distance: cosine similarity, inner product, -squared L2."""
+    if metric == "cosine":
+        return 1.0 - distance
+    if metric == "ip":
+        return -distance  # <#> is the negated inner product
+    return -(distance * distance)
+
+
+def rows_of(vectors: Vectors, dimension: int, collection: str) -> list[Any]:
+    """The vectors as float32 rows, each checked to have ``dimension`` finite values."""
+    import numpy as np
+
+    rows = []
+    for vector in vectors:
+        row = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if row.shape[0] != dimension:
+            raise DimensionMismatch(
+                f"a {row.shape[0]}-dimensional vector cannot go into pgvector collection "
+                f"{collection!r} of {dimension} dimensions"
+            )
+        if not np.isfinite(row).all():
+            raise ValueError(f"a vector for pgvector collection {collection!r} holds NaN or infinity")
+        rows.append(row)
+    return rows
+
+
+class PgVectorStore:
+    """Vector collections on one async engine; every write has committed when it returns."""
+
+    name = "pgvector"
+
+    def __init__(self, engine: AsyncEngine, config: PgVectorConfig, extension_version: str) -> None:
+        self.engine = engine
+        self.config = config
+        self.extension_version = extension_version
+        self.where = sa.make_url(engine.url).render_as_string(hide_password=True)
+        self._iterative = tuple(int(p) for p in re.findall(r"\d+", extension_version)[:2]) >= (0, 8)
+        self._meta = sa.MetaData(schema=config.db_schema)
+        self.registry = sa.Table(
+            f"{config.table_prefix}collections", self._meta,
+            sa.Column("name", sa.Text, primary_key=True),
+            sa.Column("table_name", sa.Text, nullable=False, unique=True),
+            sa.Column("dimension", sa.Integer, nullable=False),
+            sa.Column("metric", sa.Text, nullable=False),
+            sa.Column("options", JSONB, nullable=False),
+            sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        )
+        self._tables: dict[str, tuple[sa.Table, CollectionInfo]] = {}
+
+    @classmethod
+    async def open(cls, config: PgVectorConfig) -> PgVectorStore:
+        """Connect, make sure the extension, schema and registry exist, and return the store."""
+        engine = create_async_engine(asyncpg_url(config.url), pool_size=config.pool_size, pool_pre_ping=True)
+        where = engine.url.render_as_string(hide_password=True)
+        try:
+            async with engine.begin() as conn:
+                version = await _extension(conn, where)
+                if config.db_schema != "public":
+                    await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{config.db_schema}"'))
+            store = cls(engine, config, version)
+            async with engine.begin() as conn:
+                await conn.run_sync(store._meta.create_all, tables=[store.registry])
+        except VectorError:
+            await engine.dispose()
+            raise
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            await engine.dispose()
+            raise VectorError(f"pgvector cannot use PostgreSQL at {where}: {_reason(exc)}") from exc
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> str | None:
+        """None when the server answers, else why not."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (OSError, sa.exc.SQLAlchemyError) as exc:
+            return _reason(exc)
+        return None
+
+    # -- collections -------------------------------------------------------------------------
+
+    def _table(self, name: str, dimension: int) -> sa.Table:
+        return sa.Table(
+            name, sa.MetaData(schema=self.config.db_schema),
+            sa.Column("id", sa.Text, primary_key=True),
+            sa.Column("embedding", Vector(dimension), nullable=False),
+            sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        )
+
+    def _info(self, row: Any) -> CollectionInfo:
+        return CollectionInfo(row.name, row.dimension, row.metric, 0, {
+            "table": f"{self.config.db_schema}.{row.table_name}",
+            "index": "hnsw" if row.dimension <= HNSW_MAX_DIMENSION else "none (exact search)",
+            **row.options,
+        })
+
+    async def _names(self, conn: AsyncConnection) -> list[str]:
+        return list((await conn.execute(sa.select(self.registry.c.name).order_by("name"))).scalars())
+
+    async def _lookup(self, conn: AsyncConnection, name: str) -> tuple[sa.Table, CollectionInfo]:
+        """The collection's table and info (cached), or UnknownCollection listing the names."""
+        found = self._tables.get(name)
+        if found is not None:
+            return found
+        row = (await conn.execute(sa.select(self.registry).where(self.registry.c.name == name))).first()
+        if row is None:
+            raise UnknownCollection(
+                f"pgvector has no collection {name!r}; there are: {await self._names(conn)}"
+            )
+        found = (self._table(row.table_name, row.dimension), self._info(row))
+        self._tables[name] = found
+        return found
+
+    async def create_collection(
+        self, name: str, dimension: int, *, metric: Metric = "cosine",
+        options: Mapping[str, Any] | None = None,
+    ) -> CollectionInfo:
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {sorted(METRICS)}, not {metric!r}")
+        if not 1 <= dimension <= VECTOR_MAX_DIMENSION:
+            raise ValueError(f"pgvector holds 1 to {VECTOR_MAX_DIMENSION} dimensions, not {dimension}")
+        unknown = sorted(set(options or {}) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"pgvector collection options are {list(OPTIONS)}; unknown: {unknown}")
+        settings = {key: int((options or {}).get(key, getattr(self.config, key))) for key in OPTIONS}
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"pygent:{name}"))))
+            row = (await conn.execute(sa.select(self.registry).where(self.registry.c.name == name))).first()
+            if row is None:
+                table = self._table(table_name(self.config.table_prefix, name), dimension)
+                await conn.run_sync(table.metadata.create_all)
+                await conn.execute(sa.text(
+                    f'CREATE INDEX IF NOT EXISTS "{table.name}_meta" ON {_qualified(table)} '
+                    "USING gin (metadata jsonb_path_ops)"
+                ))
+                if dimension <= HNSW_MAX_DIMENSION:
+                    await conn.execute(sa.text(
+                        f'CREATE INDEX IF NOT EXISTS "{table.name}_hnsw" ON {_qualified(table)} '
+                        f"USING hnsw (embedding {METRICS[metric][1]}) "
+                        f"WITH (m = {settings['m']}, ef_construction = {settings['ef_construction']})"
+                    ))
+                await conn.execute(self.registry.insert().values(
+                    name=name, table_name=table.name, dimension=dimension, metric=metric, options=settings,
+                ))
+            elif (row.dimension, row.metric) != (dimension, metric):
+                raise DimensionMismatch(
+                    f"pgvector collection {name!r} holds {row.dimension}-dimensional {row.metric} "
+                    f"vectors, not {dimension}-dimensional {metric} ones"
+                )
+        return await self.get_collection(name)
+
+    async def collections(self) -> list[CollectionInfo]:
+        async with self.engine.connect() as conn:
+            names = await self._names(conn)
+        return [await self.get_collection(n) for n in names]
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        async with self.engine.connect() as conn:
+            table, info = await self._lookup(conn, name)
+            count, size = (await conn.execute(sa.select(
+                sa.select(sa.func.count()).select_from(table).scalar_subquery(),
+                sa.func.pg_total_relation_size(sa.text(f"'{_qualified(table)}'::regclass")),
+            ))).one()
+        return CollectionInfo(info.name, info.dimension, info.metric, count, {**info.details, "bytes": size})
+
+    async def drop_collection(self, name: str) -> bool:
+        self._tables.pop(name, None)
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(
+                self.registry.delete().where(self.registry.c.name == name).returning(self.registry.c.table_name)
+            )).first()
+            if row is None:
+                return False
+            await conn.execute(sa.text(f'DROP TABLE IF EXISTS "{self.config.db_schema}"."{row.table_name}"'))
+        return True
+
+    # -- rows --------------------------------------------------------------------------------
+
+    async def upsert(
+        self, collection: str, ids: Sequence[str], vectors: Vectors,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
+            raise ValueError(
+                f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
+                f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
+            )
+        async with self.engine.begin() as conn:
+            table, info = await self._lookup(conn, collection)
+            rows = rows_of(vectors, info.dimension, collection)
+            # One statement cannot update a row twice: the last of repeated ids wins.
+            latest = {
+                str(key): {"id": str(key), "embedding": row, "metadata": dict(metadata[i]) if metadata else {}}
+                for i, (key, row) in enumerate(zip(ids, rows))
+            }
+            if not latest:
+                return
+            statement = insert(table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={"embedding": statement.excluded.embedding, "metadata": statement.excluded.metadata},
+            )
+            await conn.execute(statement, list(latest.values()))
+
+    async def search(
+        self, collection: str, vector: Sequence[float], k: int = 5, filter: Filter | None = None,
+    ) -> list[VectorHit]:
+        if k <= 0:
+            return []
+        async with self.engine.begin() as conn:
+            table, info = await self._lookup(conn, collection)
+            (query,) = rows_of([vector], info.dimension, collection)
+            ef_search = min(max(int(info.details.get("ef_search", self.config.ef_search)), k), 1000)
+            settings = [sa.func.set_config("hnsw.ef_search", str(ef_search), True)]
+            if filter and self._iterative:  # keep scanning the graph until k rows pass the filter
+                settings.append(sa.func.set_config("hnsw.iterative_scan", "strict_order", True))
+            await conn.execute(sa.select(*settings))
+            distance = table.c.embedding.op(METRICS[info.metric][0], return_type=sa.Float)(query)
+            result = await conn.execute(
+                sa.select(table.c.id, distance.label("distance"), table.c.metadata)
+                .where(condition(table.c.metadata, filter)).order_by(distance).limit(k)
+            )
+            return [VectorHit(row.id, score(info.metric, row.distance), row.metadata) for row in result]
+
+    async def delete(
+        self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
+    ) -> int:
+        if ids is None and not filter:
+            raise ValueError("delete() needs ids or a filter")
+        async with self.engine.begin() as conn:
+            table, _ = await self._lookup(conn, collection)
+            where = condition(table.c.metadata, filter)
+            if ids is not None:
+                where = sa.and_(table.c.id.in_([str(i) for i in ids]), where)
+            return (await conn.execute(table.delete().where(where))).rowcount
+
+    async def count(self, collection: str, filter: Filter | None = None) -> int:
+        async with self.engine.connect() as conn:
+            table, _ = await self._lookup(conn, collection)
+            return (await conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(condition(table.c.metadata, filter))
+            )).scalar_one()
+
+    async def stats(self) -> dict[str, Any]:
+        infos = await self.collections()
+        async with self.engine.connect() as conn:
+            server = (await conn.execute(sa.text("SHOW server_version"))).scalar_one()
+        return {
+            "store": self.name,
+            "collections": len(infos),
+            "vectors": sum(i.count for i in infos),
+            "bytes": sum(i.details["bytes"] for i in infos),
+            "server": f"PostgreSQL {server}",
+            "pgvector": self.extension_version,
+            "per_collection": {i.name: {"rows": i.count, "bytes": i.details["bytes"]} for i in infos},
+        }
+
+
+def _qualified(table: sa.Table) -> str:
+    return f'"{table.schema}"."{table.name}"'
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's boilerplate."""
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}".rstrip(": ")
+
+
+async def _extension(conn: AsyncConnection, where: str) -> str:
+    """Create the ``vector`` extension when missing; its version, or VectorError saying why not."""
+    version = (await conn.execute(
+        sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    )).scalar()
+    if version is not None:
+        return str(version)
+    try:
+        async with conn.begin_nested():
+            await conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+    except sa.exc.DBAPIError as exc:
+        raise VectorError(
+            f"PostgreSQL at {where} cannot create the pgvector extension ({_reason(exc)}): install "
+            "pgvector on the server (https://github.com/pgvector/pgvector) or have a superuser run "
+            "CREATE EXTENSION vector in this database"
+        ) from exc
+    return str((await conn.execute(
+        sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    )).scalar_one())
