@@ -21,8 +21,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from .agents import Step
 from .errors import PygentError
 from .events import Event, event
 from .markers import hookspec
@@ -100,7 +101,8 @@ class DocumentInfo:
 @dataclasses.dataclass(frozen=True, slots=True)
 class IngestReport:
     """What an ingest did: documents added, replaced (changed), unchanged (skipped) and failed
-    (``(source, reason)`` pairs: a bad file never stops the others)."""
+    (``(source, reason)`` pairs: a bad file never stops the others); ``ignored`` lists the
+    unsupported files met while walking a directory (not failures)."""
 
     collection: str
     added: tuple[str, ...] = ()
@@ -109,6 +111,7 @@ class IngestReport:
     failed: tuple[tuple[str, str], ...] = ()
     chunks: int = 0
     seconds: float = 0.0
+    ignored: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -214,6 +217,24 @@ def cite(text: str, passages: Sequence[Passage], *, excerpt_chars: int = 240) ->
         )
         for n, p in enumerate(passages, 1)
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RetrievalStep(Step):
+    """An agent searched ``collection`` (None: the default) for ``query`` by ``mode`` and kept
+    ``hits`` passages, from ``sources`` (``source › heading`` each, best first)."""
+
+    kind: ClassVar[str] = "retrieval"
+    query: str
+    mode: str
+    hits: int
+    sources: tuple[str, ...] = ()
+    collection: str | None = None
+
+    def summary(self) -> str:
+        found = f"{self.hits} passage(s)" if self.hits else "nothing relevant"
+        where = ", ".join(dict.fromkeys(self.sources))
+        return f"retrieval {self.query!r} ({self.mode}) → {found}" + (f": {where}" if where else "")
 
 
 class KnowledgeError(PygentError):

@@ -1,0 +1,51 @@
+"""Answers from passages: the prompt, the model's streamed reply, and the citations.
+
+When the best passage's cosine similarity to the question is below ``[rag] min_similarity`` the
+answer says honestly that nothing relevant was found, and no model is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from pygent_sdk import ChatMessage, ChatModel, ChatOptions
+from pygent_sdk.knowledge import Answer, Passage, cite, numbered_context
+
+SYSTEM = (
+    "You answer questions using only the numbered sources given. Cite the sources you use with "
+    "their numbers in square brackets, like [1] or [2][3], right after the statement they "
+    "support. If the sources do not contain the answer, say that they do not; never invent facts."
+)
+
+
+def nothing_found(question: str, collection: str, best: float | None, threshold: float) -> Answer:
+    """The honest answer when no passage is relevant enough."""
+    if best is None:
+        why = f"the collection {collection!r} has no passage matching it"
+    else:
+        why = (f"the closest passage in collection {collection!r} has similarity {best:.2f}, "
+               f"below the threshold of {threshold:.2f} ([rag] min_similarity)")
+    return Answer(question, f"Nothing relevant found: {why}. I cannot answer this from the documents.",
+                  (), found=False)
+
+
+def prompt(question: str, passages: Sequence[Passage], max_chars: int) -> list[ChatMessage]:
+    """The messages asking the model to answer ``question`` from the numbered ``passages``."""
+    context = numbered_context(passages, max_chars=max_chars)
+    return [ChatMessage("system", SYSTEM),
+            ChatMessage("user", f"Sources:\n\n{context}\n\nQuestion: {question}")]
+
+
+async def generate(
+    model: ChatModel, question: str, passages: Sequence[Passage], *, max_chars: int,
+    on_token: Callable[[str], Awaitable[None]] | None = None,
+) -> Answer:
+    """Stream the model's answer (each piece to ``on_token``), then cite the passages."""
+    pieces: list[str] = []
+    async for chunk in model.stream(prompt(question, passages, max_chars), ChatOptions(temperature=0.0)):
+        if chunk.text:
+            pieces.append(chunk.text)
+            if on_token is not None:
+                await on_token(chunk.text)
+    text = "".join(pieces).strip()
+    return Answer(question, text, cite(text, passages), found=True, model=model.name)

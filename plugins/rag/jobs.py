@@ -1,0 +1,38 @@
+"""The ``ingest`` job kind: a long ingest in the background, with progress."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+from pygent_sdk import PluginConfig
+from pygent_sdk.jobs import JobContext, JobKind
+from pygent_sdk.knowledge import IngestProgress
+
+if TYPE_CHECKING:
+    from . import RagPlugin
+
+
+class IngestParams(PluginConfig):
+    """Parameters of an ``ingest`` job."""
+
+    paths: list[str] = Field(..., min_length=1, max_length=1000,
+                             description="Files and directories to ingest (as the server sees them).")
+    collection: str | None = Field(None, description="Collection (None: [rag] collection).")
+
+
+def ingest_kind(plugin: RagPlugin) -> JobKind:
+    """The kind: ingest ``paths`` into ``collection``; the result is the IngestReport."""
+
+    async def run(ctx: JobContext) -> dict[str, Any]:
+        async def progress(p: IngestProgress) -> None:
+            await ctx.progress(p.files_done, p.files_total,
+                               f"{p.chunks} chunks, {p.vectors_per_s:.0f} vectors/s: {p.source}")
+
+        report = await plugin.started().ingest_paths(
+            list(ctx.params["paths"]), collection=ctx.params.get("collection"), progress=progress)
+        return dataclasses.asdict(report)
+
+    return JobKind("ingest", "Ingest files and directories into a knowledge collection (rag).",
+                   run, IngestParams)

@@ -1,0 +1,137 @@
+"""Keyword search: a BM25 index (``bm25s``) per collection, persisted under the data directory.
+
+bm25s indexes are static, so an index is rebuilt from the catalog's chunks whenever the
+collection's revision has moved on, lazily, before the next keyword search; the rebuilt index is
+saved (to a new directory swapped in place) with the revision it reflects, and reloaded from disk
+after a restart when still current. Methods block: call them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from pygent_sdk.files import private_dir, write_private
+
+from .catalog import Catalog
+
+_WORD = re.compile(r"\w+")
+STOPWORDS = frozenset(
+    "a an and are as at be but by can do does for from has have how i if in into is it its of on "
+    "or so such that the their then there these they this to was were what when where which who "
+    "why will with you your".split()
+)
+
+
+def _stem(word: str) -> str:
+    """A light English stemmer: plural and common verb endings (``plugins`` -> ``plugin``)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not word.endswith("ss"):
+            return word[: -len(suffix)]
+    return word
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens, stop words dropped, lightly stemmed."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+class _Index:
+    def __init__(self, revision: int, ids: list[str], bm25: Any) -> None:
+        self.revision, self.ids, self.bm25 = revision, ids, bm25
+
+
+class KeywordIndex:
+    """BM25 search over each collection's chunks, rebuilt when the catalog changes."""
+
+    def __init__(self, catalog: Catalog, directory: Path) -> None:
+        self.catalog = catalog
+        self.directory = directory
+        self._indexes: dict[str, _Index] = {}
+        self._lock = threading.Lock()
+
+    def search(self, collection: str, query: str, k: int,
+               documents: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best ``(chunk id, BM25 score)`` pairs, scores > 0 only, restricted to the
+        chunks of ``documents`` (ids) when given."""
+        import numpy as np
+
+        index = self._current(collection)
+        terms = tokenize(query)
+        if index is None or not index.ids or not terms:
+            return []
+        scores = index.bm25.get_scores(terms)
+        if documents is not None:
+            mask = np.fromiter((i.rpartition(":")[0] in documents for i in index.ids), bool, len(index.ids))
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(index.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def forget(self, collection: str) -> None:
+        """Drop a collection's index (memory and disk)."""
+        with self._lock:
+            self._indexes.pop(collection, None)
+            shutil.rmtree(self._path(collection), ignore_errors=True)
+
+    def _path(self, collection: str) -> Path:
+        return self.directory / collection
+
+    def _current(self, collection: str) -> _Index | None:
+        with self._lock:
+            revision = self.catalog.revision(collection)
+            if revision < 0:
+                return None
+            index = self._indexes.get(collection)
+            if index is None or index.revision != revision:
+                index = self._load(collection, revision) or self._build(collection)
+                self._indexes[collection] = index
+            return index
+
+    def _load(self, collection: str, revision: int) -> _Index | None:
+        import bm25s
+
+        path = self._path(collection)
+        try:
+            meta = json.loads((path / "rag.json").read_text())
+            if meta["revision"] != revision:
+                return None
+            bm25 = bm25s.BM25.load(str(path), show_progress=False) if meta["ids"] else None
+            return _Index(revision, meta["ids"], bm25)
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _build(self, collection: str) -> _Index:
+        import bm25s
+
+        revision, ids, texts = self.catalog.corpus(collection)
+        bm25 = None
+        if ids:
+            bm25 = bm25s.BM25()
+            bm25.index([tokenize(t) for t in texts], show_progress=False)
+        index = _Index(revision, ids, bm25)
+        self._save(collection, index)
+        return index
+
+    def _save(self, collection: str, index: _Index) -> None:
+        """Write the index to a fresh directory, then swap it in (a crash leaves one of the two)."""
+        path = self._path(collection)
+        fresh = path.with_name(f".{collection}.new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        private_dir(fresh)
+        if index.bm25 is not None:
+            index.bm25.save(str(fresh), show_progress=False)
+        write_private(fresh / "rag.json", json.dumps({"revision": index.revision, "ids": index.ids}))
+        old = path.with_name(f".{collection}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(fresh, path)
+        shutil.rmtree(old, ignore_errors=True)

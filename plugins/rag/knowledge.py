@@ -1,0 +1,459 @@
+"""The knowledge service: collections bound to an embedder and a store; ingest, search, answer.
+
+Ingest is lean: files are read and chunked in a worker thread, chunks of many files are embedded
+together in batches of ``[rag] batch_size``, and each batch goes to the store in one upsert and to
+the catalog in one transaction. Retrieval is by vector, by keyword (BM25) or hybrid (weighted
+reciprocal rank fusion of both), optionally diversified by MMR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from pygent_sdk.knowledge import (
+    Answer, DocumentInfo, IngestProgress, IngestReport, KnowledgeError, Passage, RagIngested,
+    RagIngestProgress, RagSearched, SearchMode, UnknownDocument, UnsupportedDocument,
+)
+from pygent_sdk.models import CHAT_MODEL
+from pygent_sdk.vectors import (
+    EMBEDDER, VECTOR_STORE, DimensionMismatch, Embedder, Filter, UnknownCollection, VectorStore, matches,
+)
+
+from . import answer as answering
+from .catalog import Catalog, CollectionRow, chunk_id, document_id
+from .chunking import Chunk, chunk_text
+from .fusion import mmr, rrf
+from .keyword import KeywordIndex
+from .loaders import extract, load, walk
+
+if TYPE_CHECKING:
+    from . import RagConfig, RagPlugin
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+RESERVED = frozenset({"document_id", "source", "chunk"})
+"""Chunk metadata keys the plugin sets itself."""
+Progress = Callable[[IngestProgress], Awaitable[None] | None]
+
+
+def store_collection(name: str) -> str:
+    """The vector-store collection behind knowledge collection ``name``."""
+    return f"rag_{name}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bound:
+    """An open collection: its catalog row, embedder and store."""
+
+    row: CollectionRow
+    embedder: Embedder
+    store: VectorStore
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending:
+    """Documents read and chunked, waiting to be embedded and stored together."""
+
+    documents: list[tuple[DocumentInfo, list[Chunk], bool]] = dataclasses.field(default_factory=list)
+    chunks: int = 0
+
+
+class _Run:
+    """One ingest: counts, timing and progress reports."""
+
+    def __init__(self, service: KnowledgeService, bound: Bound, total: int, progress: Progress | None) -> None:
+        self.service, self.bound, self.total, self.callback = service, bound, total, progress
+        self.files_done = self.chunks = 0
+        self.started = time.perf_counter()
+        self.embed_seconds = 0.0
+
+    async def report(self, source: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        rate = self.chunks / elapsed if elapsed > 0 else 0.0
+        progress = IngestProgress(self.files_done, self.total, self.chunks, rate, source)
+        if self.callback is not None:
+            result = self.callback(progress)
+            if inspect.isawaitable(result):
+                await result
+        await self.service.publish(RagIngestProgress(
+            collection=self.bound.name, files_done=self.files_done, files_total=self.total,
+            chunks=self.chunks, vectors_per_s=rate, source=source,
+        ))
+
+
+class KnowledgeService:
+    """Implements :class:`pygent_sdk.knowledge.Knowledge` for the rag plugin."""
+
+    def __init__(self, plugin: RagPlugin) -> None:
+        self.plugin = plugin
+        self.config: RagConfig = plugin.config
+        self.context = plugin.context
+        self.catalog = Catalog(self.context.data_dir / "catalog.db")
+        self.keyword = KeywordIndex(self.catalog, self.context.data_dir / "bm25")
+        self._open: dict[str, Bound] = {}
+        self._writing = anyio.Lock()
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    async def publish(self, event: Any) -> None:
+        await self.context.bus.publish(dataclasses.replace(event, source=self.context.name))
+
+    # Collections ------------------------------------------------------------------------------
+
+    def name(self, collection: str | None) -> str:
+        """``collection`` checked, or the default ``[rag] collection``."""
+        name = collection or self.config.collection
+        if not NAME.fullmatch(name):
+            raise KnowledgeError(
+                f"bad collection name {name!r}: use 1 to 63 letters, digits, '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return name
+
+    async def _row(self, name: str) -> CollectionRow | None:
+        return await anyio.to_thread.run_sync(self.catalog.collection, name)
+
+    async def create_collection(self, collection: str | None = None, *, embedder: str | None = None,
+                                store: str | None = None) -> Bound:
+        """Open ``collection``, creating it bound to ``embedder`` and ``store`` (None: the
+        configured ones) when new. An existing collection keeps its own binding; an embedder
+        named for it must have its dimension."""
+        name = self.name(collection)
+        row = await self._row(name)
+        if row is not None:
+            return await self.bound(name, embedder=embedder)
+        model = self.context.service(EMBEDDER, name=embedder or self.config.embedder or None)
+        backend = self.context.service(VECTOR_STORE, name=store or self.config.store or None)
+        dimension = model.dimension or len((await model.embed(["dimension"]))[0])
+        await self._store_collection(name, model, backend, dimension)
+        row = await anyio.to_thread.run_sync(self.catalog.create_collection, name, model.name,
+                                             backend.name, dimension)
+        bound = self._open[name] = Bound(row, model, backend)
+        return bound
+
+    async def bound(self, collection: str | None, *, embedder: str | None = None) -> Bound:
+        """The existing ``collection`` with its embedder and store, or :class:`UnknownCollection`."""
+        name = self.name(collection)
+        found = self._open.get(name)
+        if found is not None and embedder is None:
+            return found
+        row = await self._row(name)
+        if row is None:
+            known = [r.name for r, _, _ in await anyio.to_thread.run_sync(self.catalog.collections)]
+            raise UnknownCollection(
+                f"no knowledge collection {name!r} (there are: {', '.join(known) or 'none'}); "
+                "ingest documents into it first, e.g. pygent ingest PATH --collection " + name
+            )
+        model = self.context.service(EMBEDDER, name=embedder or row.embedder)
+        backend = self.context.service(VECTOR_STORE, name=row.store)
+        if model.dimension and model.dimension != row.dimension:
+            raise _mismatch(model.name, model.dimension, row)
+        await self._store_collection(name, model, backend, row.dimension)
+        bound = Bound(row, model, backend)
+        if embedder is None:
+            self._open[name] = bound
+        return bound
+
+    async def _store_collection(self, name: str, model: Embedder, backend: VectorStore, dimension: int) -> None:
+        try:
+            await backend.create_collection(store_collection(name), dimension, metric="cosine")
+        except DimensionMismatch as error:
+            raise DimensionMismatch(
+                f"embedder {model.name!r} gives {dimension}-dimensional vectors but the "
+                f"{backend.name} store's collection {store_collection(name)!r} for knowledge "
+                f"collection {name!r} holds others: {error}"
+            ) from None
+
+    async def collections(self) -> list[dict[str, Any]]:
+        rows = await anyio.to_thread.run_sync(self.catalog.collections)
+        return [{"name": r.name, "embedder": r.embedder, "store": r.store, "dimension": r.dimension,
+                 "documents": docs, "chunks": chunks, "created_at": r.created_at}
+                for r, docs, chunks in rows]
+
+    async def drop_collection(self, name: str) -> bool:
+        name = self.name(name)
+        row = await self._row(name)
+        if row is None:
+            return False
+        async with self._writing:
+            backend = self.context.optional_service(VECTOR_STORE, name=row.store)
+            if backend is not None:
+                await backend.drop_collection(store_collection(name))
+            await anyio.to_thread.run_sync(self.catalog.drop_collection, name)
+            await anyio.to_thread.run_sync(self.keyword.forget, name)
+            self._open.pop(name, None)
+        return True
+
+    # Ingest -----------------------------------------------------------------------------------
+
+    async def ingest_paths(self, paths: Sequence[str], *, collection: str | None = None,
+                           progress: Progress | None = None) -> IngestReport:
+        started = time.perf_counter()
+        files, failed, ignored = await anyio.to_thread.run_sync(walk, list(paths))
+        for path in ignored:
+            self.context.log.info("ingest: skipping %s (unsupported type)", path)
+        bound = await self.create_collection(collection)
+        known = await anyio.to_thread.run_sync(self.catalog.hashes, bound.name)
+        run = _Run(self, bound, len(files), progress)
+        added: list[str] = []
+        replaced: list[str] = []
+        unchanged: list[str] = []
+        pending = _Pending()
+        max_bytes = int(self.config.max_file_mb * 1_048_576)
+        async with self._writing:
+            for path in files:
+                source = str(path)
+                try:
+                    loaded = await anyio.to_thread.run_sync(self._read, bound.name, path, max_bytes,
+                                                             known.get(source))
+                except UnsupportedDocument as error:
+                    failed.append((source, str(error)))
+                else:
+                    if loaded is None:
+                        unchanged.append(source)
+                    else:
+                        doc, chunks = loaded
+                        (replaced if source in known else added).append(source)
+                        pending.documents.append((doc, chunks, source in known))
+                        pending.chunks += len(chunks)
+                        if pending.chunks >= self.config.batch_size:
+                            await self._flush(bound, pending, run)
+                            pending = _Pending()
+                run.files_done += 1
+                await run.report(source)
+            if pending.documents:
+                await self._flush(bound, pending, run)
+                await run.report(pending.documents[-1][0].source)
+        return IngestReport(bound.name, tuple(added), tuple(replaced), tuple(unchanged), tuple(failed),
+                            run.chunks, time.perf_counter() - started, tuple(ignored))
+
+    def _read(self, collection: str, path: Path, max_bytes: int,
+              known_sha: str | None) -> tuple[DocumentInfo, list[Chunk]] | None:
+        """Load and chunk one file (in a worker thread); None when its content is unchanged."""
+        loaded = load(path, max_bytes=max_bytes)
+        if loaded.sha256 == known_sha:
+            return None
+        return self._document(collection, str(path), loaded.text, loaded.format, loaded.sha256, {})
+
+    def _document(self, collection: str, source: str, text: str, kind: str, sha: str,
+                  metadata: Mapping[str, Any]) -> tuple[DocumentInfo, list[Chunk]]:
+        """A document's catalog entry and chunks (blocking: chunking a large text takes time)."""
+        chunks = chunk_text(text, size=self.config.chunk_tokens, overlap=self.config.chunk_overlap,
+                            markdown=kind in ("markdown", "html"))
+        if not chunks:
+            raise UnsupportedDocument(f"{source}: no text to index")
+        doc = DocumentInfo(document_id(collection, source), collection, source, len(chunks), len(text),
+                           sha, time.time(), dict(metadata))
+        return doc, chunks
+
+    async def _flush(self, bound: Bound, pending: _Pending, run: _Run) -> None:
+        """Embed the pending documents' chunks in batches, then store vectors and catalog rows."""
+        import numpy as np
+
+        documents = pending.documents
+        texts = [c.text for _, chunks, _ in documents for c in chunks]
+        parts = []
+        size = self.config.batch_size
+        for i in range(0, len(texts), size):
+            vectors = np.asarray(await bound.embedder.embed(texts[i:i + size]), dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[1] != bound.row.dimension:
+                raise _mismatch(bound.embedder.name, int(vectors.shape[-1]), bound.row)
+            parts.append(vectors)
+            run.chunks += len(vectors)
+            if i + size < len(texts):
+                await run.report(documents[-1][0].source)
+        ids: list[str] = []
+        metadata: list[dict[str, Any]] = []
+        for doc, chunks, _ in documents:
+            base = {**doc.metadata, "document_id": doc.id, "source": doc.source}
+            ids.extend(chunk_id(doc.id, c.index) for c in chunks)
+            metadata.extend({**base, "chunk": c.index} for c in chunks)
+        stale = [doc.id for doc, _, again in documents if again]
+        target = store_collection(bound.name)
+        if stale:
+            await bound.store.delete(target, filter={"document_id": stale})
+        await bound.store.upsert(target, ids, np.concatenate(parts), metadata)
+        await anyio.to_thread.run_sync(self.catalog.put_documents, bound.name,
+                                       [(doc, chunks) for doc, chunks, _ in documents])
+        for doc, chunks, again in documents:
+            await self.publish(RagIngested(collection=bound.name, document_id=doc.id, source=doc.source,
+                                           chunks=len(chunks), replaced=again))
+
+    async def ingest_text(self, text: str, *, source: str, collection: str | None = None,
+                          metadata: Mapping[str, Any] | None = None, format: str = "text") -> DocumentInfo:
+        import hashlib
+
+        if not source.strip():
+            raise KnowledgeError("a document needs a non-empty source (a name for citations)")
+        clash = RESERVED & set(metadata or {})
+        if clash:
+            raise KnowledgeError(f"{source}: metadata keys {sorted(clash)} are reserved (set by the rag plugin)")
+        body = await anyio.to_thread.run_sync(extract, text, format, source)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        bound = await self.create_collection(collection)
+        async with self._writing:
+            doc_id = document_id(bound.name, source)
+            current = await anyio.to_thread.run_sync(self.catalog.document, bound.name, doc_id)
+            if current is not None and current.sha256 == sha and dict(current.metadata) == dict(metadata or {}):
+                return current
+            doc, chunks = await anyio.to_thread.run_sync(self._document, bound.name, source, body, format, sha,
+                                                          metadata or {})
+            run = _Run(self, bound, 1, None)
+            pending = _Pending([(doc, chunks, current is not None)], len(chunks))
+            await self._flush(bound, pending, run)
+        stored = await anyio.to_thread.run_sync(self.catalog.document, bound.name, doc_id)
+        assert stored is not None
+        return stored
+
+    async def documents(self, collection: str | None = None) -> list[DocumentInfo]:
+        name = self.name(collection)
+        return await anyio.to_thread.run_sync(self.catalog.documents, name)
+
+    async def delete_document(self, document_id: str, collection: str | None = None) -> bool:
+        name = self.name(collection)
+        if await self._row(name) is None:
+            return False
+        bound = await self.bound(name)
+        async with self._writing:
+            if await anyio.to_thread.run_sync(self.catalog.document, name, document_id) is None:
+                return False
+            await bound.store.delete(store_collection(name), filter={"document_id": document_id})
+            return await anyio.to_thread.run_sync(self.catalog.delete_document, name, document_id)
+
+    async def document_collection(self, document_id: str) -> str:
+        """The collection holding document ``document_id``, or :class:`UnknownDocument`."""
+        for row in await self.collections():
+            if await anyio.to_thread.run_sync(self.catalog.document, row["name"], document_id):
+                return row["name"]
+        raise UnknownDocument(f"no document {document_id!r} in any knowledge collection")
+
+    # Retrieval --------------------------------------------------------------------------------
+
+    async def retrieve(self, query: str, *, k: int | None = None, mode: SearchMode | None = None,
+                       collection: str | None = None, filter: Filter | None = None) -> list[Passage]:
+        started = time.perf_counter()
+        k = k or self.config.k
+        mode = mode or self.config.mode
+        if mode not in ("vector", "keyword", "hybrid"):
+            raise KnowledgeError(f"unknown search mode {mode!r}: use vector, keyword or hybrid")
+        if not query.strip():
+            raise KnowledgeError("an empty query finds nothing: give some words to search for")
+        bound = await self.bound(collection)
+        depth = max(4 * k, 20) if (mode == "hybrid" or self.config.mmr) else k
+        similarity: dict[str, float] = {}
+        query_vector = None
+        rankings: list[tuple[list[str], float]] = []
+        scores: dict[str, float] = {}
+        if mode in ("vector", "hybrid"):
+            query_vector = (await bound.embedder.embed([query]))[0]
+            hits = await bound.store.search(store_collection(bound.name), query_vector, depth, filter)
+            similarity = {h.id: float(h.score) for h in hits}
+            rankings.append(([h.id for h in hits], self.config.vector_weight))
+            scores.update(similarity)
+        if mode in ("keyword", "hybrid"):
+            allowed = None
+            if filter:
+                metas = await anyio.to_thread.run_sync(self.catalog.metadata, bound.name)
+                allowed = {doc for doc, meta in metas.items() if matches(meta, filter)}
+            hits = await anyio.to_thread.run_sync(self.keyword.search, bound.name, query, depth, allowed)
+            rankings.append(([key for key, _ in hits], self.config.keyword_weight))
+            if mode == "keyword":
+                scores.update(hits)
+        if mode == "hybrid":
+            ranked = rrf(rankings, k=self.config.rrf_k)
+            scores = dict(ranked)
+            order = [key for key, _ in ranked]
+        else:
+            order = rankings[0][0]
+        rows = await anyio.to_thread.run_sync(self.catalog.chunks, order)
+        order = [key for key in order if key in rows]
+        if self.config.mmr and len(order) > 1:
+            order, similarity = await self._diversify(bound, query, query_vector, order, rows, k, similarity)
+        passages = [
+            Passage(id=key, document_id=rows[key].document_id, source=rows[key].source, chunk=rows[key].index,
+                    start=rows[key].start, end=rows[key].end, text=rows[key].text, score=scores.get(key, 0.0),
+                    heading=rows[key].heading, similarity=similarity.get(key))
+            for key in order[:k]
+        ]
+        await self.publish(RagSearched(collection=bound.name, mode=mode, k=k, hits=len(passages),
+                                       seconds=time.perf_counter() - started))
+        return passages
+
+    async def _diversify(self, bound: Bound, query: str, query_vector: Any, order: list[str],
+                         rows: Mapping[str, Any], k: int, similarity: dict[str, float]) -> tuple[list[str], dict[str, float]]:
+        """MMR over the candidates, re-embedding them (the embedder's cache makes that cheap)."""
+        import numpy as np
+
+        vectors = await bound.embedder.embed([query] + [rows[key].text for key in order])
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if query_vector is None:
+            query_vector = matrix[0]
+        picked = mmr(query_vector, matrix[1:], k=k, lam=self.config.mmr_lambda)
+        cosines = matrix[1:] @ np.asarray(query_vector, dtype=np.float32)
+        return [order[i] for i in picked], {**similarity, **{key: float(c) for key, c in zip(order, cosines)}}
+
+    async def similarities(self, bound: Bound, query: str, passages: Sequence[Passage]) -> list[float]:
+        """Each passage's cosine similarity to ``query`` (known, or by embedding)."""
+        if all(p.similarity is not None for p in passages):
+            return [float(p.similarity) for p in passages]  # type: ignore[arg-type]
+        import numpy as np
+
+        matrix = np.asarray(await bound.embedder.embed([query] + [p.text for p in passages]), dtype=np.float32)
+        return [float(x) for x in matrix[1:] @ matrix[0]]
+
+    # Answers ----------------------------------------------------------------------------------
+
+    async def answer(self, question: str, *, k: int | None = None, mode: SearchMode | None = None,
+                     collection: str | None = None, model: str | None = None,
+                     on_token: Callable[[str], Awaitable[None]] | None = None) -> Answer:
+        bound = await self.bound(collection)
+        passages = await self.retrieve(question, k=k, mode=mode, collection=bound.name)
+        threshold = self.config.min_similarity
+        if not passages:
+            return answering.nothing_found(question, bound.name, None, threshold)
+        sims = await self.similarities(bound, question, passages)
+        if max(sims) < threshold:
+            return answering.nothing_found(question, bound.name, max(sims), threshold)
+        chat = self.context.service(CHAT_MODEL, name=model or self.config.answer_model or None)
+        return await answering.generate(chat, question, passages, max_chars=self.config.context_chars,
+                                        on_token=on_token)
+
+    async def stats(self) -> dict[str, Any]:
+        collections = await self.collections()
+        stores: dict[str, Any] = {}
+        for name in sorted({c["store"] for c in collections}):
+            backend = self.context.optional_service(VECTOR_STORE, name=name)
+            stores[name] = await backend.stats() if backend is not None else {"error": "store not enabled"}
+        return {"collections": collections, "documents": sum(c["documents"] for c in collections),
+                "chunks": sum(c["chunks"] for c in collections), "stores": stores}
+
+
+def _mismatch(embedder: str, dimension: int, row: CollectionRow) -> DimensionMismatch:
+    return DimensionMismatch(
+        f"embedder {embedder!r} gives {dimension}-dimensional vectors but knowledge collection "
+        f"{row.name!r} holds {row.dimension}-dimensional ones (made with embedder {row.embedder!r}); "
+        "use that embedder, or ingest into a new collection"
+    )
+
+
+class CollectionRetriever:
+    """A :class:`~pygent_sdk.knowledge.Retriever` over one collection (None: the default)."""
+
+    def __init__(self, service: KnowledgeService, collection: str | None) -> None:
+        self.service, self.collection = service, collection
+
+    async def retrieve(self, query: str, *, k: int = 5, mode: SearchMode = "hybrid",
+                       collection: str | None = None, filter: Filter | None = None) -> list[Passage]:
+        return await self.service.retrieve(query, k=k, mode=mode, collection=collection or self.collection,
+                                           filter=filter)

@@ -1,0 +1,353 @@
+"""The rag plugin on doubles (hash embedder, in-memory store): chunking, loaders, catalog, fusion,
+thresholds, bad input, hooks, tool and job."""
+
+from __future__ import annotations
+
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from pygent_plugins.rag import RagPlugin
+from pygent_plugins.rag.chunking import chunk_text
+from pygent_plugins.rag.fusion import mmr, rrf
+from pygent_plugins.rag.keyword import tokenize
+from pygent_plugins.rag.loaders import html_text, load
+from pygent_sdk.knowledge import (
+    KNOWLEDGE, RETRIEVER, Knowledge, Retriever, UnknownDocument, UnsupportedDocument,
+)
+from pygent_sdk.testing import PluginHarness
+from pygent_sdk.vectors import DimensionMismatch, UnknownCollection
+
+from .rag_kit import doubles
+
+pytestmark = pytest.mark.anyio
+
+GUIDE = textwrap.dedent("""\
+    # Guide
+
+    Intro paragraph about the guide.
+
+    ## Install
+
+    Run pip install pygent-factory to install it. The installer needs Python.
+
+    ```python
+    # not a heading
+    print("hi")
+    ```
+
+    ## Usage
+
+    ### Plugins
+
+    Write a plugin class deriving from Plugin and register an entry point.
+    """)
+
+
+def harness(tmp_path: Path, dimension: int = 64, store=None, **rag: object) -> PluginHarness:
+    cls = doubles(dimension)
+    if store is not None:
+        cls.store = store
+    return PluginHarness({"doubles": cls, "rag": RagPlugin, "models": None, "scripted": None},
+                         {"kernel": {"data_dir": str(tmp_path / "data")}, "rag": rag,
+                          "models": {"default": "scripted:echo"}})
+
+
+def corpus(root: Path) -> Path:
+    docs = root / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / ".hidden").mkdir()
+    (docs / "guide.md").write_text(GUIDE)
+    (docs / "cats.txt").write_text("Cats purr and sleep most of the day.\n\nThey hunt mice at night.")
+    (docs / "sub" / "page.html").write_text(
+        "<html><head><title>t</title><style>p{}</style></head><body><h1>Birds</h1>"
+        "<p>Parrots &amp; crows talk.</p><script>alert(1)</script></body></html>")
+    (docs / "sub" / "image.png").write_bytes(b"\x89PNG\r\n")
+    (docs / ".hidden" / "secret.md").write_text("# Secret\n\nhidden words")
+    return docs
+
+
+# Chunking -------------------------------------------------------------------------------------
+
+
+def test_chunks_map_back_exactly_and_keep_sections() -> None:
+    chunks = chunk_text(GUIDE, size=200, overlap=10, markdown=True)
+    assert [c.heading for c in chunks] == ["Guide", "Guide › Install", "Guide › Usage › Plugins"]
+    assert all(GUIDE[c.start:c.end] == c.text for c in chunks)
+    assert "# not a heading" in chunks[1].text  # fenced code is not a heading
+    assert chunks[2].text.startswith("### Plugins")
+    assert [c.index for c in chunks] == [0, 1, 2]
+
+
+def test_chunk_size_overlap_and_paragraphs() -> None:
+    paragraphs = [" ".join(f"p{p}w{i}" for i in range(30)) for p in range(6)]
+    text = "\n\n".join(paragraphs)
+    chunks = chunk_text(text, size=70, overlap=5, markdown=False)
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert all(len(c.text.split()) <= 70 for c in chunks)
+    first = chunks[0].text.split()
+    assert first[-1] == "p1w29"  # two whole paragraphs (60 words), not cut mid-paragraph at 70
+    assert chunks[1].text.split()[:5] == first[-5:]  # 5 tokens of overlap
+    assert chunks[-1].text.endswith("p5w29")
+    long = " ".join(f"w{i}" for i in range(1000))
+    pieces = chunk_text(long, size=100, overlap=20, markdown=False)
+    assert all(len(p.text.split()) <= 100 for p in pieces) and pieces[-1].text.endswith("w999")
+    with pytest.raises(ValueError, match="overlap"):
+        chunk_text(text, size=10, overlap=10, markdown=False)
+
+
+def test_html_text_and_tokenizer() -> None:
+    text = html_text("<h2>Title</h2><p>a &lt;b&gt; &amp;amp; c</p><script>x()</script><style>.a{}</style>")
+    assert text == "## Title\n\na <b> &amp; c"
+    assert tokenize("The Plugins are running, ZX-4471-Q!") == ["plugin", "runn", "zx", "4471", "q"]
+
+
+# Loaders and bad input ------------------------------------------------------------------------
+
+
+def test_loaders_refuse_bad_files_naming_them(tmp_path: Path) -> None:
+    cases = {
+        "data.xlsx": (b"PK\x03\x04", "unsupported file type '.xlsx'"),
+        "empty.md": (b"  \n\n ", "empty document"),
+        "nul.txt": (b"text\x00\x01\x02garbage", "binary content"),
+        "latin.txt": (b"caf\xe9 \xff\xfe", "not UTF-8"),
+        "bad.pdf": (b"%PDF-1.4 not really", "not a readable PDF"),
+    }
+    for name, (raw, reason) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(raw)
+        with pytest.raises(UnsupportedDocument, match=reason) as caught:
+            load(path, max_bytes=1_000_000)
+        assert str(path) in str(caught.value)
+
+
+def test_a_50_mb_file_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    with big.open("wb") as file:
+        file.truncate(50 * 1_048_576)  # 50 MB of NULs, sparse: cheap to make
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsupportedDocument, match=r"big.txt: 50.0 MB is over the limit of 20 MB"):
+            load(big, max_bytes=20 * 1_048_576)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_048_576, peak
+
+
+def test_pdf_text_is_extracted(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                             NameObject("/BaseFont"): NameObject("/Helvetica")})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject(
+        {NameObject("/F1"): writer._add_object(font)})})
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 20 100 Td (Penguins live in Antarctica) Tj ET")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    path = tmp_path / "penguins.pdf"
+    with path.open("wb") as file:
+        writer.write(file)
+    loaded = load(path, max_bytes=1_000_000)
+    assert loaded.format == "pdf" and "Penguins live in Antarctica" in loaded.text
+
+
+# Fusion ---------------------------------------------------------------------------------------
+
+
+def test_reciprocal_rank_fusion_math() -> None:
+    fused = dict(rrf([(["a", "b", "c"], 1.0), (["c", "a"], 2.0)], k=60))
+    assert fused["a"] == pytest.approx(1 / 61 + 2 / 62)
+    assert fused["b"] == pytest.approx(1 / 62)
+    assert fused["c"] == pytest.approx(1 / 63 + 2 / 61)
+    assert [key for key, _ in rrf([(["a", "b", "c"], 1.0), (["c", "a"], 2.0)])] == ["c", "a", "b"]
+    assert [key for key, _ in rrf([(["x", "y"], 1.0), (["y"], 0.0)])] == ["x", "y"]
+
+
+def test_mmr_trades_relevance_for_diversity() -> None:
+    query = [1.0, 0.0]
+    near, twin, other = [0.99, 0.141], [0.99, 0.141], [0.8, -0.6]
+    assert mmr(query, [near, twin, other], k=2, lam=1.0) == [0, 1]
+    assert mmr(query, [near, twin, other], k=2, lam=0.5) == [0, 2]
+
+
+# The service ----------------------------------------------------------------------------------
+
+
+async def test_ingest_walks_directories_and_reports_refusals(tmp_path: Path) -> None:
+    docs = corpus(tmp_path)
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK")
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        seen = []
+        report = await knowledge.ingest_paths([str(docs), str(tmp_path / "sheet.xlsx"), str(tmp_path / "nope.md")],
+                                              progress=seen.append)
+        assert sorted(Path(s).name for s in report.added) == ["cats.txt", "guide.md", "page.html"]
+        assert [Path(s).name for s in report.ignored] == ["image.png"]  # a note, not a failure
+        failed = dict(report.failed)
+        assert "unsupported file type '.xlsx'" in failed[str(tmp_path / "sheet.xlsx")]
+        assert "no such file" in failed[str(tmp_path / "nope.md")]
+        assert seen[-1].files_done == seen[-1].files_total == 3 and seen[-1].chunks == report.chunks
+        events = h.events_on("rag.>")
+        assert {e.topic for e in events} == {"rag.ingest.progress", "rag.ingested"}
+        passages = await knowledge.retrieve("parrots crows", k=1, mode="keyword")
+        assert passages[0].source.endswith("page.html") and passages[0].heading == "Birds"
+        assert "script" not in passages[0].text and "alert" not in passages[0].text
+        assert not await knowledge.retrieve("hidden secret words", mode="keyword")
+
+
+async def test_unchanged_is_skipped_changed_replaced_deleted_removed(tmp_path: Path) -> None:
+    docs = corpus(tmp_path)
+    store = doubles().store
+    async with harness(tmp_path, store=store, chunk_tokens=20, chunk_overlap=2) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        first = await knowledge.ingest_paths([str(docs)])
+        count = await store.count("rag_default")
+        assert count == first.chunks > 3
+        again = await knowledge.ingest_paths([str(docs)])
+        assert again.added == again.replaced == () and len(again.unchanged) == 3 and again.chunks == 0
+        cats = docs / "cats.txt"
+        cats.write_text("Dogs bark loudly.")
+        changed = await knowledge.ingest_paths([str(docs)])
+        assert changed.replaced == (str(cats),) and changed.chunks == 1
+        doc = next(d for d in await knowledge.documents() if d.source == str(cats))
+        assert doc.chunks == 1 and await store.count("rag_default", {"document_id": doc.id}) == 1
+        assert not await knowledge.retrieve("cats purr mice", mode="keyword")
+        assert (await knowledge.retrieve("dogs bark", mode="keyword"))[0].document_id == doc.id
+        assert await knowledge.delete_document(doc.id)
+        assert not await knowledge.delete_document(doc.id)
+        assert await store.count("rag_default", {"document_id": doc.id}) == 0
+        assert not await knowledge.retrieve("dogs bark", mode="keyword")
+        assert await store.count("rag_default") == count - 1  # one cats chunk went
+    async with harness(tmp_path, store=store, chunk_tokens=20, chunk_overlap=2) as h:  # a restart
+        knowledge = h.kernel.service(KNOWLEDGE)
+        assert (await knowledge.retrieve("parrots", mode="keyword"))[0].heading == "Birds"
+        assert len((await knowledge.ingest_paths([str(docs)])).added) == 1  # cats.txt, deleted before
+
+
+async def test_text_documents_filters_and_modes(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        a = await knowledge.ingest_text("Apples grow on trees in orchards.", source="fruit/a", metadata={"lang": "en"})
+        b = await knowledge.ingest_text("# Äpfel\n\nApples grow in German orchards too.", source="fruit/b",
+                                        format="markdown", metadata={"lang": "de"})
+        assert a.chunks == b.chunks == 1 and a.id != b.id
+        assert await knowledge.ingest_text("Apples grow on trees in orchards.", source="fruit/a",
+                                           metadata={"lang": "en"}) == a  # unchanged
+        for mode in ("vector", "keyword", "hybrid"):
+            found = await knowledge.retrieve("apples orchards", mode=mode, filter={"lang": "de"})
+            assert [p.document_id for p in found] == [b.id], mode
+            assert found[0].heading == "Äpfel"
+        hybrid = await knowledge.retrieve("apples orchards", mode="hybrid")
+        assert hybrid[0].score == pytest.approx(2 / 61)  # first in both rankings, weights 1 and 1
+        assert hybrid[0].similarity is not None
+        searched = h.events_on("rag.searched")[-1]
+        assert (searched.mode, searched.k, searched.hits) == ("hybrid", 5, 2)
+        with pytest.raises(UnsupportedDocument, match="fruit/c: empty"):
+            await knowledge.ingest_text("   ", source="fruit/c")
+        with pytest.raises(UnknownCollection, match="no knowledge collection 'other'"):
+            await knowledge.retrieve("apples", collection="other")
+        with pytest.raises(Exception, match="bad collection name"):
+            await knowledge.retrieve("apples", collection="../x")
+        stats = await knowledge.stats()
+        assert stats["documents"] == 2 and stats["stores"]["memory"]["vectors"] == 2
+
+
+async def test_answers_cite_or_say_nothing_found(tmp_path: Path) -> None:
+    async with harness(tmp_path, min_similarity=0.3, answer_model="scripted:echo") as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("Penguins live in Antarctica and eat krill.", source="penguins.txt")
+        tokens: list[str] = []
+
+        async def on_token(text: str) -> None:
+            tokens.append(text)
+
+        answer = await knowledge.answer("Where do penguins live and what do penguins eat?", on_token=on_token)
+        assert answer.found and answer.model == "scripted:echo"
+        assert "".join(tokens).strip() == answer.text and "[1] penguins.txt" in answer.text  # echo: the prompt
+        assert answer.citations[0].source == "penguins.txt" and answer.citations[0].start == 0
+        assert len(h.calls_to("pygent_model")) == 1
+        nothing = await knowledge.answer("quantum chromodynamics lattice gauge")
+        assert not nothing.found and nothing.citations == ()
+        assert nothing.text.startswith("Nothing relevant found") and "min_similarity" in nothing.text
+        assert len(h.calls_to("pygent_model")) == 1  # no model call below the threshold
+
+
+async def test_dimension_mismatch_names_embedder_and_collection(tmp_path: Path) -> None:
+    async with harness(tmp_path, dimension=64) as h:
+        await h.kernel.service(KNOWLEDGE).ingest_text("some words", source="a.txt")
+    async with harness(tmp_path, dimension=32) as h:
+        with pytest.raises(DimensionMismatch) as caught:
+            await h.kernel.service(KNOWLEDGE).retrieve("some words")
+    message = str(caught.value)
+    assert "embedder 'hash' gives 32-dimensional" in message
+    assert "collection 'default' holds 64-dimensional" in message
+
+
+async def test_collections_are_listed_and_dropped(tmp_path: Path) -> None:
+    store = doubles().store
+    async with harness(tmp_path, store=store) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("one two three", source="x", collection="c1")
+        listed = await knowledge.collections()
+        assert [(c["name"], c["embedder"], c["store"], c["dimension"], c["documents"]) for c in listed] == [
+            ("c1", "hash", "memory", 64, 1)]
+        assert await knowledge.drop_collection("c1") and not await knowledge.drop_collection("c1")
+        assert await knowledge.collections() == [] and await store.collections() == []
+        with pytest.raises(UnknownDocument):
+            await knowledge.document_collection("nope")
+
+
+async def test_hook_pygent_knowledge(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.hook.pygent_knowledge()
+        assert isinstance(knowledge, Knowledge) and knowledge is h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("Lighthouses guide ships.", source="sea.txt")
+        assert (await knowledge.retrieve("lighthouses"))[0].source == "sea.txt"
+
+
+async def test_hook_pygent_retriever(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("Lighthouses guide ships.", source="sea.txt", collection="sea")
+        await knowledge.ingest_text("Camels cross deserts.", source="sand.txt")
+        sea = h.kernel.hook.pygent_retriever(collection="sea")
+        assert isinstance(sea, Retriever)
+        assert [p.source for p in await sea.retrieve("ships camels", mode="keyword")] == ["sea.txt"]
+        default = h.kernel.service(RETRIEVER, collection=None)
+        assert [p.source for p in await default.retrieve("ships camels", mode="keyword")] == ["sand.txt"]
+
+
+async def test_search_knowledge_tool(tmp_path: Path) -> None:
+    from pygent_plugins.rag.tool import MAX_OUTPUT
+
+    async with harness(tmp_path) as h:
+        tools = {t.spec.name: t for answer in h.kernel.hook.pygent_tools() for t in answer}
+        tool = tools["search_knowledge"]
+        assert (await tool({"query": "ships"})).is_error  # no collection yet: said, not raised
+        knowledge = h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("# Sea\n\nLighthouses guide ships. " + "waves " * 3000, source="sea.md",
+                                    format="markdown")
+        result = await tool({"query": "lighthouses ships", "k": 10})
+        assert not result.is_error and result.output.startswith("[1] sea.md › Sea (chunk 0, chars 0-")
+        assert len(result.output) <= MAX_OUTPUT
+        assert (await tool({"query": ""})).is_error and (await tool({"query": "x", "k": 99})).is_error
+
+
+async def test_ingest_job_runs_in_the_background(tmp_path: Path) -> None:
+    docs = corpus(tmp_path)
+    cls = doubles()
+    async with PluginHarness({"doubles": cls, "rag": RagPlugin, "jobs": None},
+                             {"kernel": {"data_dir": str(tmp_path / "data")}}) as h:
+        from pygent_sdk.jobs import JOBS
+
+        jobs = h.kernel.service(JOBS)
+        job = await jobs.start("ingest", {"paths": [str(docs)], "collection": "bg"})
+        done = await jobs.wait(job.id)
+        assert done.state == "completed", done.error
+        assert len(done.result["added"]) == 3 and done.result["collection"] == "bg"
+        assert done.progress.done == done.progress.total == 3
