@@ -1,0 +1,127 @@
+"""A persistent cache of vectors keyed by (embedder name, sha256 of the text), in SQLite.
+
+Vectors are stored as float32 bytes. Past ``max_entries`` rows, the oldest written go first.
+Every call runs in a worker thread; one connection, serialized by a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pygent_sdk.files import touch_private
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    model TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, hash)
+)
+"""
+
+
+def digest(text: str) -> bytes:
+    """The key of a text: its UTF-8 sha256."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class VectorCache:
+    """Vectors already computed, by model and text hash; survives restarts."""
+
+    def __init__(self, path: Path, max_entries: int) -> None:
+        self.path = path
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        for suffix in ("-wal", "-shm"):
+            sibling = path.with_name(path.name + suffix)
+            if sibling.exists():
+                touch_private(sibling)
+        self._db = sqlite3.connect(touch_private(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _get(self, model: str, keys: list[bytes]) -> dict[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):  # SQLite's bound on host parameters
+                part = keys[start:start + 500]
+                marks = ",".join("?" * len(part))
+                found.update(self._db.execute(
+                    f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
+                    [model, *part],
+                ).fetchall())
+        return found
+
+    def _put(self, model: str, rows: list[tuple[bytes, bytes]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors (model, hash, vector) VALUES (?, ?, ?)",
+                [(model, key, blob) for key, blob in rows],
+            )
+            excess = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] - self.max_entries
+            if excess > 0:
+                self._db.execute(
+                    "DELETE FROM vectors WHERE rowid IN "
+                    "(SELECT rowid FROM vectors ORDER BY rowid LIMIT ?)", (excess,))
+            self._db.execute("COMMIT")
+
+    def stats(self) -> dict[str, Any]:
+        """Rows per model, file size, hits and misses since start."""
+        with self._lock:
+            rows = dict(self._db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall())
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+        return {"entries": rows, "bytes": size, "hits": self.hits, "misses": self.misses}
+
+    async def get(self, model: str, keys: list[bytes]) -> dict[bytes, bytes]:
+        return await anyio.to_thread.run_sync(self._get, model, keys)
+
+    async def put(self, model: str, rows: list[tuple[bytes, bytes]]) -> None:
+        await anyio.to_thread.run_sync(self._put, model, rows)
+
+
+class CachedEmbedder:
+    """An embedder whose vectors go through a :class:`VectorCache`: unchanged text is never
+    encoded twice. Returns a float32 numpy array of shape (n, dimension)."""
+
+    def __init__(self, inner: Any, cache: VectorCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name: str = inner.name
+
+    @property
+    def dimension(self) -> int:  # type: ignore[override]
+        return int(self.inner.dimension)
+
+    async def embed(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        keys = [digest(t) for t in texts]
+        found = await self.cache.get(self.name, list(set(keys)))
+        if self.dimension:  # rows of another size came from an older model under this name
+            found = {k: v for k, v in found.items() if len(v) == 4 * self.dimension}
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        self.cache.hits += len(keys) - sum(k not in found for k in keys)
+        if missing:
+            self.cache.misses += len(missing)
+            text_of = dict(zip(keys, texts, strict=True))
+            fresh = np.asarray(await self.inner.embed([text_of[k] for k in missing]), dtype=np.float32)
+            rows = [(k, fresh[i].tobytes()) for i, k in enumerate(missing)]
+            await self.cache.put(self.name, rows)
+            found.update(rows)
+        if not keys:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([np.frombuffer(found[k], dtype=np.float32) for k in keys])
