@@ -1,10 +1,12 @@
 """A local HTTP server speaking the documented Ollama API shapes (github.com/ollama/ollama,
-docs/api.md): /api/chat, /api/generate, /api/tags, /api/pull, /api/delete, /api/show,
-/api/version. Streams newline-delimited JSON like Ollama does."""
+docs/api.md): /api/chat, /api/generate, /api/embed, /api/tags, /api/pull, /api/delete,
+/api/show, /api/version. Streams newline-delimited JSON like Ollama does."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +30,9 @@ class FakeOllama:
         self.trained = {"llama3.2:latest": 131_072, "qwen3": 2048}
         """Context length each model was trained on, as /api/show reports it."""
         self.requests: list[dict[str, Any]] = []
+        self.embedding_models = {"nomic-embed-text": 48}
+        """Embedding models and their vector size: /api/embed hashes each word into a bucket,
+        so texts sharing words are close (unnormalized, as Ollama may send)."""
 
     def _ndjson(self, parts: list[dict[str, Any]]) -> StreamingResponse:
         async def body() -> AsyncIterator[bytes]:
@@ -70,6 +75,23 @@ class FakeOllama:
         parts.append({"model": body["model"], "created_at": STAMP, "response": "", "done": True,
                       "done_reason": "length", "prompt_eval_count": 4, "eval_count": 3})
         return self._ndjson(parts)
+
+    async def embed(self, request: Request) -> Response:
+        body = await request.json()
+        self.requests.append(body)
+        name = body["model"]
+        size = self.embedding_models.get(name.removesuffix(":latest"))
+        if size is None:
+            return self._missing(name)
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        rows = []
+        for text in texts:
+            row = [0.0] * size
+            for word in re.findall(r"\w+", text.lower()):
+                row[int(hashlib.sha256(word.encode()).hexdigest(), 16) % size] += 3.0
+            rows.append(row)
+        return JSONResponse({"model": name, "embeddings": rows, "total_duration": 1000,
+                             "load_duration": 10, "prompt_eval_count": len(texts)})
 
     async def tags(self, request: Request) -> Response:
         return JSONResponse({"models": [
@@ -117,6 +139,7 @@ class FakeOllama:
         return Starlette(routes=[
             Route("/api/chat", self.chat, methods=["POST"]),
             Route("/api/generate", self.generate, methods=["POST"]),
+            Route("/api/embed", self.embed, methods=["POST"]),
             Route("/api/tags", self.tags),
             Route("/api/pull", self.pull, methods=["POST"]),
             Route("/api/delete", self.delete, methods=["DELETE"]),

@@ -161,6 +161,39 @@ async def test_ollama_unknown_model_is_a_clear_error(ollama_server) -> None:
             await h.kernel.hook.pygent_model(name="ollama:ghost").chat(HI)
 
 
+async def test_ollama_embedders_call_api_embed(ollama_server, tmp_path: Path) -> None:
+    import numpy as np
+    from pygent_plugins.embeddings import EmbeddingsPlugin
+    from pygent_plugins.ollama.client import OllamaError, OllamaNotFound
+    from pygent_sdk.vectors import EMBEDDER
+
+    fake, url = ollama_server
+    plugins = {"ollama": OllamaPlugin, "models": ModelsPlugin, "embeddings": EmbeddingsPlugin}
+    config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {"cache": False},
+              "ollama": {"host": url, "embed_models": ["nomic-embed-text", "ghost-embed"]}}
+    async with PluginHarness(plugins, config) as h:
+        names = sorted(e.name for answer in h.kernel.hook.pygent_embedders() for e in answer)
+        assert names == ["ollama:ghost-embed", "ollama:nomic-embed-text", "st:minilm"]
+        embedder = h.kernel.service(EMBEDDER, name="ollama:nomic-embed-text")
+        assert embedder.dimension == 0  # unknown until the first call
+        texts = ["deployed the billing service", "the billing service deployed today", "lunch with colleagues"]
+        rows = np.asarray(await embedder.embed(texts))
+        assert rows.shape == (3, 48) and embedder.dimension == 48
+        assert np.allclose(np.linalg.norm(rows, axis=1), 1.0)  # normalized here, not by the server
+        assert rows[0] @ rows[1] > 0.7 > 0.4 > rows[0] @ rows[2]
+        assert fake.requests[-1] == {"model": "nomic-embed-text", "input": texts, "keep_alive": "5m"}
+        assert len(await embedder.embed([f"text {i}" for i in range(130)])) == 130  # 3 requests
+        assert [len(r["input"]) for r in fake.requests[-3:]] == [64, 64, 2]
+        with pytest.raises(OllamaNotFound, match=f"Ollama at {url} answered 404: model 'ghost-embed' "
+                                                 r"not found \(embedding with model 'ghost-embed'\)"):
+            await h.kernel.service(EMBEDDER, name="ollama:ghost-embed").embed(["x"])
+    down = f"http://127.0.0.1:{free_port()}"
+    config["ollama"] = {"host": down, "embed_models": ["nomic-embed-text"]}
+    async with PluginHarness(plugins, config) as h:
+        with pytest.raises(OllamaError, match=f"Ollama is not running at {down} .*'nomic-embed-text'"):
+            await h.kernel.service(EMBEDDER, name="ollama:nomic-embed-text").embed(["x"])
+
+
 async def test_replay_model_records_once_then_replays(tmp_path: Path) -> None:
     path = tmp_path / "rec.jsonl"
     live = ScriptedChatModel(["first answer"])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.models import ModelProvider
+from pygent_sdk.vectors import Embedder
 
 if TYPE_CHECKING:  # the ollama client and httpx load on start, keeping `pygent` quick
     from .client import OllamaService
@@ -23,6 +24,11 @@ class OllamaConfig(PluginConfig):
     models: list[str] = Field(
         default_factory=list,
         description="Models to offer as ollama:NAME besides those the server lists at start.",
+    )
+    embed_models: list[str] = Field(
+        default_factory=list,
+        description="Embedding models to offer as ollama:NAME embedders (/api/embed), e.g. "
+        '["nomic-embed-text"]; needs the [embeddings] plugin to be asked for by name.',
     )
     timeout: float = Field(300.0, gt=0, description="Seconds to wait for a reply (connect: 3 s).")
     keep_alive: str = Field("5m", description="How long Ollama keeps a model loaded after a request.")
@@ -46,6 +52,7 @@ class OllamaPlugin(Plugin):
 
         self.service = OllamaService(self.config.host, self.config.timeout, self.config.keep_alive,
                                      self.config.num_ctx)
+        self.embedders = [self.service.embedder(name) for name in self.config.embed_models]
         names = self.service.names
         names.extend(self.config.models)
         try:
@@ -61,6 +68,10 @@ class OllamaPlugin(Plugin):
         if self.service is None:
             return []
         return [self.service.model(name) for name in self.service.names]
+
+    @hookimpl(optionalhook=True)
+    def pygent_embedders(self) -> list[Embedder]:
+        return list(getattr(self, "embedders", ()))
 
     @hookimpl
     def pygent_model_provider(self) -> ModelProvider | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -144,6 +145,22 @@ class OllamaService(BaseModelProvider):
             self.names.append(name)
         await self.learn([name])
 
+    def embedder(self, name: str) -> OllamaEmbedder:
+        return OllamaEmbedder(self, name)
+
+    async def embed(self, name: str, texts: list[str]) -> list[list[float]]:
+        """Normalized vectors of ``texts`` from model ``name`` (``/api/embed``)."""
+        try:
+            reply = await self.client.embed(name, texts, keep_alive=self.keep_alive)
+        except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
+            failed = self._error(error)
+            raise type(failed)(f"{failed} (embedding with model {name!r})") from None
+        rows = [normalized(row) for row in reply.embeddings]
+        if len(rows) != len(texts) or len({len(r) for r in rows}) > 1:
+            raise OllamaError(f"Ollama at {self.host}: model {name!r} answered {len(rows)} "
+                              f"embedding(s) of sizes {sorted({len(r) for r in rows})} for {len(texts)} text(s)")
+        return rows
+
     async def generate(self, name: str, prompt: str, options: ChatOptions | None = None) -> AsyncIterator[ChatChunk]:
         """Plain completion of ``prompt`` (no chat template), streamed."""
         options = options or ChatOptions()
@@ -194,6 +211,34 @@ class OllamaService(BaseModelProvider):
                     )
         except (httpx.HTTPError, ConnectionError, ollama.ResponseError) as error:
             raise self._error(error) from None
+
+
+def normalized(row: Sequence[float]) -> list[float]:
+    """``row`` scaled to unit length (a zero row stays zero)."""
+    norm = math.sqrt(math.fsum(x * x for x in row))
+    return [x / norm for x in row] if norm else [float(x) for x in row]
+
+
+class OllamaEmbedder:
+    """One Ollama embedding model (``/api/embed``) as an Embedder named ``ollama:NAME``; its
+    dimension is 0 until the first call."""
+
+    batch = 64
+    """Texts per request."""
+
+    def __init__(self, service: OllamaService, name: str) -> None:
+        self.service = service
+        self.remote = name
+        self.name = f"ollama:{name}"
+        self.dimension = 0
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch):
+            rows += await self.service.embed(self.remote, list(texts[start:start + self.batch]))
+        if rows:
+            self.dimension = len(rows[0])
+        return rows
 
 
 class OllamaModel(BaseChatModel):

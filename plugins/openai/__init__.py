@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 from pygent_sdk import ChatModel, Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.models import ModelProvider
+from pygent_sdk.vectors import Embedder
 
 if TYPE_CHECKING:
     from .client import OpenAIClient
@@ -24,6 +25,11 @@ class OpenAIConfig(PluginConfig):
     models: list[str] = Field(
         default_factory=list,
         description="Models to offer as openai:NAME (empty: ask the server's /models at start).",
+    )
+    embed_models: list[str] = Field(
+        default_factory=list,
+        description="Embedding models to offer as openai:NAME embedders (/v1/embeddings), e.g. "
+        '["text-embedding-3-small"]; needs the [embeddings] plugin to be asked for by name.',
     )
     json_mode: str = Field(
         "json_schema", pattern="^(json_schema|json_object)$",
@@ -51,6 +57,7 @@ class OpenAIPlugin(Plugin):
         from .client import OpenAIClient
 
         self.client = OpenAIClient(self.config)
+        self.embedders = [self.client.embedder(name) for name in self.config.embed_models]
         self.names = list(self.config.models)
         if not self.names:
             try:
@@ -67,6 +74,10 @@ class OpenAIPlugin(Plugin):
         if self.client is None:
             return []
         return [self.client.model(name) for name in self.names]
+
+    @hookimpl(optionalhook=True)
+    def pygent_embedders(self) -> list[Embedder]:
+        return list(getattr(self, "embedders", ()))
 
     @hookimpl
     def pygent_model_provider(self) -> ModelProvider | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,30 @@ class OpenAIClient(BaseModelProvider):
             raise OpenAIError(f"{response.request.url} answered without an OpenAI model list: "
                               f"{response.text[:200]!r}") from None
 
+    def embedder(self, name: str) -> OpenAIEmbedder:
+        return OpenAIEmbedder(self, name)
+
+    async def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], bool]:
+        """Normalized vectors of ``texts`` from ``model`` (``/embeddings``), in input order, and
+        whether the server sent one vector per token (mean-pooled here) instead of per text."""
+        where = f"OpenAI-compatible server at {self.config.base_url}, model {model!r}"
+        try:
+            response = await self.http.post("/embeddings", json={"model": model, "input": texts})
+        except httpx.HTTPError as error:
+            raise OpenAIError(f"{where}: unreachable: {type(error).__name__}: {error or 'no answer'}") from None
+        if not response.is_success:
+            raise OpenAIError(f"{where}: embeddings answered {response.status_code}: {response.text[:500]}")
+        try:
+            data = sorted(response.json()["data"], key=lambda d: d.get("index", 0))
+            per_token = any(d["embedding"] and isinstance(d["embedding"][0], list) for d in data)
+            rows = [normalized(_pooled(d["embedding"])) for d in data]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise OpenAIError(f"{where}: answered without an embeddings list: {response.text[:200]!r}") from None
+        if len(rows) != len(texts) or len({len(r) for r in rows}) > 1:
+            raise OpenAIError(f"{where}: answered {len(rows)} embedding(s) of sizes "
+                              f"{sorted({len(r) for r in rows})} for {len(texts)} text(s)")
+        return rows, per_token
+
     def request(self, model: str, messages: Sequence[ChatMessage], options: ChatOptions) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model, "messages": [_message(m) for m in messages], "stream": True,
@@ -162,6 +187,50 @@ class OpenAIClient(BaseModelProvider):
         # Servers that report no usage when streaming (llama.cpp's) send one token per chunk.
         usage = usage or Usage(0, pieces)
         yield ChatChunk(tool_calls=tool_calls, finish_reason=finish, usage=usage)
+
+
+def _pooled(embedding: list[Any]) -> list[float]:
+    """A text's vector: the embedding itself, or the mean of its per-token vectors."""
+    if embedding and isinstance(embedding[0], list):
+        return [math.fsum(column) / len(embedding) for column in zip(*embedding, strict=True)]
+    return [float(x) for x in embedding]
+
+
+def normalized(row: Sequence[float]) -> list[float]:
+    """``row`` scaled to unit length (a zero row stays zero)."""
+    norm = math.sqrt(math.fsum(x * x for x in row))
+    return [x / norm for x in row] if norm else [float(x) for x in row]
+
+
+class OpenAIEmbedder:
+    """One embedding model of the server (``/v1/embeddings``) as an Embedder named
+    ``openai:NAME``; its dimension is 0 until the first call."""
+
+    batch = 64
+    """Texts per request."""
+
+    def __init__(self, client: OpenAIClient, name: str) -> None:
+        self.client = client
+        self.remote = name
+        self.name = f"openai:{name}"
+        self.dimension = 0
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        rows: list[list[float]] = []
+        start = 0
+        while start < len(texts):
+            part = list(texts[start:start + self.batch])
+            got, per_token = await self.client.embed(self.remote, part)
+            if per_token and len(part) > 1:
+                # llama-cpp-python's server, on a model without pooling, returns one vector per
+                # token and mixes up every input after the first of a batch: one text per request.
+                self.batch = 1
+                continue
+            rows += got
+            start += len(part)
+        if rows:
+            self.dimension = len(rows[0])
+        return rows
 
 
 def _tool_call(index: int, slot: dict[str, str]) -> ToolCall:
