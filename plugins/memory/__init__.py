@@ -11,6 +11,7 @@ from pydantic import Field
 from pygent_sdk import Health, MemoryStore, Plugin, PluginConfig, PygentError, hookimpl
 from pygent_sdk.files import private_dir, touch_private
 from pygent_sdk.memory import MemoryHooks
+from pygent_sdk.vectors import EMBEDDER, Embedder
 
 if TYPE_CHECKING:
     from .store import SqlMemoryStore
@@ -26,6 +27,15 @@ class MemoryConfig(PluginConfig):
         ),
     )
     echo: bool = Field(False, description="Log every SQL statement.")
+    embedder: str = Field(
+        "", description='Embedder for episode search, e.g. "st:minilm" (from the [embeddings] '
+        "plugin): episodes are embedded when added and found by cosine similarity. Empty: "
+        "word overlap.",
+    )
+    min_similarity: float = Field(
+        0.25, ge=-1.0, le=1.0,
+        description="Lowest cosine similarity an episode needs to be found by vector search.",
+    )
 
 
 class MemoryPlugin(Plugin):
@@ -33,8 +43,16 @@ class MemoryPlugin(Plugin):
 
     Config = MemoryConfig
     provides = ("memory",)
+    uses = ("embedder",)
     config: MemoryConfig
     store: SqlMemoryStore | None = None
+    _embedder: Embedder | None = None
+
+    def embedder(self) -> Embedder | None:
+        """The configured embedder, looked up on first use; None for word overlap."""
+        if self.config.embedder and self._embedder is None:
+            self._embedder = self.context.service(EMBEDDER, name=self.config.embedder)
+        return self._embedder
 
     @hookimpl
     def pygent_addhooks(self, pluginmanager: Any) -> None:
@@ -75,7 +93,7 @@ class MemoryPlugin(Plugin):
             applied = await conn.run_sync(migrate)
         if applied:
             self.context.log.info("memory schema migrated to version %s", applied[-1])
-        self.store = SqlMemoryStore(engine)
+        self.store = SqlMemoryStore(engine, self.embedder, self.config.min_similarity, self.context.log)
 
     async def stop(self) -> None:
         if self.store is not None:
@@ -105,7 +123,8 @@ class MemoryPlugin(Plugin):
         async with self.store.engine.connect() as conn:
             version = await conn.run_sync(current_version)
             await conn.execute(sa.text("SELECT 1"))
-        return Health.ok(f"{self.store.engine.dialect.name}, schema version {version}")
+        search = f"episodes by {self.config.embedder}" if self.config.embedder else "episodes by word overlap"
+        return Health.ok(f"{self.store.engine.dialect.name}, schema version {version}, {search}")
 
 
     @staticmethod

@@ -61,6 +61,12 @@ class EpisodeOut(msgspec.Struct):
     score: float
 
 
+class SearchIn(msgspec.Struct, forbid_unknown_fields=True):
+    agent_id: Annotated[str, msgspec.Meta(min_length=1, max_length=AGENT_ID)]
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+
+
 class Removed(msgspec.Struct):
     removed: int
 
@@ -141,10 +147,18 @@ def routes(store: SqlMemoryStore) -> list[Any]:
         agent_id: AgentId, q: Annotated[str, QueryParameter(max_length=1000)],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 5,
     ) -> list[EpisodeOut]:
-        hits = await store.search_episodes(agent_id, q, limit)
+        return await found(agent_id, q, limit)
+
+    @post("/memory/search", summary="Search an agent's episodes: by vector with [memory] embedder, "
+          "else by words (404: no memory at all)", status_code=200, opt={"permission": "read"})
+    async def search_post(data: JSONBody[SearchIn]) -> list[EpisodeOut]:
+        return await found(data.agent_id, data.query, data.limit)
+
+    async def found(agent_id: str, query: str, limit: int) -> list[EpisodeOut]:
+        hits = await store.search_episodes(agent_id, query, limit)
         if not hits and not await store.has_memory(agent_id):
             raise NotFoundException(f"No memory for agent {agent_id!r}")
         return [EpisodeOut(e.id, e.text, e.created_at, e.meta, e.score) for e in hits]
 
     return [list_conversations, create_conversation, delete_conversation, history, export, stats,
-            recall, remember, forget, clear, add_episode, search]
+            recall, remember, forget, clear, add_episode, search, search_post]

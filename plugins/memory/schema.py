@@ -57,6 +57,17 @@ episodes = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+episode_vectors = sa.Table(
+    "agent_episode_vectors", metadata,
+    sa.Column(
+        "episode_id", sa.Integer,
+        sa.ForeignKey("agent_episodes.id", ondelete="CASCADE"), primary_key=True,
+    ),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+"""An episode's vector (float32 bytes) from the embedder named ``model`` when it was added."""
+
 
 def _create(*tables: sa.Table) -> Callable[[Connection], None]:
     def run(conn: Connection) -> None:
@@ -69,6 +80,7 @@ def _create(*tables: sa.Table) -> Callable[[Connection], None]:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and messages", _create(conversations, messages)),
     (2, "per-agent facts and episodes", _create(facts, episodes)),
+    (3, "episode vectors", _create(episode_vectors)),
 ]
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pygent_sdk import ChatMessage, StoredMessage, ToolCall
 from pygent_sdk.errors import PygentError
 from pygent_sdk.memory import Conversation, Episode
+from pygent_sdk.vectors import Embedder
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .schema import conversations, episodes, facts, messages
+from .schema import conversations, episode_vectors, episodes, facts, messages
 
 _WORDS = re.compile(r"\w{2,}")
 
@@ -50,10 +53,19 @@ def _findable(value: str, limit: int) -> bool:
 
 
 class SqlMemoryStore:
-    """Memory on one SQLAlchemy async engine; every write commits before it returns."""
+    """Memory on one SQLAlchemy async engine; every write commits before it returns.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    With ``embedder`` (a function giving the configured Embedder, or None for word overlap),
+    episodes are embedded when added and searched by cosine similarity; episodes without a
+    vector from that embedder are matched by word overlap.
+    """
+
+    def __init__(self, engine: AsyncEngine, embedder: Callable[[], Embedder | None] | None = None,
+                 min_similarity: float = 0.0, log: logging.Logger | None = None) -> None:
         self.engine = engine
+        self.embedder = embedder or (lambda: None)
+        self.min_similarity = min_similarity
+        self.log = log or logging.getLogger(__name__)
 
     async def create_conversation(self, agent_id: str | None = None, title: str = "") -> str:
         return (await self.new_conversation(agent_id, title)).id
@@ -201,6 +213,8 @@ class SqlMemoryStore:
                     facts.delete().where(facts.c.agent_id == agent_id, facts.c.key == key)
                 )).rowcount
             gone = (await conn.execute(facts.delete().where(facts.c.agent_id == agent_id))).rowcount
+            await conn.execute(episode_vectors.delete().where(episode_vectors.c.episode_id.in_(
+                sa.select(episodes.c.id).where(episodes.c.agent_id == agent_id))))
             gone += (await conn.execute(
                 episodes.delete().where(episodes.c.agent_id == agent_id)
             )).rowcount
@@ -214,16 +228,46 @@ class SqlMemoryStore:
         _valid(agent_id, "agent_id", AGENT_ID)
         _valid(text, "text")
         now, meta = time.time(), meta or {}
+        embedder, vector = self.embedder(), None
+        if embedder is not None:
+            try:
+                vector = (await _unit_vectors(embedder, [text]))[0].tobytes()
+            except Exception as error:  # the episode matters more than its vector
+                self.log.warning("episode stored without a vector (word overlap finds it): "
+                                 "embedder %s failed: %s", embedder.name, error)
         async with self.engine.begin() as conn:
             result = await conn.execute(episodes.insert().values(
                 agent_id=agent_id, text=text, meta=meta, created_at=now
             ))
-        return Episode(result.inserted_primary_key[0], agent_id, text, now, meta)
+            episode_id = result.inserted_primary_key[0]
+            if vector is not None:
+                await conn.execute(episode_vectors.insert().values(
+                    episode_id=episode_id, model=embedder.name, vector=vector))
+        return Episode(episode_id, agent_id, text, now, meta)
 
     async def search_episodes(self, agent_id: str, query: str, limit: int = 5) -> list[Episode]:
-        """Entries sharing words with ``query``, best first: score is the share of words matched."""
-        words = sorted({w.lower() for w in _WORDS.findall(query)})
-        if not words or not _findable(agent_id, AGENT_ID):
+        """An agent's entries closest to ``query``, best first.
+
+        With an embedder: cosine similarity of the episode's vector to the query's (at least
+        ``min_similarity``); episodes without a vector from that embedder, and every episode
+        without an embedder, score the share of the query's words they contain (above 0).
+        """
+        if not query.strip() or not _findable(agent_id, AGENT_ID):
+            return []
+        embedder = self.embedder()
+        if embedder is None:
+            return await self._word_search(agent_id, query, limit)
+        wanted = (await _unit_vectors(embedder, [query]))[0]
+        select = sa.select(episodes, episode_vectors.c.vector).outerjoin(episode_vectors, sa.and_(
+            episode_vectors.c.episode_id == episodes.c.id, episode_vectors.c.model == embedder.name,
+        )).where(episodes.c.agent_id == agent_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select)).all()
+        return _rank(rows, wanted, _words(query), self.min_similarity)[:limit]
+
+    async def _word_search(self, agent_id: str, query: str, limit: int) -> list[Episode]:
+        words = _words(query)
+        if not words:
             return []
         text = sa.func.lower(episodes.c.text)
         select = sa.select(episodes).where(
@@ -231,11 +275,7 @@ class SqlMemoryStore:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select)).all()
-        hits = []
-        for row in rows:
-            lowered = row.text.lower()
-            score = sum(w in lowered for w in words) / len(words)
-            hits.append(Episode(row.id, row.agent_id, row.text, row.created_at, row.meta or {}, score))
+        hits = [_episode(row, _overlap(words, row.text)) for row in rows]
         hits.sort(key=lambda e: (-e.score, -e.created_at))
         return hits[:limit]
 
@@ -260,6 +300,53 @@ class SqlMemoryStore:
                     ("facts", facts), ("episodes", episodes),
                 ]
             }
+
+
+def _words(text: str) -> list[str]:
+    return sorted({w.lower() for w in _WORDS.findall(text)})
+
+
+def _overlap(words: list[str], text: str) -> float:
+    """The share of ``words`` that ``text`` contains (0 for no words)."""
+    lowered = text.lower()
+    return sum(w in lowered for w in words) / len(words) if words else 0.0
+
+
+def _episode(row: Any, score: float) -> Episode:
+    return Episode(row.id, row.agent_id, row.text, row.created_at, row.meta or {}, score)
+
+
+async def _unit_vectors(embedder: Embedder, texts: list[str]) -> Any:
+    """``texts`` embedded as unit-length float32 rows (a numpy array)."""
+    import numpy as np
+
+    rows = np.asarray(await embedder.embed(texts), dtype=np.float32)
+    if rows.ndim != 2 or len(rows) != len(texts):
+        raise PygentError(f"embedder {embedder.name} returned shape {rows.shape} for {len(texts)} text(s)")
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms == 0, 1, norms)
+
+
+def _rank(rows: list[Any], wanted: Any, words: list[str], min_similarity: float) -> list[Episode]:
+    """Rows scored by cosine to ``wanted`` where they have a vector of its size, by word
+    overlap where not; best first, newest first among equals."""
+    import numpy as np
+
+    size = wanted.shape[0] * 4
+    embedded = [r for r in rows if r.vector is not None and len(r.vector) == size]
+    hits = []
+    if embedded:
+        matrix = np.frombuffer(b"".join(r.vector for r in embedded), dtype=np.float32)
+        scores = matrix.reshape(len(embedded), -1) @ wanted
+        hits = [_episode(r, float(s)) for r, s in zip(embedded, scores, strict=True)
+                if s >= min_similarity]
+    for row in rows:
+        if row.vector is None or len(row.vector) != size:
+            score = _overlap(words, row.text)
+            if score > 0:
+                hits.append(_episode(row, score))
+    hits.sort(key=lambda e: (-e.score, -e.created_at))
+    return hits
 
 
 def _stored(row: Any) -> StoredMessage:
