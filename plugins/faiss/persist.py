@@ -1,0 +1,125 @@
+"""A collection's files: numbered snapshot directories, a ``CURRENT`` pointer and a write-ahead log.
+
+Layout under the collection's directory::
+
+    CURRENT            the number of the live snapshot (replaced atomically)
+    gen-000007/        a complete snapshot: state.json, meta.json, exact.faiss[, ann.faiss]
+        wal.log        every write acknowledged since that snapshot (appended, fsynced)
+
+A snapshot is written into ``gen-N.tmp`` (each file fsynced), renamed to ``gen-N`` and only then
+named by ``CURRENT``; older generations are removed afterwards. A kill at any moment leaves
+``CURRENT`` naming a complete snapshot whose log holds every acknowledged write after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from pygent_sdk.files import private_dir, touch_private, write_private
+
+_FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
+_HEADER = struct.Struct("<I")  # length of the JSON header inside the payload
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (renames, new files) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def current(root: Path) -> Path | None:
+    """The live snapshot directory of a collection, or None when it has none yet."""
+    pointer = root / "CURRENT"
+    if not pointer.exists():
+        return None
+    return root / pointer.read_text().strip()
+
+
+def write_snapshot(root: Path, write: Callable[[Path], None]) -> Path:
+    """Write a new snapshot with ``write(tmp_dir)`` and make it the live one; return its path."""
+    private_dir(root)
+    live = current(root)
+    number = int(live.name.split("-")[1]) + 1 if live is not None else 1
+    name = f"gen-{number:06d}"
+    tmp = root / f"{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    private_dir(tmp)
+    write(tmp)
+    for path in tmp.iterdir():
+        fsync_file(path)
+    fsync_dir(tmp)
+    os.replace(tmp, root / name)
+    fsync_dir(root)
+    write_private(root / "CURRENT", name)  # the commit point
+    fsync_dir(root)
+    for stale in root.iterdir():
+        if stale.name != name and stale.name.startswith("gen-"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return root / name
+
+
+def write_json(path: Path, data: Any) -> None:
+    touch_private(path)
+    path.write_text(json.dumps(data, separators=(",", ":")))
+
+
+class Wal:
+    """The append-only log of one snapshot: each record is a JSON header plus raw bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def append(self, header: dict[str, Any], blob: bytes = b"") -> None:
+        """Append one record and fsync it: once this returns, the record survives a crash."""
+        if self._file is None:
+            touch_private(self.path)
+            self._file = open(self.path, "ab")  # noqa: SIM115 - kept open between writes
+        head = json.dumps(header, separators=(",", ":")).encode()
+        payload = _HEADER.pack(len(head)) + head + blob
+        self._file.write(_FRAME.pack(len(payload), zlib.crc32(payload)) + payload)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def records(self) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """Every complete record in order; a torn tail (a crash mid-append) is cut off."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        offset = 0
+        while offset + _FRAME.size <= len(data):
+            length, crc = _FRAME.unpack_from(data, offset)
+            payload = data[offset + _FRAME.size: offset + _FRAME.size + length]
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            (head_len,) = _HEADER.unpack_from(payload)
+            yield json.loads(payload[_HEADER.size: _HEADER.size + head_len]), payload[_HEADER.size + head_len:]
+            offset += _FRAME.size + length
+        if offset < len(data):  # never acknowledged: drop it so later appends follow good data
+            with open(self.path, "r+b") as f:
+                f.truncate(offset)
+                os.fsync(f.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

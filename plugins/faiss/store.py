@@ -1,0 +1,248 @@
+"""The FAISS :class:`~pygent_sdk.vectors.VectorStore`: named collections, each behind a
+readers-writer lock, with every faiss call in a worker thread."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import shutil
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import anyio
+from pygent_sdk.files import private_dir
+from pygent_sdk.vectors import (
+    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit,
+)
+
+from .collection import Collection, Policy
+from .device import Device
+from .options import IndexOptions
+
+R = TypeVar("R")
+METRICS = ("cosine", "ip", "l2")
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer holds back new readers."""
+
+    def __init__(self) -> None:
+        self._cond = anyio.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[None]:
+        async with self._cond:
+            while self._writing or self._writers_waiting:
+                await self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with self._cond:
+                    self._readers -= 1
+                    self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[None]:
+        async with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writing or self._readers:
+                    await self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    collection: Collection
+    lock: RWLock = dataclasses.field(default_factory=RWLock)
+    dropped: bool = False
+
+
+class FaissStore:
+    """Collections of vectors in FAISS indexes, saved under ``root``."""
+
+    name = "faiss"
+
+    def __init__(self, faiss: Any, root: Path, defaults: IndexOptions, policy: Policy, device: Device) -> None:
+        self._faiss, self.root = faiss, root
+        self.defaults, self.policy, self.device = defaults, policy, device
+        self._entries: dict[str, _Entry] = {}
+        self._catalog = anyio.Lock()  # creating and dropping collections
+
+    async def load(self, log: Any) -> None:
+        """Load every collection saved under ``root`` (a broken one is logged and skipped)."""
+        private_dir(self.root)
+        for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            try:
+                collection = await _thread(Collection.load, self._faiss, path, self.policy, self.device)
+            except Exception:
+                log.exception("faiss: collection at %s could not be loaded; skipped", path)
+                continue
+            if collection is None:  # created, then killed before its first snapshot
+                await _thread(shutil.rmtree, path, True)
+                continue
+            self._entries[collection.name] = _Entry(collection)
+
+    async def close(self) -> None:
+        """Snapshot what the logs hold, so the next start has nothing to replay."""
+        async with self._catalog:
+            for entry in self._entries.values():
+                async with entry.lock.write():
+                    wal = entry.collection.wal
+                    if wal is not None and wal.size:
+                        await _thread(entry.collection.save)
+                    entry.collection.close()
+
+    # ---- collections --------------------------------------------------------------------------
+
+    async def create_collection(
+        self, name: str, dimension: int, *, metric: Metric = "cosine",
+        options: Mapping[str, Any] | None = None,
+    ) -> CollectionInfo:
+        where = f"faiss collection {name!r}"
+        chosen = IndexOptions.build(self.defaults, options, where)
+        if metric not in METRICS:
+            raise ValueError(f"{where}: metric {metric!r} is not one of {list(METRICS)}")
+        if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < 1:
+            raise ValueError(f"{where}: dimension must be a positive integer, got {dimension!r}")
+        if chosen.index == "ivf_pq":
+            chosen.pq_subquantizers(dimension)
+        async with self._catalog:
+            found = self._entries.get(name)
+            if found is None:
+                collection = Collection(self._faiss, self._path(name), name, dimension, metric,
+                                        chosen, self.policy, self.device)
+                await _thread(collection.save)
+                self._entries[name] = found = _Entry(collection)
+            elif (found.collection.dimension, found.collection.metric) != (dimension, metric):
+                c = found.collection
+                raise DimensionMismatch(
+                    f"faiss collection {name!r} holds {c.dimension}-dimensional {c.metric} vectors, "
+                    f"not {dimension}-dimensional {metric} ones"
+                )
+        return await self.get_collection(name)
+
+    async def collections(self) -> list[CollectionInfo]:
+        return [await self.get_collection(name) for name in sorted(self._entries)]
+
+    async def get_collection(self, name: str) -> CollectionInfo:
+        entry = self._entry(name)
+        async with entry.lock.read():
+            c = entry.collection
+            return CollectionInfo(name, c.dimension, c.metric, len(c.ids), c.details())
+
+    async def drop_collection(self, name: str) -> bool:
+        async with self._catalog:
+            entry = self._entries.pop(name, None)
+            if entry is None:
+                return False
+            async with entry.lock.write():
+                entry.dropped = True
+                entry.collection.close()
+                await _thread(shutil.rmtree, entry.collection.root, True)
+        return True
+
+    # ---- rows ---------------------------------------------------------------------------------
+
+    async def upsert(
+        self, collection: str, ids: Sequence[str], vectors: Any,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
+            raise ValueError(
+                f"upsert() into faiss collection {collection!r} got {len(ids)} ids, {len(vectors)} "
+                f"vectors and {'no' if metadata is None else len(metadata)} metadata entries; "
+                "they must match"
+            )
+        async with self._writing(collection) as c:
+            if len(ids):
+                await _thread(c.upsert, ids, vectors, metadata if metadata is not None else [{}] * len(ids))
+
+    async def search(
+        self, collection: str, vector: Sequence[float], k: int = 5, filter: Filter | None = None,
+    ) -> list[VectorHit]:
+        async with self._reading(collection) as c:
+            return await _thread(c.search, vector, k, filter)
+
+    async def delete(
+        self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
+    ) -> int:
+        if ids is None and not filter:
+            raise ValueError(f"delete() from faiss collection {collection!r} needs ids or a filter")
+        async with self._writing(collection) as c:
+            return await _thread(c.delete, ids, filter)
+
+    async def count(self, collection: str, filter: Filter | None = None) -> int:
+        async with self._reading(collection) as c:
+            return c.count(filter) if not filter else await _thread(c.count, filter)
+
+    async def stats(self) -> dict[str, Any]:
+        collections = {}
+        for name in sorted(self._entries):
+            with contextlib.suppress(UnknownCollection):
+                async with self._reading(name) as c:
+                    collections[name] = {
+                        "vectors": len(c.ids), "dimension": c.dimension, "metric": c.metric,
+                        **c.details(), "bytes_on_disk": await _thread(c.bytes_on_disk),
+                    }
+        return {
+            "store": self.name, "device": str(self.device), "collections": len(collections),
+            "vectors": sum(c["vectors"] for c in collections.values()),
+            "bytes_on_disk": sum(c["bytes_on_disk"] for c in collections.values()),
+            "by_collection": collections,
+        }
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _entry(self, name: str) -> _Entry:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownCollection(
+                f"no faiss collection {name!r}; there are: {sorted(self._entries) or 'none'}")
+        return entry
+
+    @contextlib.asynccontextmanager
+    async def _reading(self, name: str) -> AsyncIterator[Collection]:
+        entry = self._entry(name)
+        async with entry.lock.read():
+            self._check(entry, name)
+            yield entry.collection
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, name: str) -> AsyncIterator[Collection]:
+        entry = self._entry(name)
+        async with entry.lock.write():
+            self._check(entry, name)
+            yield entry.collection
+
+    def _check(self, entry: _Entry, name: str) -> None:
+        if entry.dropped:  # dropped while this call waited for the lock
+            raise UnknownCollection(f"faiss collection {name!r} was dropped")
+
+    def _path(self, name: str) -> Path:
+        encoded = quote(name, safe="")
+        if not name or len(encoded) > 200 or not re.fullmatch(r"[^\x00-\x1f]+", name):
+            raise VectorError(f"faiss collection name {name!r}: 1 to 64 characters (200 once "
+                              "URL-encoded), no control characters")
+        return self.root / ("c-" + encoded)
+
+
+async def _thread(func: Callable[..., R], *args: Any) -> R:
+    return await anyio.to_thread.run_sync(func, *args)
