@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
-from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
+from pygent_sdk import ConfigError, Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.plugin import add_hookspecs_once
 from pygent_sdk.vectors import VectorStore, VectorStoreHooks
 
@@ -24,9 +24,9 @@ class PgVectorConfig(PluginConfig):
     """Configuration of the ``[pgvector]`` table."""
 
     url: str = Field(
-        ..., min_length=1, description=(
+        "", description=(
             "PostgreSQL URL, e.g. \"${PYGENT_PG_URL}\" = postgresql://user:pw@host/db "
-            "(postgresql:// and postgres:// are run with asyncpg)."
+            "(postgresql:// and postgres:// are run with asyncpg). Required: start fails without it."
         ),
     )
     db_schema: str = Field(
@@ -63,6 +63,11 @@ class PgVectorPlugin(Plugin):
     async def start(self) -> None:
         from .store import PgVectorStore
 
+        if not self.config.url:
+            raise ConfigError(
+                'is empty: set it to a PostgreSQL URL, e.g. url = "${PYGENT_PG_URL}"',
+                table=self.context.name, key="url",
+            )
         self.store = await PgVectorStore.open(self.config)
         self.context.log.info("pgvector %s on %s", self.store.extension_version, self.store.where)
 

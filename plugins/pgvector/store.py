@@ -7,9 +7,10 @@ index on metadata; ``<prefix>collections`` lists them. Every call is one transac
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ HNSW_MAX_DIMENSION = 2000
 """pgvector indexes ``vector`` columns of at most 2,000 dimensions; larger ones search exactly."""
 VECTOR_MAX_DIMENSION = 16000
 OPTIONS = ("m", "ef_construction", "ef_search")
+UNDEFINED_TABLE = "42P01"
 
 
 def asyncpg_url(url: str) -> str:
@@ -169,6 +171,25 @@ class PgVectorStore:
         self._tables[name] = found
         return found
 
+    @contextlib.asynccontextmanager
+    async def _collection(
+        self, name: str, *, transaction: bool = False,
+    ) -> AsyncIterator[tuple[AsyncConnection, sa.Table, CollectionInfo]]:
+        """A connection (in a transaction when asked) with the collection's table and info; a
+        table another process dropped meanwhile reads as UnknownCollection."""
+        try:
+            async with (self.engine.begin() if transaction else self.engine.connect()) as conn:
+                table, info = await self._lookup(conn, name)
+                yield conn, table, info
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != UNDEFINED_TABLE or self._tables.pop(name, None) is None:
+                raise
+            async with self.engine.connect() as conn:
+                names = await self._names(conn)
+            raise UnknownCollection(
+                f"pgvector collection {name!r} was dropped meanwhile; there are: {names}"
+            ) from exc
+
     async def create_collection(
         self, name: str, dimension: int, *, metric: Metric = "cosine",
         options: Mapping[str, Any] | None = None,
@@ -213,8 +234,7 @@ class PgVectorStore:
         return [await self.get_collection(n) for n in names]
 
     async def get_collection(self, name: str) -> CollectionInfo:
-        async with self.engine.connect() as conn:
-            table, info = await self._lookup(conn, name)
+        async with self._collection(name) as (conn, table, info):
             count, size = (await conn.execute(sa.select(
                 sa.select(sa.func.count()).select_from(table).scalar_subquery(),
                 sa.func.pg_total_relation_size(sa.text(f"'{_qualified(table)}'::regclass")),
@@ -243,8 +263,7 @@ class PgVectorStore:
                 f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
                 f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
             )
-        async with self.engine.begin() as conn:
-            table, info = await self._lookup(conn, collection)
+        async with self._collection(collection, transaction=True) as (conn, table, info):
             rows = rows_of(vectors, info.dimension, collection)
             # One statement cannot update a row twice: the last of repeated ids wins.
             latest = {
@@ -265,8 +284,7 @@ class PgVectorStore:
     ) -> list[VectorHit]:
         if k <= 0:
             return []
-        async with self.engine.begin() as conn:
-            table, info = await self._lookup(conn, collection)
+        async with self._collection(collection, transaction=True) as (conn, table, info):
             (query,) = rows_of([vector], info.dimension, collection)
             ef_search = min(max(int(info.details.get("ef_search", self.config.ef_search)), k), 1000)
             settings = [sa.func.set_config("hnsw.ef_search", str(ef_search), True)]
@@ -285,16 +303,14 @@ class PgVectorStore:
     ) -> int:
         if ids is None and not filter:
             raise ValueError("delete() needs ids or a filter")
-        async with self.engine.begin() as conn:
-            table, _ = await self._lookup(conn, collection)
+        async with self._collection(collection, transaction=True) as (conn, table, _):
             where = condition(table.c.metadata, filter)
             if ids is not None:
                 where = sa.and_(table.c.id.in_([str(i) for i in ids]), where)
             return (await conn.execute(table.delete().where(where))).rowcount
 
     async def count(self, collection: str, filter: Filter | None = None) -> int:
-        async with self.engine.connect() as conn:
-            table, _ = await self._lookup(conn, collection)
+        async with self._collection(collection) as (conn, table, _):
             return (await conn.execute(
                 sa.select(sa.func.count()).select_from(table).where(condition(table.c.metadata, filter))
             )).scalar_one()
