@@ -110,6 +110,11 @@ def is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def is_multipart(content_type: str | None) -> bool:
+    """``multipart/form-data``: accepted only by routes declaring ``opt={"multipart": True}``."""
+    return (content_type or "").partition(";")[0].strip().lower() == "multipart/form-data"
+
+
 # Route collection ----------------------------------------------------------------------------
 
 
@@ -344,6 +349,8 @@ def build_app(plugin: HttpPlugin) -> Litestar:
         if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
             return None
         if not is_json(headers.get("content-type")):
+            if connection.scope["route_handler"].opt.get("multipart") and is_multipart(headers.get("content-type")):
+                return None  # a file upload the route parses itself, within its request_max_body_size
             raise HTTPException(
                 f"the request body must be JSON (Content-Type: application/json), "
                 f"got {headers.get('content-type') or 'no Content-Type'}", status_code=415,

@@ -131,7 +131,7 @@ class RagPlugin(Plugin):
     def pygent_http_routes(self) -> list[Any]:
         from .http import routes
 
-        return routes(self.started())
+        return routes(self)
 
     @hookimpl
     def pygent_health(self) -> Health:

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from pygent_sdk.files import touch_private
@@ -194,12 +194,16 @@ class Catalog:
         return found
 
     def corpus(self, collection: str) -> tuple[int, list[str], list[str]]:
-        """The collection's revision, and its chunk ids and texts (for the keyword index)."""
+        """The collection's revision, and its chunk ids and texts for the keyword index: each
+        chunk's text after its document's file name and its heading path, which name its subject."""
         with self._lock:
             rev = self._db.execute("SELECT revision FROM collections WHERE name = ?", (collection,)).fetchall()
             rows = self._db.execute(
-                "SELECT id, text FROM chunks WHERE collection = ? ORDER BY rowid", (collection,)).fetchall()
-        return (rev[0][0] if rev else -1), [r[0] for r in rows], [r[1] for r in rows]
+                "SELECT c.id, d.source, c.heading, c.text FROM chunks c "
+                "JOIN documents d ON d.id = c.document_id WHERE c.collection = ? ORDER BY c.rowid",
+                (collection,)).fetchall()
+        texts = [f"{PurePath(source).name} {heading} {text}" for _, source, heading, text in rows]
+        return (rev[0][0] if rev else -1), [r[0] for r in rows], texts
 
     def metadata(self, collection: str) -> dict[str, Mapping[str, Any]]:
         """Document id -> the metadata given at ingest, with ``source`` and ``document_id``."""

@@ -75,7 +75,7 @@ def register(cli: click.Group) -> None:
     @pass_cli
     def search(ctx: CliContext, query: str, mode: str | None, k: int | None, collection: str | None,
                as_json: bool) -> None:
-        """Search a knowledge collection: rank, score, source, heading and a snippet per passage."""
+        """Search a knowledge collection: rank, score, source › heading, offsets and a snippet per passage."""
 
         async def main() -> list[Passage]:
             async with ctx.kernel() as kernel:
@@ -88,12 +88,13 @@ def register(cli: click.Group) -> None:
         if not passages:
             out.print("[dim]No passage matches.[/]")
             return
-        table = Table("rank", "score", "source", "heading", "snippet", title=f"Search: {escape(query)}")
         for rank, p in enumerate(passages, 1):
             snippet = " ".join(p.text.split())
             snippet = snippet if len(snippet) <= SNIPPET else snippet[:SNIPPET] + "…"
-            table.add_row(str(rank), f"{p.score:.4f}", escape(p.source), escape(p.heading), escape(snippet))
-        out.print(table)
+            where = escape(p.source) + (f" › {escape(p.heading)}" if p.heading else "")
+            out.print(f"[bold]{rank:>2}.[/] {p.score:.4f}  {where}  [dim](chunk {p.chunk}, chars {p.start}-{p.end})[/]",
+                      soft_wrap=True)
+            out.print(f"    {escape(snippet)}", soft_wrap=True)
 
     @cli.command()
     @click.argument("question")
@@ -120,8 +121,8 @@ def register(cli: click.Group) -> None:
             for c in answer.citations:
                 where = c.source + (f" › {c.heading}" if c.heading else "")
                 mark = "" if c.cited else " [dim](not cited)[/]"
-                out.print(f"[{c.number}] {escape(where)} (chunk {c.chunk}, chars {c.start}-{c.end}){mark}",
-                          highlight=False)
+                out.print(f"{escape(f'[{c.number}]')} {escape(where)} (chunk {c.chunk}, chars {c.start}-{c.end}){mark}",
+                          soft_wrap=True)
 
         run(main)
 

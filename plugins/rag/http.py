@@ -13,6 +13,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter
 from pygent_sdk.knowledge import DocumentInfo, Passage, UnsupportedDocument
 
 if TYPE_CHECKING:
+    from . import RagPlugin
     from .knowledge import KnowledgeService
 
 READ, WRITE, ADMIN = {"permission": "read"}, {"permission": "write"}, {"permission": "admin"}
@@ -105,7 +106,8 @@ def _document(d: DocumentInfo) -> DocumentOut:
 class UploadOperation(Operation):
     """Documents the two bodies ``POST /search/documents`` takes: JSON text or a file upload."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         upload = Schema(type="object", required=["file"], properties={
             "file": Schema(type="string", format="binary", description="A .txt, .md, .html or .pdf file."),  # type: ignore[arg-type]
             "collection": Schema(type="string", description="Collection (default: [rag] collection)."),  # type: ignore[arg-type]
@@ -125,9 +127,11 @@ class UploadOperation(Operation):
         })
 
 
-def routes(service: KnowledgeService) -> list[Any]:
-    """Litestar handlers over the knowledge ``service``."""
-    max_bytes = int(service.config.max_file_mb * 1_048_576)
+def routes(plugin: RagPlugin) -> list[Any]:
+    """Litestar handlers over the plugin's knowledge service (looked up per request: the HTTP
+    server may start before the rag plugin)."""
+    max_bytes = int(plugin.config.max_file_mb * 1_048_576)
+    service: KnowledgeService = _Lazy(plugin)  # type: ignore[assignment]
 
     async def search(data: SearchIn, mode: Literal["vector", "hybrid"]) -> list[PassageOut]:
         return _passages(await service.retrieve(data.query, k=data.k, mode=mode, collection=data.collection,
@@ -168,7 +172,7 @@ def routes(service: KnowledgeService) -> list[Any]:
         except msgspec.DecodeError as error:
             raise HTTPException(f"the body is not JSON: {error}", status_code=400) from None
         if len(body.text.encode()) > max_bytes:
-            raise HTTPException(f"document text over {service.config.max_file_mb:g} MB ([rag] max_file_mb)",
+            raise HTTPException(f"document text over {plugin.config.max_file_mb:g} MB ([rag] max_file_mb)",
                                 status_code=413)
         return _document(await service.ingest_text(body.text, source=body.source, collection=body.collection,
                                                    metadata=body.metadata, format=body.format))
@@ -190,6 +194,16 @@ def routes(service: KnowledgeService) -> list[Any]:
     return [semantic, hybrid, list_indexes, create_index, add_document, delete_document, stats]
 
 
+class _Lazy:
+    """The started plugin's service, attribute by attribute."""
+
+    def __init__(self, plugin: RagPlugin) -> None:
+        self.plugin = plugin
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.plugin.started(), name)
+
+
 async def _upload(service: KnowledgeService, request: Request[Any, Any, Any], max_bytes: int) -> DocumentInfo:
     """Ingest the file of a multipart upload (kept in memory: the body is already bounded)."""
     from pathlib import PurePath
@@ -203,7 +217,7 @@ async def _upload(service: KnowledgeService, request: Request[Any, Any, Any], ma
     name = PurePath(upload.filename or "upload").name
     raw = await upload.read()
     if len(raw) > max_bytes:
-        raise HTTPException(f"{name}: over {service.config.max_file_mb:g} MB ([rag] max_file_mb)", status_code=413)
+        raise HTTPException(f"{name}: over {max_bytes / 1_048_576:g} MB ([rag] max_file_mb)", status_code=413)
     kind = FORMATS.get(PurePath(name).suffix.lower()) or UPLOAD_FORMATS.get(
         (upload.content_type or "").partition(";")[0].strip())
     if kind is None:

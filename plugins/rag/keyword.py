@@ -29,13 +29,55 @@ STOPWORDS = frozenset(
 )
 
 
+def _consonant(word: str, i: int) -> bool:
+    if word[i] in "aeiou":
+        return False
+    if word[i] == "y":
+        return i == 0 or not _consonant(word, i - 1)
+    return True
+
+
+def _measure(stem: str) -> int:
+    """Porter's m: the number of vowel-consonant sequences in ``stem``."""
+    pattern = "".join("c" if _consonant(stem, i) else "v" for i in range(len(stem)))
+    return pattern.count("vc")
+
+
+def _has_vowel(stem: str) -> bool:
+    return any(not _consonant(stem, i) for i in range(len(stem)))
+
+
+def _cvc(word: str) -> bool:
+    """Ends consonant-vowel-consonant, the last not w, x or y (``hop``, not ``snow``)."""
+    return (len(word) >= 3 and _consonant(word, len(word) - 3) and not _consonant(word, len(word) - 2)
+            and _consonant(word, len(word) - 1) and word[-1] not in "wxy")
+
+
 def _stem(word: str) -> str:
-    """A light English stemmer: plural and common verb endings (``plugins`` -> ``plugin``)."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)]
+    """Step 1 of the Porter stemmer (plurals, -ed, -ing, -y): ``plugins`` -> ``plugin``,
+    ``writing`` -> ``write``; enough to match word forms without a stemming library."""
+    if len(word) <= 2 or not word.isalpha():
+        return word
+    if word.endswith("sses") or word.endswith("ies"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:
+            word = word[:-1]
+    else:
+        for suffix in ("ed", "ing"):
+            if word.endswith(suffix) and _has_vowel(word[: -len(suffix)]):
+                word = word[: -len(suffix)]
+                if word.endswith(("at", "bl", "iz")):
+                    word += "e"
+                elif len(word) > 1 and word[-1] == word[-2] and _consonant(word, len(word) - 1) and word[-1] not in "lsz":
+                    word = word[:-1]
+                elif _measure(word) == 1 and _cvc(word):
+                    word += "e"
+                break
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
     return word
 
 
