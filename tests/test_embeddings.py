@@ -90,6 +90,44 @@ async def test_cache_skips_the_model_and_survives_a_restart(tmp_path: Path) -> N
         assert (minilm(h).encoded, minilm(h).loaded) == (0, False)  # never even loaded
 
 
+async def test_first_calls_load_once_and_encodes_are_limited(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    import anyio
+    import sentence_transformers
+
+    built, running, peak, lock = [], [0], [0], threading.Lock()
+    real = sentence_transformers.SentenceTransformer
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        model = real(*args, **kwargs)
+        built.append(model)
+        encode = model.encode
+
+        def tracked(*a: Any, **k: Any) -> Any:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                time.sleep(0.05)
+                return encode(*a, **k)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        model.encode = tracked
+        return model
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", counting)
+    config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {"cache": False, "concurrency": 2}}
+    async with PluginHarness({"embeddings": EmbeddingsPlugin}, config) as h:
+        embedder = h.kernel.service(EMBEDDER, name=None)
+        async with anyio.create_task_group() as tg:
+            for i in range(6):
+                tg.start_soon(embedder.embed, [f"text {i}"])
+    assert len(built) == 1 and 1 <= peak[0] <= 2
+
+
 async def test_cache_keeps_at_most_max_entries(tmp_path: Path) -> None:
     config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {"cache_max_entries": 3}}
     async with PluginHarness({"embeddings": EmbeddingsPlugin, "hash": HashProvider}, config) as h:

@@ -57,8 +57,11 @@ class EmbeddingsConfig(PluginConfig):
 
 
 class EmbeddingsPlugin(Plugin):
-    """Finds embedders by name across provider plugins, caches their vectors and offers local
-    sentence-transformers models (st:minilm)."""
+    """The embedder registry: embedders by name, a persistent vector cache, st:minilm.
+
+    Finds embedders across provider plugins, wraps each in the cache and offers local
+    sentence-transformers models.
+    """
 
     Config = EmbeddingsConfig
     provides = ("embedder",)
