@@ -225,6 +225,7 @@ def test_kill_9_during_saves_loses_no_acknowledged_write(tmp_path: Path, snapsho
     assert count in (200 * (acked + 1), 200 * (acked + 2))  # the old state or the new one, whole
     assert all(f"b{b}-{i}" in c.ids for b in range(acked + 1) for i in (0, 199))
     assert c.count({"batch": acked}) == 200
+    assert c.exact.ntotal == count == c.ann.ntotal - len(c.tombstones)  # all parts agree
     hit = c.search(c.exact.reconstruct(c.ids["b3-17"]), 1, None)[0]
     assert (hit.id, hit.metadata) == ("b3-17", {"batch": 3})
     c.upsert(["after"], np.ones((1, 32), np.float32), [{}])  # and it goes on from there

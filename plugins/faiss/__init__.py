@@ -24,33 +24,36 @@ class FaissConfig(PluginConfig):
     ``create_collection(..., options={...})`` overrides per collection."""
 
     index: Literal["flat", "ivf_flat", "hnsw", "ivf_pq"] = Field(
-        "flat", description="Index type of new collections: flat (exact), ivf_flat, hnsw or ivf_pq.")
-    nlist: int = Field(0, ge=0, description="IVF lists; 0: about 4 * sqrt(rows), at most rows / 39, "
-                       "chosen again at each retraining.")
+        "flat", description="Index type of new collections: flat (exact), ivf_flat, hnsw, ivf_pq.")
+    nlist: int = Field(0, ge=0, description=(
+        "IVF lists; 0: about 4 * sqrt(rows), at most rows / 39, chosen again at each training."))
     nprobe: int = Field(32, ge=1, description="IVF lists searched per query.")
-    pq_m: int = Field(0, ge=0, description="ivf_pq sub-quantizers (must divide the dimension); 0: the "
-                      "largest divisor of the dimension up to dimension / 4.")
-    rerank: int = Field(8, ge=1, description="ivf_pq fetches k * rerank candidates and orders them by "
-                        "their exact scores.")
+    pq_m: int = Field(0, ge=0, description=(
+        "ivf_pq sub-quantizers (must divide the dimension); 0: the largest divisor of the "
+        "dimension up to dimension / 4."))
+    rerank: int = Field(8, ge=1, description=(
+        "ivf_pq fetches k * rerank candidates and orders them by their exact scores."))
     hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node (the 32 of HNSW32,Flat).")
     ef_search: int = Field(64, ge=1, description="HNSW candidates explored per query (at least k).")
-    ef_construction: int = Field(80, ge=1, description="HNSW candidates explored while inserting.")
-    ivf_train_min: int = Field(10_000, ge=1, description="Rows an IVF collection needs before it "
-                               "trains (and at least 39 per list); until then it is searched exactly.")
-    ivf_retrain_factor: float = Field(4.0, gt=1.0, description="Retrain an IVF collection once its "
-                                      "rows have grown by this factor since the last training.")
-    hnsw_rebuild_ratio: float = Field(0.2, gt=0.0, le=1.0, description="Rebuild an HNSW graph when "
-                                      "deleted or replaced rows exceed this share of it.")
-    snapshot_mb: float = Field(64.0, gt=0, description="Write a snapshot of a collection once its "
-                               "write-ahead log exceeds this many MB (also after training and on stop).")
-    threads: int = Field(0, ge=0, description="OpenMP threads faiss uses (process-wide); 0: faiss's "
-                         "default, one per core. 1 avoids spinning threads on a busy machine.")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto: a GPU when faiss is a CUDA build and sees one, else the CPU; "
-        "cuda: a GPU or a start error; cpu: never a GPU.")
-    float16: bool = Field(False, description="Store GPU copies of indexes in float16 (half the GPU "
-                          "memory, slightly lower precision).")
-
+    ef_construction: int = Field(80, ge=1, description="HNSW candidates explored per insertion.")
+    ivf_train_min: int = Field(10_000, ge=1, description=(
+        "Rows an IVF collection needs before it trains (and at least 39 per list); until then it "
+        "is searched exactly."))
+    ivf_retrain_factor: float = Field(4.0, gt=1.0, description=(
+        "Retrain an IVF collection once its rows have grown by this factor since its training."))
+    hnsw_rebuild_ratio: float = Field(0.2, gt=0.0, le=1.0, description=(
+        "Rebuild an HNSW graph when deleted or replaced rows exceed this share of it."))
+    snapshot_mb: float = Field(64.0, gt=0, description=(
+        "Snapshot a collection once its write-ahead log exceeds this many MB (also after "
+        "training and on stop)."))
+    threads: int = Field(0, ge=0, description=(
+        "OpenMP threads of a write (adding, training, rebuilding); 0: faiss's default, one per "
+        "core. Each search uses one thread; concurrent searches use the cores."))
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description=(
+        "auto: a GPU when faiss is a CUDA build and sees one, else the CPU; cuda: a GPU or a "
+        "start error; cpu: never a GPU."))
+    float16: bool = Field(False, description=(
+        "Keep GPU copies of indexes in float16 (half the GPU memory, a little less precise)."))
 
 class FaissPlugin(Plugin):
     """Vector store on FAISS: flat, IVF, HNSW and IVF-PQ collections, persisted, CPU or GPU."""
@@ -73,8 +76,6 @@ class FaissPlugin(Plugin):
         from .store import FaissStore
 
         c = self.config
-        if c.threads:
-            faiss.omp_set_num_threads(c.threads)
         defaults = IndexOptions(index=c.index, nlist=c.nlist, nprobe=c.nprobe, pq_m=c.pq_m,
                                 rerank=c.rerank, hnsw_m=c.hnsw_m, ef_search=c.ef_search,
                                 ef_construction=c.ef_construction)
@@ -82,7 +83,8 @@ class FaissPlugin(Plugin):
                         hnsw_rebuild_ratio=c.hnsw_rebuild_ratio,
                         snapshot_bytes=int(c.snapshot_mb * (1 << 20)))
         device = Device(faiss, c.device, c.float16)
-        store = FaissStore(faiss, self.context.data_dir / "collections", defaults, policy, device)
+        store = FaissStore(faiss, self.context.data_dir / "collections", defaults, policy, device,
+                           c.threads or faiss.omp_get_max_threads())
         await store.load(self.context.log)
         self.store = store
 

@@ -28,7 +28,8 @@ def register(cli: click.Group) -> None:
                           title="FAISS collections")
             for name, c in stats["by_collection"].items():
                 table.add_row(escape(name), f"{c['vectors']:,}", str(c["dimension"]), c["metric"],
-                              c["index"], "yes" if c["trained"] else "no", f"{c['bytes_on_disk']:,}")
+                              c["index"], "yes" if c["trained"] else "no",
+                              f"{c['bytes_on_disk']:,}")
             out.print(table)
             out.print(f"{stats['collections']} collection(s), {stats['vectors']:,} vectors, "
                       f"{stats['bytes_on_disk']:,} bytes on disk; device {escape(stats['device'])}")

@@ -81,8 +81,7 @@ class Collection:
         self.next_label, self.nlist = state["next_label"], state["nlist"]
         self.tombstones, self.trained_rows = set(state["tombstones"]), state["trained_rows"]
         self.exact = faiss.read_index(str(live / "exact.faiss"))
-        if (live / "ann.faiss").exists():
-            self.ann = faiss.read_index(str(live / "ann.faiss"))
+        self.ann = faiss.read_index(str(live / "ann.faiss")) if state["ann"] else None
         self.wal = Wal(live / "wal.log")
         reshaped = False
         for header, blob in self.wal.records():
@@ -98,16 +97,16 @@ class Collection:
     def save(self) -> None:
         """Write a snapshot of everything and start an empty log after it."""
         def write(tmp: Path) -> None:
-            write_json(tmp / "state.json", {
-                "name": self.name, "dimension": self.dimension, "metric": self.metric,
-                "options": dataclasses.asdict(self.options), "ids": self.ids,
-                "next_label": self.next_label, "nlist": self.nlist,
-                "tombstones": sorted(self.tombstones), "trained_rows": self.trained_rows,
-            })
             write_json(tmp / "meta.json", {str(k): v for k, v in self.meta.items()})
             for part, index in (("exact", self.exact), ("ann", self.ann)):
                 if index is not None:
                     self.faiss.write_index(index, str(touch_private(tmp / f"{part}.faiss")))
+            write_json(tmp / "state.json", {  # last: a snapshot without it is incomplete
+                "name": self.name, "dimension": self.dimension, "metric": self.metric,
+                "options": dataclasses.asdict(self.options), "ids": self.ids,
+                "next_label": self.next_label, "nlist": self.nlist, "ann": self.ann is not None,
+                "tombstones": sorted(self.tombstones), "trained_rows": self.trained_rows,
+            })
 
         if self.wal is not None:
             self.wal.close()
@@ -128,12 +127,16 @@ class Collection:
         x = np.array(vectors, dtype=np.float32, copy=True).reshape(len(vectors), -1)
         if x.shape[1] != self.dimension:
             raise self._mismatch(x.shape[1])
+        if not np.isfinite(x).all():
+            raise ValueError(f"faiss collection {self.name!r}: vectors must be finite")
         x = np.ascontiguousarray(x)
         if self.metric == "cosine":
             self.faiss.normalize_L2(x)
         return x
 
-    def upsert(self, ids: Sequence[str], vectors: Any, metadata: Sequence[Mapping[str, Any]]) -> None:
+    def upsert(
+        self, ids: Sequence[str], vectors: Any, metadata: Sequence[Mapping[str, Any]],
+    ) -> None:
         """Log, then apply; the log is fsynced before this returns."""
         x = self.prepare(vectors)
         header = {"op": "upsert", "ids": list(ids), "meta": [dict(m) for m in metadata]}
@@ -151,8 +154,8 @@ class Collection:
         if ids is None:
             doomed = [self.names[label] for label, m in self.meta.items() if matches(m, filter)]
         else:
-            doomed = list(dict.fromkeys(
-                key for key in ids if key in self.ids and matches(self.meta[self.ids[key]], filter)))
+            doomed = list(dict.fromkeys(key for key in ids if key in self.ids
+                                        and matches(self.meta[self.ids[key]], filter)))
         if doomed:
             assert self.wal is not None
             self.wal.append({"op": "delete", "ids": doomed})
@@ -205,7 +208,9 @@ class Collection:
             ):
                 self._train()
                 return True
-        elif index == "hnsw" and len(self.tombstones) > self.policy.hnsw_rebuild_ratio * self.ann.ntotal:
+        elif index == "hnsw" and (
+            len(self.tombstones) > self.policy.hnsw_rebuild_ratio * self.ann.ntotal
+        ):
             self.ann = self._new_hnsw()
             self.ann.add_with_ids(*self._all())
             self.tombstones.clear()
@@ -221,8 +226,8 @@ class Collection:
     def _train(self) -> None:
         x, labels = self._all()
         nlist = self.options.auto_nlist(len(x))
-        coder = "Flat" if self.options.index == "ivf_flat" else f"PQ{self.options.pq_subquantizers(self.dimension)}"
-        index = self.faiss.index_factory(self.dimension, f"IVF{nlist},{coder}", self._faiss_metric)
+        index = self.faiss.index_factory(self.dimension, f"IVF{nlist},{self._coder}",
+                                         self._faiss_metric)
         if self.options.index == "ivf_pq":
             index.do_polysemous_training = False  # slow, and search reranks by exact scores anyway
         sample = x
@@ -234,11 +239,14 @@ class Collection:
 
     def _all(self) -> tuple[np.ndarray, np.ndarray]:
         rows = self.exact.ntotal
-        x = self.exact.index.reconstruct_n(0, rows) if rows else np.zeros((0, self.dimension), np.float32)
+        if rows == 0:
+            return np.zeros((0, self.dimension), np.float32), np.zeros(0, np.int64)
+        x = self.exact.index.reconstruct_n(0, rows)
         return x, self.faiss.vector_to_array(self.exact.id_map).astype(np.int64)
 
     def _new_hnsw(self) -> Any:
-        graph = self.faiss.index_factory(self.dimension, f"HNSW{self.options.hnsw_m},Flat", self._faiss_metric)
+        graph = self.faiss.index_factory(self.dimension, f"HNSW{self.options.hnsw_m},Flat",
+                                         self._faiss_metric)
         graph.hnsw.efConstruction = self.options.ef_construction
         return self.faiss.IndexIDMap2(graph)
 
@@ -257,20 +265,23 @@ class Collection:
         query = self.prepare([vector])
         allowed = None
         if filter:
-            allowed = np.fromiter((label for label, m in self.meta.items() if matches(m, filter)), np.int64)
+            allowed = np.fromiter(
+                (label for label, m in self.meta.items() if matches(m, filter)), np.int64)
             if len(allowed) == 0:
                 return []
         wanted = min(k, rows if allowed is None else len(allowed))
         found: list[tuple[int, float]] = []
         if self.ann is not None and (allowed is None or len(allowed) >= SELECTIVE * rows):
             found = self._search_ann(query, k, allowed)
-        if len(found) < wanted:  # untrained, a selective filter, or the approximate index fell short
+        if len(found) < wanted:  # untrained, a selective filter, or the approximate one fell short
             found = self._search_exact(query, k, allowed)
         hits = [VectorHit(self.names[label], score, self.meta[label]) for label, score in found]
         hits.sort(key=lambda h: (-h.score, h.id))
         return hits
 
-    def _search_exact(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def _search_exact(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None,
+    ) -> list[tuple[int, float]]:
         k = min(k, self.exact.ntotal)
         if allowed is None:
             distances, labels = self.device.search(self._on_device("exact", self.exact), query, k)
@@ -280,7 +291,9 @@ class Collection:
             distances, labels = self.exact.search(query, min(k, len(allowed)), params=params)
         return self._pairs(distances[0], labels[0])
 
-    def _search_ann(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def _search_ann(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None,
+    ) -> list[tuple[int, float]]:
         faiss = self.faiss
         fetch = k * self.options.rerank if self.options.index == "ivf_pq" else k
         if self.options.index == "hnsw":
@@ -293,7 +306,9 @@ class Collection:
         elif self.tombstones:
             inner = faiss.IDSelectorBatch(np.fromiter(self.tombstones, np.int64))
             params.sel = dead = faiss.IDSelectorNot(inner)
-        gpu = None if params.sel is not None or self.options.index == "hnsw" else self._on_device("ann", self.ann)
+        gpu = None
+        if params.sel is None and self.options.index != "hnsw":
+            gpu = self._on_device("ann", self.ann)
         if gpu is not None and gpu is not self.ann:
             distances, labels = self.device.search(gpu, query, fetch)
         else:
@@ -304,7 +319,8 @@ class Collection:
         if self.options.index == "ivf_pq" and found:  # order by the exact scores
             x = self.exact.reconstruct_batch(np.array([label for label, _ in found], np.int64))
             scores = (x @ query[0]) if self.metric != "l2" else -((x - query[0]) ** 2).sum(axis=1)
-            found = sorted(zip((label for label, _ in found), scores.tolist()), key=lambda p: -p[1])[:k]
+            labels_found = [label for label, _ in found]
+            found = sorted(zip(labels_found, scores.tolist()), key=lambda p: -p[1])[:k]
         return found
 
     def _pairs(self, distances: np.ndarray, labels: np.ndarray) -> list[tuple[int, float]]:
@@ -332,7 +348,13 @@ class Collection:
             return f"HNSW{self.options.hnsw_m},Flat"
         if self.ann is None:
             return "Flat"
-        return f"IVF{self.nlist},{'Flat' if self.options.index == 'ivf_flat' else 'PQ' + str(self.options.pq_subquantizers(self.dimension))}"
+        return f"IVF{self.nlist},{self._coder}"
+
+    @property
+    def _coder(self) -> str:
+        if self.options.index == "ivf_flat":
+            return "Flat"
+        return f"PQ{self.options.pq_subquantizers(self.dimension)}"
 
     @property
     def trained(self) -> bool:

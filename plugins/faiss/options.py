@@ -29,8 +29,10 @@ class IndexOptions:
     ef_construction: int = 80
 
     @classmethod
-    def build(cls, defaults: IndexOptions, given: Mapping[str, Any] | None, where: str) -> IndexOptions:
-        """``defaults`` with ``given`` applied; unknown keys and bad values are errors naming them."""
+    def build(
+        cls, defaults: IndexOptions, given: Mapping[str, Any] | None, where: str,
+    ) -> IndexOptions:
+        """``defaults`` with ``given`` applied; unknown keys and bad values are errors."""
         given = dict(given or {})
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(given) - known)
@@ -40,8 +42,11 @@ class IndexOptions:
             if key == "index":
                 if value not in INDEX_TYPES:
                     raise ValueError(f"{where}: index {value!r} is not one of {list(INDEX_TYPES)}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < (0 if key in ("nlist", "pq_m") else 1):
-                raise ValueError(f"{where}: option {key!r} must be a positive integer, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < (
+                0 if key in ("nlist", "pq_m") else 1
+            ):
+                raise ValueError(
+                    f"{where}: option {key!r} must be a positive integer, got {value!r}")
         return dataclasses.replace(defaults, **given)
 
     def auto_nlist(self, rows: int) -> int:

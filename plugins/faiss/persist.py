@@ -112,7 +112,8 @@ class Wal:
             if len(payload) < length or zlib.crc32(payload) != crc:
                 break
             (head_len,) = _HEADER.unpack_from(payload)
-            yield json.loads(payload[_HEADER.size: _HEADER.size + head_len]), payload[_HEADER.size + head_len:]
+            body = _HEADER.size + head_len
+            yield json.loads(payload[_HEADER.size: body]), payload[body:]
             offset += _FRAME.size + length
         if offset < len(data):  # never acknowledged: drop it so later appends follow good data
             with open(self.path, "r+b") as f:

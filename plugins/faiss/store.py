@@ -80,8 +80,13 @@ class FaissStore:
 
     name = "faiss"
 
-    def __init__(self, faiss: Any, root: Path, defaults: IndexOptions, policy: Policy, device: Device) -> None:
+    def __init__(
+        self, faiss: Any, root: Path, defaults: IndexOptions, policy: Policy, device: Device,
+        threads: int,
+    ) -> None:
         self._faiss, self.root = faiss, root
+        self.threads = threads
+        """OpenMP threads of writes (adding, training, rebuilding); a search uses one."""
         self.defaults, self.policy, self.device = defaults, policy, device
         self._entries: dict[str, _Entry] = {}
         self._catalog = anyio.Lock()  # creating and dropping collections
@@ -91,7 +96,8 @@ class FaissStore:
         private_dir(self.root)
         for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
             try:
-                collection = await _thread(Collection.load, self._faiss, path, self.policy, self.device)
+                collection = await self._work(
+                    self.threads, Collection.load, self._faiss, path, self.policy, self.device)
             except Exception:
                 log.exception("faiss: collection at %s could not be loaded; skipped", path)
                 continue
@@ -107,7 +113,7 @@ class FaissStore:
                 async with entry.lock.write():
                     wal = entry.collection.wal
                     if wal is not None and wal.size:
-                        await _thread(entry.collection.save)
+                        await self._work(self.threads, entry.collection.save)
                     entry.collection.close()
 
     # ---- collections --------------------------------------------------------------------------
@@ -129,13 +135,13 @@ class FaissStore:
             if found is None:
                 collection = Collection(self._faiss, self._path(name), name, dimension, metric,
                                         chosen, self.policy, self.device)
-                await _thread(collection.save)
+                await self._work(1, collection.save)
                 self._entries[name] = found = _Entry(collection)
             elif (found.collection.dimension, found.collection.metric) != (dimension, metric):
                 c = found.collection
                 raise DimensionMismatch(
-                    f"faiss collection {name!r} holds {c.dimension}-dimensional {c.metric} vectors, "
-                    f"not {dimension}-dimensional {metric} ones"
+                    f"faiss collection {name!r} holds {c.dimension}-dimensional {c.metric} "
+                    f"vectors, not {dimension}-dimensional {metric} ones"
                 )
         return await self.get_collection(name)
 
@@ -171,15 +177,18 @@ class FaissStore:
                 f"vectors and {'no' if metadata is None else len(metadata)} metadata entries; "
                 "they must match"
             )
+        if not all(isinstance(key, str) for key in ids):
+            raise ValueError(f"upsert() into faiss collection {collection!r}: ids must be strings")
         async with self._writing(collection) as c:
             if len(ids):
-                await _thread(c.upsert, ids, vectors, metadata if metadata is not None else [{}] * len(ids))
+                rows = metadata if metadata is not None else [{}] * len(ids)
+                await self._work(self.threads, c.upsert, ids, vectors, rows)
 
     async def search(
         self, collection: str, vector: Sequence[float], k: int = 5, filter: Filter | None = None,
     ) -> list[VectorHit]:
         async with self._reading(collection) as c:
-            return await _thread(c.search, vector, k, filter)
+            return await self._work(1, c.search, vector, k, filter)
 
     async def delete(
         self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
@@ -187,7 +196,7 @@ class FaissStore:
         if ids is None and not filter:
             raise ValueError(f"delete() from faiss collection {collection!r} needs ids or a filter")
         async with self._writing(collection) as c:
-            return await _thread(c.delete, ids, filter)
+            return await self._work(self.threads, c.delete, ids, filter)
 
     async def count(self, collection: str, filter: Filter | None = None) -> int:
         async with self._reading(collection) as c:
@@ -231,6 +240,16 @@ class FaissStore:
         async with entry.lock.write():
             self._check(entry, name)
             yield entry.collection
+
+    async def _work(self, threads: int, func: Callable[..., R], *args: Any) -> R:
+        """``func(*args)`` in a worker thread with ``threads`` OpenMP threads: the OpenMP
+        setting is per thread, and one thread per search keeps concurrent searches from
+        oversubscribing the cores (and OpenMP from spinning on a busy machine)."""
+        def call() -> R:
+            self._faiss.omp_set_num_threads(threads)
+            return func(*args)
+
+        return await anyio.to_thread.run_sync(call)
 
     def _check(self, entry: _Entry, name: str) -> None:
         if entry.dropped:  # dropped while this call waited for the lock
