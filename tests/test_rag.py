@@ -65,6 +65,7 @@ def corpus(root: Path) -> Path:
         "<p>Parrots &amp; crows talk.</p><script>alert(1)</script></body></html>")
     (docs / "sub" / "image.png").write_bytes(b"\x89PNG\r\n")
     (docs / ".hidden" / "secret.md").write_text("# Secret\n\nhidden words")
+    (docs / "sub" / "empty.txt").write_text("")
     return docs
 
 
@@ -100,7 +101,7 @@ def test_chunk_size_overlap_and_paragraphs() -> None:
 def test_html_text_and_tokenizer() -> None:
     text = html_text("<h2>Title</h2><p>a &lt;b&gt; &amp;amp; c</p><script>x()</script><style>.a{}</style>")
     assert text == "## Title\n\na <b> &amp; c"
-    assert tokenize("The Plugins are running, ZX-4471-Q!") == ["plugin", "run", "zx", "4471", "q"]
+    assert tokenize("The Plugins are running, ZX-4471-Q!") == ["plugin", "run", "zx", "4471", "q", "zx-4471-q"]
     assert tokenize("writing written write hopping ponies") == ["write", "written", "write", "hop", "poni"]
 
 
@@ -188,7 +189,7 @@ async def test_ingest_walks_directories_and_reports_refusals(tmp_path: Path) -> 
         report = await knowledge.ingest_paths([str(docs), str(tmp_path / "sheet.xlsx"), str(tmp_path / "nope.md")],
                                               progress=seen.append)
         assert sorted(Path(s).name for s in report.added) == ["cats.txt", "guide.md", "page.html"]
-        assert [Path(s).name for s in report.ignored] == ["image.png"]  # a note, not a failure
+        assert [Path(s).name for s in report.ignored] == ["empty.txt", "image.png"]  # notes, not failures
         failed = dict(report.failed)
         assert "unsupported file type '.xlsx'" in failed[str(tmp_path / "sheet.xlsx")]
         assert "no such file" in failed[str(tmp_path / "nope.md")]
@@ -352,3 +353,47 @@ async def test_ingest_job_runs_in_the_background(tmp_path: Path) -> None:
         assert done.state == "completed", done.error
         assert len(done.result["added"]) == 3 and done.result["collection"] == "bg"
         assert done.progress.done == done.progress.total == 3
+
+
+# Real parts: MiniLM (embeddings) + FAISS ------------------------------------------------------
+
+HYBRID_CORPUS = {
+    "codes-a.txt": "Valve codes in stock: ZX-4417-Q, XZ-4471-Q, ZX-4711-P, ZX-7441-Q, QX-4471-Z.",
+    "codes-b.txt": "Replacement part numbers: ZX-4470-Q, ZX-4472-Q, ZY-4471-Q and ZX-4481-Q.",
+    "codes-c.txt": "Catalogue identifiers ZQ-4471-X, XZ-1744-Q, ZX-4471-R were retired in 2019.",
+    "pump.txt": "The irrigation pump was serviced on Monday under work order ZX-4471-Q.",
+    "notebook.txt": "To keep a notebook computer running on its own power for more hours, dim the display, "
+                    "close unused programs, switch off Bluetooth and Wi-Fi when idle, and avoid heat.",
+    "paint.txt": "Durable paint for the kitchen: wall colours that survive years of cooking.",
+    "hens.txt": "Cages for laying hens are banned in many countries; free-range farms are spreading.",
+    "bags.txt": "My laptop bag: how I make room for a charger, a mouse and a notebook.",
+    "bread.txt": "Sourdough bread needs a starter, flour, water and salt, and a long slow rise overnight.",
+}
+
+
+async def test_hybrid_finds_what_each_mode_alone_misses(tmp_path: Path) -> None:
+    async with PluginHarness(["embeddings", "faiss", "rag", "models", "scripted"],
+                             {"kernel": {"data_dir": str(tmp_path)}, "models": {"default": "scripted:echo"}}) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        for source, text in HYBRID_CORPUS.items():
+            await knowledge.ingest_text(text, source=source)
+        [row] = await knowledge.collections()
+        assert (row["embedder"], row["store"], row["dimension"]) == ("st:minilm", "faiss", 384)
+
+        async def sources(query: str, mode: str, k: int = 3) -> list[str]:
+            return [p.source for p in await knowledge.retrieve(query, mode=mode, k=k)]
+
+        identifier = "ZX-4471-Q"  # made up: only its exact form singles out pump.txt
+        assert "pump.txt" not in await sources(identifier, "vector")
+        assert (await sources(identifier, "keyword"))[0] == "pump.txt"
+        assert "pump.txt" in await sources(identifier, "hybrid")
+        paraphrase = "How can I make my laptop battery last longer?"  # no word in common
+        assert (await sources(paraphrase, "vector"))[0] == "notebook.txt"
+        assert "notebook.txt" not in await sources(paraphrase, "keyword", k=9)
+        assert "notebook.txt" in await sources(paraphrase, "hybrid")
+
+        answer = await knowledge.answer("What is the boiling point of mercury?")
+        assert not answer.found and "Nothing relevant found" in answer.text
+        assert h.calls_to("pygent_model") == []
+        answer = await knowledge.answer(paraphrase, k=2)
+        assert answer.found and [c.source for c in answer.citations] == ["bags.txt", "notebook.txt"]

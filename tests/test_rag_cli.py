@@ -63,3 +63,24 @@ def test_ingest_search_ask_collections(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["collections", "delete", "default"], obj=context).exit_code == 1
     gone = runner.invoke(cli, ["search", "plugin"], obj=context)
     assert gone.exit_code != 0 and "no knowledge collection 'default'" in str(gone.exception)
+
+
+def test_ingest_docs_then_ask_cites_writing_plugins(tmp_path: Path, monkeypatch) -> None:
+    """Real MiniLM and FAISS: the issue's check, with the scripted model writing the answer."""
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    context = cli_context(["embeddings", "faiss", "rag", "models", "scripted"],
+                          {"kernel": {"data_dir": str(tmp_path)}})
+    runner = CliRunner()
+    cli = group()
+    ingested = runner.invoke(cli, ["ingest", "docs/"], obj=context)
+    assert ingested.exit_code == 0, ingested.output
+    assert "Ingested" in ingested.output
+    asked = runner.invoke(cli, ["ask", "How do I write a plugin?", "--model", "scripted:echo"], obj=context)
+    assert asked.exit_code == 0, asked.output
+    sources = asked.output.split("Sources")[1]
+    assert "[1] docs/writing-plugins.md › Writing and testing plugins" in sources
+    found = runner.invoke(cli, ["search", "How do I write a plugin?", "--json", "-k", "3"], obj=context)
+    hits = json.loads(found.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3] and hits[0]["source"] == "docs/writing-plugins.md"
+    text = Path(hits[0]["source"]).read_text()
+    assert text[hits[0]["start"]:hits[0]["end"]] == hits[0]["text"]

@@ -58,7 +58,7 @@ def register(cli: click.Group) -> None:
 
         report = run(main)
         for path in report.ignored:
-            err.print(f"[dim]skipped {escape(path)} (unsupported type)[/]")
+            err.print(f"[dim]skipped {escape(path)} (unsupported type or empty)[/]")
         for _, reason in report.failed:
             err.print(f"[red]failed:[/] {escape(reason)}")
         err.print(summary(report))

@@ -21,11 +21,12 @@ from pygent_sdk.files import private_dir, write_private
 
 from .catalog import Catalog
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(r"[^\W_]+")
+_IDENTIFIER = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)+")
 STOPWORDS = frozenset(
-    "a an and are as at be but by can do does for from has have how i if in into is it its of on "
-    "or so such that the their then there these they this to was were what when where which who "
-    "why will with you your".split()
+    "a an and are as at be but by can could do does for from had has have how i if in into is it "
+    "its me my of on or our should so such than that the their them then there these they this to "
+    "us was we were what when where which who why will with would you your".split()
 )
 
 
@@ -82,8 +83,12 @@ def _stem(word: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased word tokens, stop words dropped, lightly stemmed."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    """Lower-cased word tokens, stop words dropped, lightly stemmed; then each compound
+    identifier whole (``zx-4471-q``, ``os.path.join``, ``pygent_http_routes``), so that an exact
+    identifier outscores texts that merely share its parts."""
+    text = text.lower()
+    words = [_stem(w) for w in _WORD.findall(text) if w not in STOPWORDS]
+    return words + _IDENTIFIER.findall(text)
 
 
 class _Index:

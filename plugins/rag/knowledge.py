@@ -202,7 +202,7 @@ class KnowledgeService:
         started = time.perf_counter()
         files, failed, ignored = await anyio.to_thread.run_sync(walk, list(paths))
         for path in ignored:
-            self.context.log.info("ingest: skipping %s (unsupported type)", path)
+            self.context.log.info("ingest: skipping %s (unsupported type or empty)", path)
         bound = await self.create_collection(collection)
         known = await anyio.to_thread.run_sync(self.catalog.hashes, bound.name)
         run = _Run(self, bound, len(files), progress)

@@ -158,7 +158,7 @@ def walk(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]
     """The files to ingest under ``paths``: ``(files, failed, skipped)``.
 
     Directories are walked recursively in name order, skipping hidden entries; their
-    unsupported files are ``skipped`` (a note, not a failure). A named file that is missing or
+    unsupported and zero-byte files are ``skipped`` (a note, not a failure). A named file that is missing or
     of an unsupported type is ``failed`` with the reason."""
     files: list[Path] = []
     failed: list[tuple[str, str]] = []
@@ -167,7 +167,7 @@ def walk(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]
         root = Path(given).expanduser()
         if root.is_dir():
             for path in sorted(_tree(root)):
-                (files if format_of(path) else skipped).append(path)
+                (files if format_of(path) and _size(path) else skipped).append(path)
         elif root.is_file():
             if format_of(root):
                 files.append(root)
@@ -187,3 +187,10 @@ def _tree(root: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found.extend(Path(top, n) for n in names if not n.startswith("."))
     return found
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 1  # let load() report why it cannot be read
