@@ -86,8 +86,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
                        approximate=index == "ivf_pq", data_dir=tmp_path)
     if kind == "pgvector":
         url = request.getfixturevalue("postgres_url")
-        return Backend(kind, "pgvector", {"url": url, "db_schema": f"t_{uuid.uuid4().hex[:12]}"},
-                       data_dir=tmp_path)
+        # The HNSW index is built from 100 rows, so the 300-row tests search through it.
+        config = {"url": url, "db_schema": f"t_{uuid.uuid4().hex[:12]}", "index_min_rows": 100}
+        return Backend(kind, "pgvector", config, data_dir=tmp_path)
     return Backend(kind, "chroma", data_dir=tmp_path)
 
 
@@ -319,18 +320,34 @@ async def test_pgvector_start_names_an_unreachable_server(tmp_path: Path) -> Non
     assert "secret" not in str(caught.value)
 
 
-async def test_pgvector_health_and_tables(postgres_url: str) -> None:
+async def test_pgvector_health_tables_and_the_lazy_hnsw_index(postgres_url: str) -> None:
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    config = {"pgvector": {"url": postgres_url, "db_schema": schema, "m": 8, "ef_construction": 32}}
+    config = {"pgvector": {"url": postgres_url, "db_schema": schema, "m": 8, "ef_construction": 32,
+                           "index_min_rows": 1000}}
     async with PluginHarness(["pgvector"], config) as h:
         health = await h.kernel.health()
         assert health.plugins["pgvector"].status == "ok" and "pgvector 0." in health.plugins["pgvector"].detail
         store = h.kernel.service(VECTOR_STORE, name=None)  # the only store answers
-        info = await store.create_collection("a name with spaces/and:colons", 3, options={"m": 12})
+        info = await store.create_collection("a name with spaces/and:colons", 8, options={"m": 12})
         assert info.details["table"].startswith(f"{schema}.pygent_v_a_name_with_spaces_and_colons_")
         assert (info.details["m"], info.details["ef_construction"]) == (12, 32)
+        ids, x = _data(2000, 8, seed=6)
+        metadata = [{"rare": i % 100 == 0} for i in range(len(ids))]
+        await store.upsert(info.name, ids[:900], x[:900], metadata[:900])
+        await store.search(info.name, x[0], k=1)
+        assert (await store.get_collection(info.name)).details["index"].startswith("none yet")
+        await store.upsert(info.name, ids[900:], x[900:], metadata[900:])
+        q = x[1]
+        exact = _exact("cosine", x, q)
+        hits = await store.search(info.name, q, k=5)
+        assert (await store.get_collection(info.name)).details["index"] == "hnsw"
+        assert all(_close(h.score, exact[int(h.id[1:])]) for h in hits)
+        # 20 rows of 2000 pass the filter: still the k best of them, in order (HNSW alone would
+        # stop after ef_search candidates; an iterative scan or the GIN index finds them all).
+        rare = [ids[i] for i in np.argsort(-exact, kind="stable") if metadata[i]["rare"]]
+        assert [h.id for h in await store.search(info.name, q, k=5, filter={"rare": True})] == rare[:5]
         stats = await store.stats()
-        assert stats["bytes"] > 0 and stats["per_collection"][info.name]["rows"] == 0
+        assert stats["bytes"] > 0 and stats["per_collection"][info.name]["rows"] == 2000
 
 
 async def test_chroma_reads_a_database_written_by_chroma_itself(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """pgvector: the vector-store capability on PostgreSQL with the pgvector extension.
 
-One table per collection (its own dimension and HNSW index with the metric's operator class),
-a registry table of collections, metadata as JSONB. Other plugins reach the store through
+One table per collection (its own dimension and, from ``index_min_rows`` rows, an HNSW index
+with the metric's operator class), a registry table of collections, metadata as JSONB. Other plugins reach the store through
 ``context.service(VECTOR_STORE, name="pgvector")``.
 """
 
@@ -44,6 +44,15 @@ class PgVectorConfig(PluginConfig):
     ef_search: int = Field(
         64, ge=1, le=1000,
         description="HNSW: candidate list size per query (raised to k when k is larger).",
+    )
+    index_min_rows: int = Field(
+        10_000, ge=0, description=(
+            "A collection gets its HNSW index (built in bulk by the first search that finds it "
+            "missing) once it holds this many rows; smaller ones are searched exactly."
+        ),
+    )
+    build_memory_mb: int = Field(
+        512, ge=64, le=65536, description="maintenance_work_mem of an HNSW index build, in MiB.",
     )
     pool_size: int = Field(5, ge=1, le=100, description="Connections kept open to PostgreSQL.")
 

@@ -1,15 +1,19 @@
 """PgVectorStore: the VectorStore protocol on PostgreSQL + pgvector through SQLAlchemy (asyncpg).
 
 Each collection is a table ``<prefix>v_<slug>_<hash>`` (id text primary key, embedding
-vector(dimension), metadata jsonb) with an HNSW index in the metric's operator class and a GIN
-index on metadata; ``<prefix>collections`` lists them. Every call is one transaction.
+vector(dimension), metadata jsonb) with a GIN index on metadata and, once it holds
+``index_min_rows`` rows, an HNSW index in the metric's operator class, built in bulk by the first
+search that finds it missing (far faster than growing it row by row while loading);
+``<prefix>collections`` lists them. Every call is one transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +41,20 @@ HNSW_MAX_DIMENSION = 2000
 VECTOR_MAX_DIMENSION = 16000
 OPTIONS = ("m", "ef_construction", "ef_search")
 UNDEFINED_TABLE = "42P01"
+log = logging.getLogger("pygent.plugin.pgvector")
+
+
+class BinaryVector(Vector):
+    """pgvector's column type, sent in binary: values go as they are to the asyncpg codec that
+    :meth:`PgVectorStore._on_connect` registers (float32 arrays, no text formatting)."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
+
+    def result_processor(self, dialect: Any, coltype: Any) -> None:
+        return None
 
 
 def asyncpg_url(url: str) -> str:
@@ -103,6 +121,28 @@ class PgVectorStore:
             sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         )
         self._tables: dict[str, tuple[sa.Table, CollectionInfo]] = {}
+        self._indexed: set[str] = set()
+        """Collections known to have their HNSW index."""
+
+    def _on_connect(self, type_schema: str) -> Any:
+        """A connect listener: pgvector's binary codec, the configured ``hnsw.ef_search`` and,
+        from pgvector 0.8, iterative index scans in exact order (a filtered search keeps
+        scanning the graph until ``k`` rows pass the filter)."""
+        from pgvector.asyncpg import register_vector
+
+        statements = [f"SET hnsw.ef_search = {self.config.ef_search}"]
+        if self._iterative:
+            statements.append("SET hnsw.iterative_scan = strict_order")
+
+        async def prepare(conn: Any) -> None:
+            await register_vector(conn, schema=type_schema)
+            for statement in statements:
+                await conn.execute(statement)
+
+        def listener(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.run_async(prepare)
+
+        return listener
 
     @classmethod
     async def open(cls, config: PgVectorConfig) -> PgVectorStore:
@@ -111,10 +151,12 @@ class PgVectorStore:
         where = engine.url.render_as_string(hide_password=True)
         try:
             async with engine.begin() as conn:
-                version = await _extension(conn, where)
+                version, type_schema = await _extension(conn, where)
                 if config.db_schema != "public":
                     await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{config.db_schema}"'))
+            await engine.dispose()  # connections from here on know the vector type
             store = cls(engine, config, version)
+            sa.event.listen(engine.sync_engine, "connect", store._on_connect(type_schema))
             async with engine.begin() as conn:
                 await conn.run_sync(store._meta.create_all, tables=[store.registry])
         except VectorError:
@@ -143,14 +185,13 @@ class PgVectorStore:
         return sa.Table(
             name, sa.MetaData(schema=self.config.db_schema),
             sa.Column("id", sa.Text, primary_key=True),
-            sa.Column("embedding", Vector(dimension), nullable=False),
+            sa.Column("embedding", BinaryVector(dimension), nullable=False),
             sa.Column("metadata", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         )
 
     def _info(self, row: Any) -> CollectionInfo:
         return CollectionInfo(row.name, row.dimension, row.metric, 0, {
             "table": f"{self.config.db_schema}.{row.table_name}",
-            "index": "hnsw" if row.dimension <= HNSW_MAX_DIMENSION else "none (exact search)",
             **row.options,
         })
 
@@ -212,12 +253,6 @@ class PgVectorStore:
                     f'CREATE INDEX IF NOT EXISTS "{table.name}_meta" ON {_qualified(table)} '
                     "USING gin (metadata jsonb_path_ops)"
                 ))
-                if dimension <= HNSW_MAX_DIMENSION:
-                    await conn.execute(sa.text(
-                        f'CREATE INDEX IF NOT EXISTS "{table.name}_hnsw" ON {_qualified(table)} '
-                        f"USING hnsw (embedding {METRICS[metric][1]}) "
-                        f"WITH (m = {settings['m']}, ef_construction = {settings['ef_construction']})"
-                    ))
                 await conn.execute(self.registry.insert().values(
                     name=name, table_name=table.name, dimension=dimension, metric=metric, options=settings,
                 ))
@@ -235,14 +270,21 @@ class PgVectorStore:
 
     async def get_collection(self, name: str) -> CollectionInfo:
         async with self._collection(name) as (conn, table, info):
-            count, size = (await conn.execute(sa.select(
+            count, size, indexed = (await conn.execute(sa.select(
                 sa.select(sa.func.count()).select_from(table).scalar_subquery(),
                 sa.func.pg_total_relation_size(sa.text(f"'{_qualified(table)}'::regclass")),
+                sa.func.to_regclass(_qualified(table, "_hnsw")).is_not(None),
             ))).one()
-        return CollectionInfo(info.name, info.dimension, info.metric, count, {**info.details, "bytes": size})
+        index = "hnsw" if indexed else (
+            f"none yet (exact search until a search finds {self.config.index_min_rows} rows)"
+            if info.dimension <= HNSW_MAX_DIMENSION else "none (exact search: over 2000 dimensions)"
+        )
+        return CollectionInfo(info.name, info.dimension, info.metric, count,
+                              {**info.details, "index": index, "bytes": size})
 
     async def drop_collection(self, name: str) -> bool:
         self._tables.pop(name, None)
+        self._indexed.discard(name)
         async with self.engine.begin() as conn:
             row = (await conn.execute(
                 self.registry.delete().where(self.registry.c.name == name).returning(self.registry.c.table_name)
@@ -284,19 +326,42 @@ class PgVectorStore:
     ) -> list[VectorHit]:
         if k <= 0:
             return []
+        if collection not in self._indexed:
+            await self._build_index(collection)
         async with self._collection(collection, transaction=True) as (conn, table, info):
             (query,) = rows_of([vector], info.dimension, collection)
             ef_search = min(max(int(info.details.get("ef_search", self.config.ef_search)), k), 1000)
-            settings = [sa.func.set_config("hnsw.ef_search", str(ef_search), True)]
-            if filter and self._iterative:  # keep scanning the graph until k rows pass the filter
-                settings.append(sa.func.set_config("hnsw.iterative_scan", "strict_order", True))
-            await conn.execute(sa.select(*settings))
+            if ef_search != self.config.ef_search:  # the connection's own is the configured one
+                await conn.execute(sa.select(sa.func.set_config("hnsw.ef_search", str(ef_search), True)))
             distance = table.c.embedding.op(METRICS[info.metric][0], return_type=sa.Float)(query)
             result = await conn.execute(
                 sa.select(table.c.id, distance.label("distance"), table.c.metadata)
                 .where(condition(table.c.metadata, filter)).order_by(distance).limit(k)
             )
             return [VectorHit(row.id, score(info.metric, row.distance), row.metadata) for row in result]
+
+    async def _build_index(self, collection: str) -> None:
+        """Build the collection's HNSW index if it is missing and the table has enough rows."""
+        async with self._collection(collection, transaction=True) as (conn, table, info):
+            if info.dimension > HNSW_MAX_DIMENSION:
+                return
+            index = _qualified(table, "_hnsw")
+            if not await conn.scalar(sa.select(sa.func.to_regclass(index).is_not(None))):
+                enough = sa.select(table.c.id).limit(self.config.index_min_rows).subquery()
+                if await conn.scalar(sa.select(sa.func.count()).select_from(enough)) < self.config.index_min_rows:
+                    return
+                await conn.execute(sa.select(
+                    sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"pygent-index:{table.name}")),
+                    sa.func.set_config("maintenance_work_mem", f"{self.config.build_memory_mb}MB", True),
+                ))
+                started = time.perf_counter()
+                await conn.execute(sa.text(
+                    f"CREATE INDEX IF NOT EXISTS {index.rpartition('.')[2]} ON {_qualified(table)} "
+                    f"USING hnsw (embedding {METRICS[info.metric][1]}) WITH "
+                    f"(m = {info.details['m']}, ef_construction = {info.details['ef_construction']})"
+                ))
+                log.info("pgvector: built the HNSW index of %r in %.1f s", collection, time.perf_counter() - started)
+        self._indexed.add(collection)
 
     async def delete(
         self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
@@ -330,8 +395,9 @@ class PgVectorStore:
         }
 
 
-def _qualified(table: sa.Table) -> str:
-    return f'"{table.schema}"."{table.name}"'
+def _qualified(table: sa.Table, suffix: str = "") -> str:
+    """The quoted name of ``table`` (with ``suffix``: of its index of that name)."""
+    return f'"{table.schema}"."{table.name}{suffix}"'
 
 
 def _reason(exc: BaseException) -> str:
@@ -340,13 +406,18 @@ def _reason(exc: BaseException) -> str:
     return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}".rstrip(": ")
 
 
-async def _extension(conn: AsyncConnection, where: str) -> str:
-    """Create the ``vector`` extension when missing; its version, or VectorError saying why not."""
-    version = (await conn.execute(
-        sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-    )).scalar()
-    if version is not None:
-        return str(version)
+_VERSION = sa.text(
+    "SELECT e.extversion, n.nspname FROM pg_extension e "
+    "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
+)
+
+
+async def _extension(conn: AsyncConnection, where: str) -> tuple[str, str]:
+    """Create the ``vector`` extension when missing; its version and schema, or VectorError
+    saying why not."""
+    found = (await conn.execute(_VERSION)).first()
+    if found is not None:
+        return str(found[0]), str(found[1])
     try:
         async with conn.begin_nested():
             await conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
@@ -356,6 +427,5 @@ async def _extension(conn: AsyncConnection, where: str) -> str:
             "pgvector on the server (https://github.com/pgvector/pgvector) or have a superuser run "
             "CREATE EXTENSION vector in this database"
         ) from exc
-    return str((await conn.execute(
-        sa.text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-    )).scalar_one())
+    version, schema = (await conn.execute(_VERSION)).one()
+    return str(version), str(schema)
