@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,11 +19,11 @@ from pygent_plugins.research import ResearchPlugin
 from pygent_plugins.research.research import fallback_plan, parse_plan, renumber
 from pygent_sdk import ChatMessage, ChatOptions, Plugin, hookimpl
 from pygent_sdk.agents import AGENT_REGISTRY
-from pygent_sdk.knowledge import Passage, RagHooks
+from pygent_sdk.knowledge import KNOWLEDGE, Passage, RagHooks
 from pygent_sdk.plugin import add_hookspecs_once
 from pygent_sdk.testing import HashEmbedder, PluginHarness, ScriptedChatModel
 
-from .agent_kit import stack
+from .agent_kit import ScriptedProvider, stack
 from .http_kit import served
 
 pytestmark = pytest.mark.anyio
@@ -107,9 +108,10 @@ def harness(model: ScriptedChatModel, *, jobs: bool = False) -> PluginHarness:
     return PluginHarness(plugins, config)
 
 
-async def run(h: PluginHarness, kind: str, task: str, config: dict[str, Any] | None = None) -> tuple[Any, str]:
+async def run(h: PluginHarness, kind: str, task: str, config: dict[str, Any] | None = None,
+              model: str | None = None) -> tuple[Any, str]:
     registry = h.kernel.service(AGENT_REGISTRY)
-    info = registry.build(kind, config=config)
+    info = registry.build(kind, config=config, model=model)
     streamed: list[str] = []
 
     async def sink(text: str) -> None:
@@ -147,6 +149,15 @@ async def test_search_says_honestly_when_nothing_is_relevant_without_asking_the_
     assert model.calls == [] and streamed == result.output
     assert result.steps[0].kind == "retrieval" and result.steps[0].hits == 0
     assert "nothing relevant" in result.steps[0].summary()
+
+
+async def test_search_cuts_a_looping_answer_at_its_first_repeated_sentence() -> None:
+    model = ScriptedChatModel(["Plugins start in dependency order [1].\nPlugins start in dependency "
+                               "order [1]. Plugins start in dependency order [1]. And so on."])
+    async with harness(model) as h:
+        result, streamed = await run(h, "search", "In which order do plugins start?")
+    assert result.output.startswith("Plugins start in dependency order [1].\n\nSources:\n[1] ")
+    assert streamed == result.output and result.success
 
 
 async def test_search_threshold_is_the_agents_setting() -> None:
@@ -240,6 +251,8 @@ def test_plans_are_parsed_robustly() -> None:
     assert parse_plan("What starts first?\nok\nWhat starts first?", 5) == ["What starts first?"]
     assert parse_plan("1. How do plugins start?\n2. ??\n3. x", 5) == ["How do plugins start?"]  # junk dropped
     assert parse_plan("Sure! Here you go", 5) == []
+    assert parse_plan("Question: How do jobs start?\nSub-question 2: Who stops them?", 5) == [
+        "How do jobs start?", "Who stops them?"]
     assert parse_plan("1. What is one?\n2. What is two?\n3. What is three?", 2) == ["What is one?", "What is two?"]
     assert fallback_plan("What is X and how does Y work?", 3) == [
         "What is X and how does Y work?", "What is X?", "how does Y work?"]
@@ -328,3 +341,42 @@ async def test_workflow_routes_start_follow_read_list_log_and_stop() -> None:
         paths = s.app.openapi_schema.to_schema()["paths"]
         assert "/api/v1/workflows/research-analysis/{job_id}/result" in paths
         FakeRag.knowledge.release.set()
+
+
+# --- integration: the real rag, embeddings (MiniLM) and faiss plugins, the embedded model ----------
+
+DOCS = Path(__file__).parents[1] / "docs"
+REAL = {name: None for name in ("models", "llamacpp", "agents", "embeddings", "faiss", "rag", "research")}
+
+
+async def test_search_and_research_on_the_real_stack_cite_the_right_file() -> None:
+    """Search on SmolLM2 (real retrieval, real model); research on a scripted model over the
+    same real retrieval (its bounds and references, fast)."""
+    files = [str(DOCS / name) for name in ("writing-plugins.md", "jobs.md", "sandbox.md", "events.md")]
+    ScriptedProvider.models = [answering(plan="1. How does a job report progress?\n2. How is a job cancelled?",
+                                         report="Jobs report progress [1] and are cancelled [2].")]
+    config = {"models": {"default": "scripted"}, "rag": {"collection": "docs"}}
+    async with PluginHarness({**REAL, "scripted": ScriptedProvider}, config) as h:
+        report = await h.kernel.service(KNOWLEDGE).ingest_paths(files)
+        assert len(report.added) == 4 and report.chunks > 20, report
+
+        result, streamed = await run(h, "search", "How do I write a plugin?", {"max_tokens": 96},
+                                     model="llamacpp:smollm2")
+        assert any(s.startswith(str(DOCS / "writing-plugins.md")) for s in result.steps[0].sources)
+        head, _, sources = result.output.partition("\n\nSources:\n")
+        cited = re.findall(r"^\[\d+\] (\S+)", sources, re.M)
+        assert str(DOCS / "writing-plugins.md") in cited, result.output
+        assert head.strip() and streamed == result.output
+        assert result.success and result.usage.completion_tokens > 0
+
+        nothing, _ = await run(h, "search", "What is the boiling point of mercury in kelvin?")
+        assert not nothing.success and "found nothing relevant" in nothing.output, nothing.output
+
+        research, _ = await run(h, "research", "How do jobs report progress and how are they cancelled?",
+                                {"max_subquestions": 2, "k": 3})
+        assert [s.kind for s in research.steps] == ["plan", "subquestion", "subquestion", "report"]
+        references = research.steps[-1].references
+        assert references and all(r["source"].startswith(str(DOCS)) for r in references)
+        assert any(r["source"].endswith("jobs.md") for r in references), references
+        assert [r["number"] for r in references] == sorted(r["number"] for r in references)
+        assert "\n\nReferences:\n[1] " in research.output

@@ -41,6 +41,7 @@ REPORT_SYSTEM = (
 )
 _ITEM = re.compile(r"^\s*(?:\d{1,2}\s*[.):]|[-*•]|Q\d{1,2}\s*[.):]?)\s*(.+?)\s*$", re.IGNORECASE)
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_LABEL = re.compile(r"^(?:sub-?\s*)?(?:question|query|search)\s*\d*\s*:\s*", re.IGNORECASE)
 _CLAUSES = re.compile(r"\?\s+|;\s*|,?\s+and\s+(?=(?:how|what|why|when|where|which|who|does|do|is|are|can)\b)",
                       re.IGNORECASE)
 
@@ -140,7 +141,7 @@ def parse_plan(text: str, limit: int) -> list[str]:
     seen: set[str] = set()
     kept: list[str] = []
     for item in items:
-        item = item.strip().strip("*\"'`").strip()
+        item = _LABEL.sub("", item.strip().strip("*\"'`").strip())
         if not 8 <= len(item) <= 300 or not re.search(r"[A-Za-z]{3}", item) or _key(item) in seen:
             continue
         seen.add(_key(item))

@@ -8,11 +8,12 @@ ends with ``success=False`` and no model call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
-from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink
+from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink, estimate_tokens
 from pygent_sdk.knowledge import (
     Citation, Passage, Retriever, RetrievalStep, SearchMode, cite, numbered_context,
 )
@@ -81,21 +82,79 @@ def nothing_found(question: str, collection: str | None) -> str:
             "documents. Ingest documents that cover it (pygent ingest PATH) or rephrase the question.")
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+class LoopGuard:
+    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats
+    (small models loop): :meth:`feed` returns what may be sent and whether to stop. What is
+    sent, joined, is the reply stripped of surrounding whitespace."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._done = 0  # end of the last sentence taken
+        self._space = ""  # whitespace after it, sent only if more text follows
+        self._seen: set[str] = set()
+
+    def _send(self, sentence: str) -> str:
+        body = sentence.rstrip()
+        if not body.strip():
+            self._space += sentence if self._seen else ""
+            return ""
+        out = (self._space if self._seen else "") + (body if self._seen else body.lstrip())
+        self._space = sentence[len(body):]
+        self._seen.add(" ".join(re.findall(r"\w+", body.lower())))
+        return out
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        self.text += piece
+        out: list[str] = []
+        while match := _SENTENCE_END.search(self.text, self._done):
+            sentence = self.text[self._done:match.end()]
+            key = " ".join(re.findall(r"\w+", sentence.lower()))
+            if len(key) > 15 and key in self._seen:
+                self.text = self.text[:self._done]
+                return "".join(out), True
+            out.append(self._send(sentence))
+            self._done = match.end()
+        return "".join(out), False
+
+    def rest(self) -> str:
+        """The unfinished last sentence, once the reply has ended."""
+        tail = self.text[self._done:]
+        self._done = len(self.text)
+        return self._send(tail) if tail.strip() else ""
+
+
 async def stream_answer(
     context: AgentContext, messages: list[ChatMessage], options: ChatOptions,
     on_token: TokenSink | None,
 ) -> tuple[str, Usage]:
-    """The model's reply to ``messages``, streamed to ``on_token``, and its usage."""
-    pieces: list[str] = []
-    usage = Usage()
-    async for chunk in context.model.stream(messages, options):
-        if chunk.text:
-            pieces.append(chunk.text)
-            if on_token is not None:
-                await on_token(chunk.text)
-        if chunk.usage is not None:
-            usage += chunk.usage
-    return "".join(pieces).strip(), usage
+    """The model's reply to ``messages``, streamed to ``on_token`` sentence by sentence and cut
+    at the first repeated sentence, and its usage (estimated when the reply was cut)."""
+    guard = LoopGuard()
+    usage: Usage | None = None
+    stream = context.model.stream(messages, options)
+    try:
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage if usage is None else usage + chunk.usage
+            ready, looped = guard.feed(chunk.text or "")
+            if ready and on_token is not None:
+                await on_token(ready)
+            if looped:
+                break
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:  # stop the model at once when the reply was cut
+            await close()
+    tail = guard.rest()
+    if tail and on_token is not None:
+        await on_token(tail)
+    if usage is None:
+        prompt = sum(estimate_tokens(m.content) + 4 for m in messages)
+        usage = Usage(prompt, estimate_tokens(guard.text))
+    return guard.text.strip(), usage
 
 
 def answer_prompt(question: str, passages: Sequence[Passage], max_chars: int) -> list[ChatMessage]:
