@@ -357,6 +357,36 @@ async def test_gpu_search_matches_the_cpu(tmp_path: Path) -> None:
     assert same >= 0.95
 
 
+class CopyingDevice(Device):
+    """The GPU plumbing without a GPU: "copies" are CPU clones, counted."""
+
+    def __init__(self) -> None:
+        super().__init__(faiss, "cpu", False)
+        self.name, self.copies = "cuda", 0
+
+    def to_gpu(self, index: Any) -> Any:
+        self.copies += 1
+        return faiss.clone_index(index)
+
+
+def test_device_copies_are_made_per_write_and_skipped_for_filters(tmp_path: Path) -> None:
+    device = CopyingDevice()
+    x = clustered(1000, seed=11)
+    c = Collection(faiss, tmp_path, "g", DIM, "cosine", IndexOptions(index="ivf_flat"),
+                   Policy(ivf_train_min=500), device)
+    c.save()
+    c.upsert([f"g{i}" for i in range(1000)], x, [{"odd": i % 2} for i in range(1000)])
+    first = [h.id for h in c.search(x[3], 5, None)]
+    assert first[0] == "g3" and device.copies == 1  # the IVF index, copied once
+    assert [h.id for h in c.search(x[3], 5, None)] == first and device.copies == 1
+    assert all(h.metadata["odd"] == 1 for h in c.search(x[4], 5, {"odd": 1}))
+    assert device.copies == 1  # a filtered search stays on the CPU index
+    c.upsert(["g3"], [x[500]], [{}])  # a write: the next search copies again
+    assert [h.id for h in c.search(x[500], 2, None)] in (["g3", "g500"], ["g500", "g3"])
+    assert device.copies == 2
+    c.close()
+
+
 def test_pygent_faiss_stats(tmp_path: Path) -> None:
     async def fill() -> None:
         async with harness(tmp_path) as h:
