@@ -275,24 +275,26 @@ KNOWLEDGE: ServiceKey[Knowledge] = ServiceKey("pygent_knowledge", Knowledge, pro
 @event("rag.ingest.progress")
 class RagIngestProgress(Event):
     """An ingest into ``collection`` advanced: ``files_done`` of ``files_total``, ``chunks``
-    embedded so far at ``vectors_per_s``; ``source`` is the file just done."""
+    embedded so far at ``vectors_per_s``; ``file`` is the file just done. (The event's own
+    ``source`` is the publishing plugin, as for every event.)"""
 
     collection: str
     files_done: int
     files_total: int
     chunks: int
     vectors_per_s: float
-    source: str
+    file: str
 
 
 @event("rag.ingested")
 class RagIngested(Event):
-    """Document ``document_id`` (from ``source``) was stored in ``collection`` as ``chunks``
-    chunks; ``replaced``: it replaced an older version."""
+    """Document ``document_id`` (named ``document_source``: a path, or the source given with a
+    text) was stored in ``collection`` as ``chunks`` chunks; ``replaced``: it replaced an older
+    version."""
 
     collection: str
     document_id: str
-    source: str
+    document_source: str
     chunks: int
     replaced: bool
 

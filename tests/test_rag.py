@@ -196,6 +196,10 @@ async def test_ingest_walks_directories_and_reports_refusals(tmp_path: Path) -> 
         assert seen[-1].files_done == seen[-1].files_total == 3 and seen[-1].chunks == report.chunks
         events = h.events_on("rag.>")
         assert {e.topic for e in events} == {"rag.ingest.progress", "rag.ingested"}
+        assert {e.source for e in events} == {"rag"}
+        assert sorted(Path(e.document_source).name for e in h.events_on("rag.ingested")) == [
+            "cats.txt", "guide.md", "page.html"]
+        assert Path(h.events_on("rag.ingest.progress")[-1].file).name == "page.html"
         passages = await knowledge.retrieve("parrots crows", k=1, mode="keyword")
         assert passages[0].source.endswith("page.html") and passages[0].heading == "Birds"
         assert "script" not in passages[0].text and "alert" not in passages[0].text

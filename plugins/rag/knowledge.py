@@ -87,7 +87,7 @@ class _Run:
                 await result
         await self.service.publish(RagIngestProgress(
             collection=self.bound.name, files_done=self.files_done, files_total=self.total,
-            chunks=self.chunks, vectors_per_s=rate, source=source,
+            chunks=self.chunks, vectors_per_s=rate, file=source, source=self.service.context.name,
         ))
 
 
@@ -107,7 +107,7 @@ class KnowledgeService:
         self.catalog.close()
 
     async def publish(self, event: Any) -> None:
-        await self.context.bus.publish(dataclasses.replace(event, source=self.context.name))
+        await self.context.bus.publish(event)
 
     # Collections ------------------------------------------------------------------------------
 
@@ -287,8 +287,8 @@ class KnowledgeService:
         await anyio.to_thread.run_sync(self.catalog.put_documents, bound.name,
                                        [(doc, chunks) for doc, chunks, _ in documents])
         for doc, chunks, again in documents:
-            await self.publish(RagIngested(collection=bound.name, document_id=doc.id, source=doc.source,
-                                           chunks=len(chunks), replaced=again))
+            await self.publish(RagIngested(collection=bound.name, document_id=doc.id, document_source=doc.source,
+                                           chunks=len(chunks), replaced=again, source=self.context.name))
 
     async def ingest_text(self, text: str, *, source: str, collection: str | None = None,
                           metadata: Mapping[str, Any] | None = None, format: str = "text") -> DocumentInfo:
@@ -387,7 +387,7 @@ class KnowledgeService:
             for key in order[:k]
         ]
         await self.publish(RagSearched(collection=bound.name, mode=mode, k=k, hits=len(passages),
-                                       seconds=time.perf_counter() - started))
+                                       seconds=time.perf_counter() - started, source=self.context.name))
         return passages
 
     async def _diversify(self, bound: Bound, query: str, query_vector: Any, order: list[str],
