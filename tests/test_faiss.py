@@ -21,6 +21,7 @@ from pygent_plugins.faiss import FaissPlugin
 from pygent_plugins.faiss.collection import Collection, Policy
 from pygent_plugins.faiss.device import Device
 from pygent_plugins.faiss.options import IndexOptions
+from pygent_plugins.faiss.store import RWLock
 from pygent_sdk.testing import PluginHarness, cli_context
 from pygent_sdk.vectors import VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorStore
 
@@ -279,6 +280,29 @@ async def test_concurrent_searches_see_whole_writes(tmp_path: Path) -> None:
                 tg.start_soon(reader, seed)
         assert searches == 100 and all(c % 200 == 0 for c in counts)  # never half a batch
         assert await store.count("cc") == 3000
+
+
+async def test_a_cancelled_waiting_writer_lets_waiting_readers_in() -> None:
+    lock, entered, scope = RWLock(), anyio.Event(), anyio.CancelScope()
+
+    async def writer() -> None:
+        with scope:
+            async with lock.write():
+                pass
+
+    async def reader() -> None:
+        async with lock.read():
+            entered.set()
+
+    async with lock.read(), anyio.create_task_group() as tg:
+        tg.start_soon(writer)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(reader)
+        await anyio.wait_all_tasks_blocked()
+        assert not entered.is_set()  # held back by the waiting writer
+        scope.cancel()
+        with anyio.fail_after(2):
+            await entered.wait()
 
 
 async def test_contract_errors_name_what_was_wrong(tmp_path: Path) -> None:

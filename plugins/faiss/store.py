@@ -58,6 +58,7 @@ class RWLock:
                     await self._cond.wait()
             finally:
                 self._writers_waiting -= 1
+                self._cond.notify_all()  # readers held back by this writer, if it was cancelled
             self._writing = True
         try:
             yield
