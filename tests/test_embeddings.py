@@ -140,6 +140,16 @@ async def test_cache_keeps_at_most_max_entries(tmp_path: Path) -> None:
         assert len(HashProvider.embedder.calls) == calls
 
 
+async def test_a_broken_cache_never_fails_an_embed(tmp_path: Path, caplog) -> None:
+    config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {}}
+    async with PluginHarness({"embeddings": EmbeddingsPlugin, "hash": HashProvider}, config) as h:
+        embedder = h.kernel.service(EMBEDDER, name="hash:test")
+        h.plugin("embeddings").cache._db.close()  # every read and write now fails
+        vectors = await embedder.embed(["alpha beta"])
+        assert np.allclose(vectors[0], HashProvider.embedder.vector("alpha beta"))
+        assert "unreadable, encoding afresh" in caplog.text and "not written" in caplog.text
+
+
 async def test_hook_pygent_embedders(tmp_path: Path) -> None:
     config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {}}
     async with PluginHarness({"embeddings": EmbeddingsPlugin, "hash": HashProvider}, config) as h:

@@ -7,6 +7,7 @@ Every call runs in a worker thread; one connection, serialized by a lock.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 import anyio
 from pygent_sdk.files import touch_private
 
+log = logging.getLogger("pygent.plugin.embeddings")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
     model TEXT NOT NULL,
@@ -48,6 +50,8 @@ class VectorCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        self._rows = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        """Rows held, or a little more (a replaced row counts again until the next eviction)."""
 
     def close(self) -> None:
         with self._lock:
@@ -68,16 +72,27 @@ class VectorCache:
     def _put(self, model: str, rows: list[tuple[bytes, bytes]]) -> None:
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO vectors (model, hash, vector) VALUES (?, ?, ?)",
-                [(model, key, blob) for key, blob in rows],
-            )
-            excess = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] - self.max_entries
+            try:
+                self._write(model, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _write(self, model: str, rows: list[tuple[bytes, bytes]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO vectors (model, hash, vector) VALUES (?, ?, ?)",
+            [(model, key, blob) for key, blob in rows],
+        )
+        self._rows += len(rows)
+        if self._rows > self.max_entries:  # counting is a scan: only when the bound may be hit
+            self._rows = self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+            excess = self._rows - self.max_entries
             if excess > 0:
                 self._db.execute(
                     "DELETE FROM vectors WHERE rowid IN "
                     "(SELECT rowid FROM vectors ORDER BY rowid LIMIT ?)", (excess,))
-            self._db.execute("COMMIT")
+                self._rows = self.max_entries
 
     def stats(self) -> dict[str, Any]:
         """Rows per model, file size, hits and misses since start."""
@@ -87,10 +102,19 @@ class VectorCache:
         return {"entries": rows, "bytes": size, "hits": self.hits, "misses": self.misses}
 
     async def get(self, model: str, keys: list[bytes]) -> dict[bytes, bytes]:
-        return await anyio.to_thread.run_sync(self._get, model, keys)
+        """The cached vectors among ``keys``; none when the file cannot be read (logged)."""
+        try:
+            return await anyio.to_thread.run_sync(self._get, model, keys)
+        except sqlite3.Error as error:
+            log.warning("embedding cache %s unreadable, encoding afresh: %s", self.path, error)
+            return {}
 
     async def put(self, model: str, rows: list[tuple[bytes, bytes]]) -> None:
-        await anyio.to_thread.run_sync(self._put, model, rows)
+        """Keep ``rows``; a failed write is logged, never the caller's failure."""
+        try:
+            await anyio.to_thread.run_sync(self._put, model, rows)
+        except sqlite3.Error as error:
+            log.warning("embedding cache %s not written: %s", self.path, error)
 
 
 class CachedEmbedder:
