@@ -198,6 +198,8 @@ def _metadata(n: int) -> list[dict[str, Any]]:
             row["n"] = i % 4
         if i % 6 == 0:
             row["tags"] = ["a", "b"] if i % 12 == 0 else ["a"]
+        elif i % 9 == 4:
+            row["tags"] = ["a", "b", "c"]  # contains ["a", "b"], yet is not equal to it
         rows.append(row)
     return rows
 

@@ -81,14 +81,18 @@ class ChromaStore:
         raise UnknownCollection(f"chroma has no collection {name!r}; there are: {self._names()}")
 
     @staticmethod
-    def _describe(collection: Any) -> CollectionInfo:
+    def _shape(collection: Any) -> tuple[int, str]:
+        """The collection's dimension (0: not known yet) and metric (chroma's default: l2)."""
         metadata = collection.metadata or {}
         hnsw = (collection.configuration_json or {}).get("hnsw") or {}
         metric = metadata.get("hnsw:space") or hnsw.get("space") or "l2"
-        dimension = int(metadata.get(DIMENSION_KEY) or getattr(collection._model, "dimension", None) or 0)
+        return int(metadata.get(DIMENSION_KEY) or getattr(collection._model, "dimension", None) or 0), metric
+
+    def _describe(self, collection: Any) -> CollectionInfo:
+        hnsw = (collection.configuration_json or {}).get("hnsw") or {}
         details = {"id": str(collection.id), "index": "hnsw",
                    **{key: hnsw[key] for key in OPTIONS if key in hnsw}}
-        return CollectionInfo(collection.name, dimension, metric, collection.count(), details)
+        return CollectionInfo(collection.name, *self._shape(collection), collection.count(), details)
 
     async def create_collection(
         self, name: str, dimension: int, *, metric: Metric = "cosine",
@@ -154,7 +158,7 @@ class ChromaStore:
             import numpy as np
 
             target = self._open(collection)
-            dimension = self._describe(target).dimension
+            dimension, _ = self._shape(target)
             # Repeated ids: the last wins, as if written one after another.
             latest: dict[str, tuple[Any, dict[str, Any] | None]] = {}
             for i, (key, vector) in enumerate(zip(ids, vectors)):
@@ -186,25 +190,24 @@ class ChromaStore:
             import numpy as np
 
             target = self._open(collection)
-            info = self._describe(target)
+            dimension, metric = self._shape(target)
             row = np.asarray(vector, dtype=np.float32).reshape(-1)
-            if info.dimension and row.shape[0] != info.dimension:
+            if dimension and row.shape[0] != dimension:
                 raise DimensionMismatch(
                     f"a {row.shape[0]}-dimensional query cannot search chroma collection "
-                    f"{collection!r} of {info.dimension} dimensions"
+                    f"{collection!r} of {dimension} dimensions"
                 )
             try:
                 clause = where(filter)
             except NoMatch:
                 return []
-            if k <= 0 or info.count == 0:
+            if k <= 0:
                 return []
             found = target.query(
-                query_embeddings=row[None, :], n_results=min(k, info.count), where=clause,
-                include=["metadatas", "distances"],
+                query_embeddings=row[None, :], n_results=k, where=clause, include=["metadatas", "distances"],
             )
             return [
-                VectorHit(key, score(info.metric, float(distance)), decode(meta))
+                VectorHit(key, score(metric, float(distance)), decode(meta))
                 for key, distance, meta in zip(found["ids"][0], found["distances"][0], found["metadatas"][0])
             ]
 
