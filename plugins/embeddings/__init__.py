@@ -86,7 +86,8 @@ class EmbeddingsPlugin(Plugin):
         if self.config.cache:
             from .cache import VectorCache
 
-            self.cache = VectorCache(self.context.data_dir / "cache.db", self.config.cache_max_entries)
+            path = self.context.data_dir / "cache.db"
+            self.cache = VectorCache(path, self.config.cache_max_entries)
 
     async def stop(self) -> None:
         if self.cache is not None:

@@ -46,7 +46,9 @@ class VectorCache:
             sibling = path.with_name(path.name + suffix)
             if sibling.exists():
                 touch_private(sibling)
-        self._db = sqlite3.connect(touch_private(path), check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            touch_private(path), check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
@@ -97,7 +99,8 @@ class VectorCache:
     def stats(self) -> dict[str, Any]:
         """Rows per model, file size, hits and misses since start."""
         with self._lock:
-            rows = dict(self._db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall())
+            rows = dict(self._db.execute(
+                "SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
         return {"entries": rows, "bytes": size, "hits": self.hits, "misses": self.misses}
 
@@ -142,7 +145,8 @@ class CachedEmbedder:
         if missing:
             self.cache.misses += len(missing)
             text_of = dict(zip(keys, texts, strict=True))
-            fresh = np.asarray(await self.inner.embed([text_of[k] for k in missing]), dtype=np.float32)
+            fresh = await self.inner.embed([text_of[k] for k in missing])
+            fresh = np.asarray(fresh, dtype=np.float32)
             rows = [(k, fresh[i].tobytes()) for i, k in enumerate(missing)]
             await self.cache.put(self.name, rows)
             found.update(rows)

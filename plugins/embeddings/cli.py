@@ -6,7 +6,7 @@ import time
 
 import click
 from pygent_sdk.cli import CliContext, out, pass_cli, run
-from pygent_sdk.vectors import EMBEDDER
+from pygent_sdk.vectors import EMBEDDER, UnknownEmbedder
 from rich.markup import escape
 from rich.table import Table
 
@@ -25,11 +25,15 @@ def register(cli: click.Group) -> None:
 
         async def main() -> None:
             async with ctx.kernel() as kernel:
-                default = kernel.service(EMBEDDER, name=None).name
+                try:
+                    default = kernel.service(EMBEDDER, name=None).name
+                except UnknownEmbedder:  # the default is not on offer: list what is
+                    default = ""
                 found = [e for answer in kernel.hook.pygent_embedders() for e in answer or ()]
             table = Table("name", "dimension", "default", title="Embedders")
             for e in sorted(found, key=lambda e: e.name):
-                table.add_row(escape(e.name), str(e.dimension or "?"), "✓" if e.name == default else "")
+                mark = "✓" if e.name == default else ""
+                table.add_row(escape(e.name), str(e.dimension or "?"), mark)
             out.print(table)
 
         run(main)

@@ -46,7 +46,8 @@ def read_dimension(path: Path) -> int:
         if kind.endswith(".Dense"):
             dimension = int(load(folder / "config.json").get("out_features", 0)) or dimension
         elif kind.endswith(".Pooling"):
-            dimension = int(load(folder / "config.json").get("word_embedding_dimension", 0)) or dimension
+            pooled = load(folder / "config.json").get("word_embedding_dimension", 0)
+            dimension = int(pooled) or dimension
     return dimension or int(load(path / "config.json").get("hidden_size", 0))
 
 
@@ -82,7 +83,8 @@ class SentenceTransformerEmbedder:
             if self._model is not None:
                 return self._model
             if not self.path.is_dir():
-                raise VectorError(f"embedder {self.name}: model directory {self.path} does not exist")
+                raise VectorError(
+                    f"embedder {self.name}: model directory {self.path} does not exist")
             # Never reach for the network: the model is a local directory.
             os.environ["HF_HUB_OFFLINE"] = "1"
             os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -97,9 +99,11 @@ class SentenceTransformerEmbedder:
                     f"embedder {self.name}: [embeddings] device is 'cuda' but torch "
                     f"{torch.__version__} sees no CUDA device (use 'auto' or 'cpu')"
                 )
-            device = "cuda" if self.wanted_device == "cuda" or (self.wanted_device == "auto" and cuda) else "cpu"
+            wanted = self.wanted_device
+            device = "cuda" if wanted == "cuda" or (wanted == "auto" and cuda) else "cpu"
             model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
-            size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            size = (getattr(model, "get_embedding_dimension", None)
+                    or model.get_sentence_embedding_dimension)
             self.dimension = int(size() or self.dimension)
             self.device, self._model = device, model
             return model
