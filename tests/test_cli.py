@@ -86,8 +86,9 @@ def test_config_check_accepts_the_repository_plugins_toml() -> None:
     root = Path(__file__).parents[1]
     result = pygent("config", "check", str(root / "plugins.toml"))
     assert result.returncode == 0, result.stderr
-    assert "is valid: 13 plugins enabled; start order: eventlog → heartbeat → models" in result.stdout
-    assert result.stdout.replace("\n", " ").endswith("sandbox → coding → auth ")
+    text = " ".join(result.stdout.split())
+    assert "is valid: 16 plugins enabled; start order: eventlog → heartbeat → models" in text
+    assert text.endswith("coding → faiss → rag → auth")
 
 
 def test_run_with_a_failing_plugin_prints_one_paragraph(tmp_path: Path) -> None:
