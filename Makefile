@@ -37,6 +37,7 @@ bench: $(STAMP)  ## benchmarks (installs autogen-core, Agno, FastAPI, granian an
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/knowledge.py
 
 clean:
 	rm -rf $(VENV) .pygent .pytest_cache
