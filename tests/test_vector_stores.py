@@ -142,12 +142,16 @@ async def test_unknown_collection_lists_the_names(backend: Backend) -> None:
 async def test_upsert_replaces_and_checks_lengths(backend: Backend) -> None:
     async with backend.open() as store:
         await backend.create(store, "docs", 3)
-        await store.upsert("docs", ["a", "b"], [[1, 0, 0], [0, 1, 0]], [{"v": 1}, {"v": 2}])
+        await store.upsert("docs", ["a", "b"], [[1, 0, 0], [0, 1, 0]], [{"v": 1, "old": True}, {"v": 2}])
         await store.upsert("docs", ["a"], np.array([[0, 0, 1]], dtype=np.float32), [{"v": 3, "tags": ["x", "y"]}])
+        await store.upsert("docs", ["b"], [[0, 1, 0]])
         assert await store.count("docs") == 2
         (hit,) = await store.search("docs", [0, 0, 1], k=1)
         assert (hit.id, dict(hit.metadata)) == ("a", {"v": 3, "tags": ["x", "y"]})
         assert _close(hit.score, 1.0)
+        (hit,) = await store.search("docs", [0, 1, 0], k=1)
+        assert (hit.id, dict(hit.metadata)) == ("b", {})
+        assert await store.count("docs", {"old": True}) == 0
         assert [h.id for h in await store.search("docs", [1, 0, 0], k=5, filter={"v": 1})] == []
         # The same id twice in one call: the last one wins.
         await store.upsert("docs", ["c", "c"], [[1, 1, 0], [1, 0, 1]], [{"v": 4}, {"v": 5}])

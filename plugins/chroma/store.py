@@ -33,6 +33,12 @@ def score(metric: str, distance: float) -> float:
     return -distance if metric == "l2" else 1.0 - distance
 
 
+def _replacing(old: Mapping[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``new`` plus None for each key only ``old`` has, so that chroma's merge replaces."""
+    merged = {**dict.fromkeys(old or {}), **(new or {})}
+    return merged or None
+
+
 def check_name(name: str) -> str:
     if not _NAME.match(name) or ".." in name:
         raise ValueError(
@@ -175,9 +181,12 @@ class ChromaStore:
             step = self.client.get_max_batch_size()
             for start in range(0, len(keys), step):
                 batch = keys[start:start + step]
+                # Chroma merges an upsert's metadata into the old; a key set to None goes.
+                found = target.get(ids=batch, include=["metadatas"])
+                old = {key: meta for key, meta in zip(found["ids"], found["metadatas"]) if meta}
                 target.upsert(
                     ids=batch, embeddings=np.stack([latest[k][0] for k in batch]),
-                    metadatas=[latest[k][1] for k in batch],
+                    metadatas=[_replacing(old.get(k), latest[k][1]) for k in batch],
                 )
 
         async with self._write:

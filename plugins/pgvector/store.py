@@ -22,7 +22,7 @@ from pgvector.sqlalchemy import Vector
 from pygent_sdk.vectors import (
     CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit, Vectors,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .filters import condition
@@ -371,7 +371,8 @@ class PgVectorStore:
         async with self._collection(collection, transaction=True) as (conn, table, _):
             where = condition(table.c.metadata, filter)
             if ids is not None:
-                where = sa.and_(table.c.id.in_([str(i) for i in ids]), where)
+                chosen = sa.bindparam("ids", [str(i) for i in ids], type_=ARRAY(sa.Text))
+                where = sa.and_(table.c.id == sa.any_(chosen), where)  # one parameter, any length
             return (await conn.execute(table.delete().where(where))).rowcount
 
     async def count(self, collection: str, filter: Filter | None = None) -> int:
