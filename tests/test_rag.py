@@ -263,6 +263,19 @@ async def test_text_documents_filters_and_modes(tmp_path: Path) -> None:
         assert stats["documents"] == 2 and stats["stores"]["memory"]["vectors"] == 2
 
 
+async def test_mmr_keeps_near_duplicates_from_crowding_results(tmp_path: Path) -> None:
+    texts = {"a": "red apples grow on trees", "b": "red apples grow on trees too",
+             "c": "green pears grow on trees"}
+    for mmr_on, expected in ((False, ["a", "b"]), (True, ["a", "c"])):
+        async with harness(tmp_path / str(mmr_on), mmr=mmr_on, mmr_lambda=0.3) as h:
+            knowledge = h.kernel.service(KNOWLEDGE)
+            for source, text in texts.items():
+                await knowledge.ingest_text(text, source=source)
+            found = await knowledge.retrieve("red apples grow on trees", k=2, mode="vector")
+            assert [p.source for p in found] == expected, mmr_on
+            assert all(p.similarity is not None for p in found)
+
+
 async def test_answers_cite_or_say_nothing_found(tmp_path: Path) -> None:
     async with harness(tmp_path, min_similarity=0.3, answer_model="scripted:echo") as h:
         knowledge = h.kernel.service(KNOWLEDGE)

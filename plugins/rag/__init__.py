@@ -119,7 +119,7 @@ class RagPlugin(Plugin):
     def pygent_tools(self) -> list[Tool]:
         from .tool import SearchKnowledge
 
-        return [SearchKnowledge(self.service)]
+        return [SearchKnowledge(self)]
 
     @hookimpl(optionalhook=True)
     def pygent_job_kinds(self) -> list[JobKind]:

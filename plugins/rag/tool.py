@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pygent_sdk import PygentError, ToolResult, ToolSpec
 
 if TYPE_CHECKING:
-    from .knowledge import KnowledgeService
+    from . import RagPlugin
 
 MAX_OUTPUT = 6000
 """Most characters the tool returns (passages are cut to fit)."""
@@ -35,11 +35,12 @@ class SearchKnowledge:
         },
     )
 
-    def __init__(self, service: KnowledgeService | None) -> None:
-        self.service = service
+    def __init__(self, plugin: RagPlugin) -> None:
+        self.plugin = plugin
 
     async def __call__(self, arguments: Mapping[str, Any]) -> ToolResult:
-        if self.service is None:
+        service = self.plugin.service
+        if service is None:
             return ToolResult("the knowledge base is not running (the rag plugin has not started)", is_error=True)
         query = arguments.get("query")
         k = arguments.get("k", 5)
@@ -51,7 +52,7 @@ class SearchKnowledge:
         if collection is not None and not isinstance(collection, str):
             return ToolResult('"collection" must be a collection name', is_error=True)
         try:
-            passages = await self.service.retrieve(query[:1000], k=k, collection=collection)
+            passages = await service.retrieve(query[:1000], k=k, collection=collection)
         except PygentError as error:
             return ToolResult(str(error), is_error=True)
         if not passages:
