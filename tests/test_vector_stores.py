@@ -363,13 +363,15 @@ async def test_chroma_reads_a_database_written_by_chroma_itself(tmp_path: Path) 
     path = tmp_path / "existing"
     client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
     legacy = client.create_collection("legacy_docs", embedding_function=None)  # chroma's default: l2
-    legacy.add(ids=["x", "y"], embeddings=[[1.0, 0.0], [0.0, 2.0]], metadatas=[{"doc": "a"}, {"doc": "b"}])
+    legacy.add(ids=["x", "y"], embeddings=[[1.0, 0.0], [0.0, 2.0]], metadatas=[{"doc": "a"}, {"doc": "b"}],
+               documents=["text of x", None])
     async with PluginHarness(["chroma"], {"chroma": {"path": str(path)}}) as h:
         store = h.kernel.service(VECTOR_STORE, name="chroma")
         info = await store.get_collection("legacy_docs")
         assert (info.dimension, info.metric, info.count) == (2, "l2", 2)
         hits = await store.search("legacy_docs", [0.0, 1.0], k=2)
-        assert [(h.id, h.score, h.metadata) for h in hits] == [("y", -1.0, {"doc": "b"}), ("x", -2.0, {"doc": "a"})]
+        assert [(h.id, h.score, h.metadata) for h in hits] == [
+            ("y", -1.0, {"doc": "b"}), ("x", -2.0, {"doc": "a", "chroma:document": "text of x"})]
         with pytest.raises(ValueError, match="3-512 characters"):
             await store.create_collection("a b", 2)
         # Lists and null are kept as marked JSON strings in chroma and come back as they were.

@@ -34,12 +34,20 @@ def encode(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {str(key): encode_value(value) for key, value in metadata.items()}
 
 
-def decode(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Metadata as it was given: marked JSON strings decoded."""
-    return {
+DOCUMENT_KEY = "chroma:document"
+"""Where a hit's metadata carries the text chroma kept beside a vector (rows that other chroma
+programs wrote; this store never writes documents)."""
+
+
+def decode(metadata: Mapping[str, Any] | None, document: str | None = None) -> dict[str, Any]:
+    """Metadata as it was given: marked JSON strings decoded, plus chroma's document if any."""
+    decoded = {
         key: json.loads(value[len(MARKER):]) if isinstance(value, str) and value.startswith(MARKER) else value
         for key, value in (metadata or {}).items()
     }
+    if document is not None:
+        decoded.setdefault(DOCUMENT_KEY, document)
+    return decoded
 
 
 def _any_of(key: str, items: list[Any]) -> dict[str, Any] | None:

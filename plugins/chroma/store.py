@@ -213,11 +213,14 @@ class ChromaStore:
             if k <= 0:
                 return []
             found = target.query(
-                query_embeddings=row[None, :], n_results=k, where=clause, include=["metadatas", "distances"],
+                query_embeddings=row[None, :], n_results=k, where=clause,
+                include=["metadatas", "distances", "documents"],
             )
             return [
-                VectorHit(key, score(metric, float(distance)), decode(meta))
-                for key, distance, meta in zip(found["ids"][0], found["distances"][0], found["metadatas"][0])
+                VectorHit(key, score(metric, float(distance)), decode(meta, document))
+                for key, distance, meta, document in zip(
+                    found["ids"][0], found["distances"][0], found["metadatas"][0], found["documents"][0],
+                )
             ]
 
         return await anyio.to_thread.run_sync(query)
