@@ -324,6 +324,16 @@ async def test_pgvector_start_names_an_unreachable_server(tmp_path: Path) -> Non
         async with PluginHarness(["pgvector"], {"pgvector": {"url": url}}):
             pass
     assert "secret" not in str(caught.value)
+    # A store whose server went away: health's reason is the driver's.
+    from pygent_plugins.pgvector import PgVectorConfig
+    from pygent_plugins.pgvector.store import PgVectorStore, asyncpg_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    gone = PgVectorStore(create_async_engine(asyncpg_url(url)), PgVectorConfig(url=url), "0.8.0")
+    try:
+        assert "No such file or directory" in (await gone.ping() or "")
+    finally:
+        await gone.close()
 
 
 async def test_pgvector_health_tables_and_the_lazy_hnsw_index(postgres_url: str) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 from pygent_sdk.vectors import (
@@ -147,8 +148,14 @@ class PgVectorStore:
     @classmethod
     async def open(cls, config: PgVectorConfig) -> PgVectorStore:
         """Connect, make sure the extension, schema and registry exist, and return the store."""
-        engine = create_async_engine(asyncpg_url(config.url), pool_size=config.pool_size, pool_pre_ping=True)
-        where = engine.url.render_as_string(hide_password=True)
+        url = sa.make_url(asyncpg_url(config.url))
+        where = url.render_as_string(hide_password=True)
+        if url.drivername != "postgresql+asyncpg":
+            raise VectorError(
+                f"pgvector runs on PostgreSQL through asyncpg: give url as postgresql://... "
+                f"(or postgresql+asyncpg://...), not {where}"
+            )
+        engine = create_async_engine(url, pool_size=config.pool_size, pool_pre_ping=True)
         try:
             async with engine.begin() as conn:
                 version, type_schema = await _extension(conn, where)
@@ -170,11 +177,14 @@ class PgVectorStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    async def ping(self) -> str | None:
-        """None when the server answers, else why not."""
+    async def ping(self, timeout: float = 5.0) -> str | None:
+        """None when the server answers within ``timeout`` seconds, else why not."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            with anyio.fail_after(timeout):
+                async with self.engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             return _reason(exc)
         return None
