@@ -17,7 +17,7 @@ from pygent_sdk.knowledge import (
     KNOWLEDGE, RETRIEVER, Knowledge, Retriever, UnknownDocument, UnsupportedDocument,
 )
 from pygent_sdk.testing import PluginHarness
-from pygent_sdk.vectors import DimensionMismatch, UnknownCollection
+from pygent_sdk.vectors import VECTOR_STORE, DimensionMismatch, UnknownCollection
 
 from .rag_kit import doubles
 
@@ -414,3 +414,11 @@ async def test_hybrid_finds_what_each_mode_alone_misses(tmp_path: Path) -> None:
         assert h.calls_to("pygent_model") == []
         answer = await knowledge.answer(paraphrase, k=2)
         assert answer.found and [c.source for c in answer.citations] == ["bags.txt", "notebook.txt"]
+
+        store = h.kernel.service(VECTOR_STORE, name="faiss")
+        pump = await knowledge.ingest_text("The pump now has order ZX-9. " * 60, source="pump.txt")
+        assert pump.chunks > 1 and await store.count("rag_default", {"document_id": pump.id}) == pump.chunks
+        assert await store.count("rag_default") == len(HYBRID_CORPUS) - 1 + pump.chunks
+        assert await knowledge.delete_document(pump.id)
+        assert await store.count("rag_default") == len(HYBRID_CORPUS) - 1
+        assert "pump.txt" not in await sources(identifier, "hybrid", k=9)
