@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.metadata
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,11 +28,6 @@ pytestmark = pytest.mark.anyio
 
 RECALL = 0.9
 """Least recall@10 of faiss ivf_pq against exact numpy, over all queries of a test."""
-
-
-def _plugin_class(name: str) -> type:
-    (entry,) = importlib.metadata.entry_points(group="pygent.plugins", name=name)
-    return entry.load()
 
 
 @dataclasses.dataclass
@@ -68,18 +62,12 @@ FAISS_INDEXES = ("flat", "hnsw", "ivf_flat", "ivf_pq")
 BACKENDS = ["memory", *(f"faiss-{kind}" for kind in FAISS_INDEXES), "pgvector", "chroma"]
 
 
-def _faiss_ready() -> bool:
-    return hasattr(_plugin_class("faiss"), "pygent_vector_store")
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     kind: str = request.param
     if kind == "memory":
         return Backend(kind)
     if kind.startswith("faiss-"):
-        if not _faiss_ready():
-            pytest.skip("plugins/faiss is still the placeholder (no pygent_vector_store)")
         index = kind.removeprefix("faiss-")
         # Small collections: IVF trains from 256 rows, so the 300-row tests search a trained index.
         return Backend(kind, "faiss", {"ivf_train_min": 256}, {"index": index},

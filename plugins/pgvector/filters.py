@@ -19,7 +19,7 @@ _LISTS = (list, tuple, set, frozenset)
 
 
 def _item(column: sa.ColumnElement[Any], key: str, item: Any) -> sa.ColumnElement[bool]:
-    if isinstance(item, _LISTS) or isinstance(item, dict):
+    if isinstance(item, (*_LISTS, dict)):
         value = list(item) if isinstance(item, _LISTS) else item
         return column[key] == sa.type_coerce(value, JSONB)
     return column.op("@>")(sa.type_coerce({key: item}, JSONB))
