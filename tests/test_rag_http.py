@@ -15,7 +15,7 @@ def rag_served():
     return served(extra={"doubles": doubles(), "rag": RagPlugin})
 
 
-async def test_documents_search_indexes_stats() -> None:
+async def test_documents_search_indexes_stats_openapi() -> None:
     async with rag_served() as s, s.client("operator") as api:
         created = await api.post("/api/v1/search/indexes", json={"name": "notes"})
         assert created.status_code == 201, created.text
@@ -50,11 +50,20 @@ async def test_documents_search_indexes_stats() -> None:
         again = await api.delete(f"/api/v1/search/documents/{doc_id}")
         assert again.status_code == 404 and again.headers["content-type"] == "application/problem+json"
         assert (await api.get("/api/v1/search/stats")).json()["documents"] == 1
+        spec = (await api.get("/schema/openapi.json")).json()
+        paths = spec["paths"]
+        for path, method in [("/api/v1/search/semantic", "post"), ("/api/v1/search/hybrid", "post"),
+                             ("/api/v1/search/indexes", "get"), ("/api/v1/search/indexes", "post"),
+                             ("/api/v1/search/documents", "post"), ("/api/v1/search/documents/{document_id}", "delete"),
+                             ("/api/v1/search/stats", "get")]:
+            assert method in paths[path], (path, method)
+        body = paths["/api/v1/search/documents"]["post"]["requestBody"]["content"]
+        assert set(body) == {"application/json", "multipart/form-data"}
+        assert "413" in paths["/api/v1/search/documents"]["post"]["responses"]
 
 
 async def test_bad_input_is_a_problem_detail() -> None:
-    async with served(extra={"doubles": doubles(), "rag": RagPlugin},
-                      http={"max_body_bytes": 4096}) as s, s.client("operator") as api:
+    async with rag_served() as s, s.client("operator") as api:
         cases = [
             ("/api/v1/search/semantic", {"query": ""}, 400),
             ("/api/v1/search/hybrid", {"query": "x", "k": 0}, 400),
@@ -78,7 +87,6 @@ async def test_bad_input_is_a_problem_detail() -> None:
         form = await api.post("/api/v1/search/semantic", files={"file": ("x.txt", b"a", "text/plain")})
         assert form.status_code == 415  # only the documents route takes multipart
         assert (await api.delete("/api/v1/search/documents/nope")).status_code == 404
-    async with served(extra={"doubles": doubles(), "rag": RagPlugin}) as s, s.client("operator") as api:
         rag = s.harness.plugin("rag")
         limit = int(rag.config.max_file_mb * 1_048_576)
         big = await api.post("/api/v1/search/documents", files={"file": ("big.txt", b"a " * (limit // 2 + 40_000))})
@@ -86,17 +94,3 @@ async def test_bad_input_is_a_problem_detail() -> None:
         viewer = s.client("viewer")
         async with viewer:
             assert (await viewer.post("/api/v1/search/indexes", json={"name": "v"})).status_code == 403
-
-
-async def test_routes_are_in_openapi() -> None:
-    async with rag_served() as s, s.client("viewer") as api:
-        spec = (await api.get("/schema/openapi.json")).json()
-        paths = spec["paths"]
-        for path, method in [("/api/v1/search/semantic", "post"), ("/api/v1/search/hybrid", "post"),
-                             ("/api/v1/search/indexes", "get"), ("/api/v1/search/indexes", "post"),
-                             ("/api/v1/search/documents", "post"), ("/api/v1/search/documents/{document_id}", "delete"),
-                             ("/api/v1/search/stats", "get")]:
-            assert method in paths[path], (path, method)
-        body = paths["/api/v1/search/documents"]["post"]["requestBody"]["content"]
-        assert set(body) == {"application/json", "multipart/form-data"}
-        assert "413" in paths["/api/v1/search/documents"]["post"]["responses"]
