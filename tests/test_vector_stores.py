@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 from pygent_sdk.testing import InMemoryVectorStore, PluginHarness
@@ -274,6 +275,21 @@ async def test_stats_give_the_common_figures(backend: Backend) -> None:
         assert (stats["store"], stats["collections"], stats["vectors"]) == (store.name, 2, 3)
         infos = {c.name: c.count for c in await store.collections()}
         assert infos == {"one": 2, "two": 1}
+
+
+async def test_concurrent_calls(backend: Backend) -> None:
+    ids, x = _data(200, 8, seed=7)
+    async with backend.open() as store:
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(backend.create, store, "docs", 8)
+        async with anyio.create_task_group() as tg:
+            for start in range(0, 200, 25):
+                tg.start_soon(store.upsert, "docs", ids[start:start + 25], x[start:start + 25])
+                tg.start_soon(store.search, "docs", x[start], 3)
+        assert await store.count("docs") == 200
+        (hit,) = await store.search("docs", x[42], k=1)
+        assert hit.id == ids[42]
 
 
 async def test_data_survives_a_restart(backend: Backend) -> None:
