@@ -39,10 +39,11 @@ class PgVectorConfig(PluginConfig):
     )
     m: int = Field(16, ge=2, le=100, description="HNSW: links per node (a collection's default).")
     ef_construction: int = Field(
-        64, ge=4, le=1000, description="HNSW: candidate list size while building (a collection's default).",
+        128, ge=4, le=1000,
+        description="HNSW: candidate list size while building (a collection's default).",
     )
     ef_search: int = Field(
-        64, ge=1, le=1000,
+        100, ge=1, le=1000,
         description="HNSW: candidate list size per query (raised to k when k is larger).",
     )
     index_min_rows: int = Field(
