@@ -233,8 +233,8 @@ class RetrievalStep(Step):
 
     def summary(self) -> str:
         found = f"{self.hits} passage(s)" if self.hits else "nothing relevant"
-        where = ", ".join(dict.fromkeys(self.sources))
-        return f"retrieval {self.query!r} ({self.mode}) → {found}" + (f": {where}" if where else "")
+        where = ", ".join(dict.fromkeys(s.partition(" › ")[0] for s in self.sources))
+        return f"retrieval {self.query!r} ({self.mode}) → {found}" + (f" from {where}" if where else "")
 
 
 class KnowledgeError(PygentError):

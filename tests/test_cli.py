@@ -87,8 +87,8 @@ def test_config_check_accepts_the_repository_plugins_toml() -> None:
     result = pygent("config", "check", str(root / "plugins.toml"))
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
-    assert "is valid: 16 plugins enabled; start order: eventlog → heartbeat → models" in text
-    assert text.endswith("coding → faiss → rag → auth")
+    assert "is valid: 17 plugins enabled; start order: eventlog → heartbeat → models" in text
+    assert text.endswith("coding → faiss → rag → research → auth")
 
 
 def test_run_with_a_failing_plugin_prints_one_paragraph(tmp_path: Path) -> None:

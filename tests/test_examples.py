@@ -34,6 +34,10 @@ def test_make_demo_script_runs_on_the_embedded_model(tmp_path: Path) -> None:
     out = result.stdout
     assert re.search(r"✓ tool calculator\(17 ?\* ?23\) → 391", out) and re.search(r"agent › .*\b391\b", out)
     assert "Solved on attempt" in out  # a coding task the embedded model solves on any build
+    # the project's own docs ingested (MiniLM, FAISS) and a question about them answered with citations
+    assert re.search(r"\d+ new, \d+ changed and \d+ unchanged file\(s\): \d+ chunks embedded", out)
+    assert re.search(r"search agent › .+\n\nSources:\n\[1\] \S*docs/writing-plugins\.md › ", out, re.S)
+    assert re.search(r"✓ retrieval 'How do I write a plugin\?' \(hybrid\) → \d passage\(s\) from \S*docs/writing-plugins\.md", out)
     assert "The stored conversation of the general agent" in out and "Demo finished." in out
     assert "tokens generated" in out and "-m ollama:qwen2.5-coder" in out  # and how to go further
 

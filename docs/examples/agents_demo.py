@@ -1,26 +1,72 @@
 """The main job on embedded defaults, offline: what `make demo` runs.
 
-Starts the kernel from plugins.toml (llama.cpp with SmolLM2-135M in-process, SQLite memory),
-creates a general and a coding agent, streams answers, uses a tool, solves a small coding task
-in the sandbox and prints the stored conversation.
+Starts the kernel from plugins.toml (llama.cpp with SmolLM2-135M in-process, SQLite memory,
+MiniLM embeddings, FAISS), creates a general and a coding agent, streams answers, uses a tool,
+solves a small coding task in the sandbox, ingests the project's own docs/ and answers a question
+about them with citations, and prints the stored conversation.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 from pygent_kernel import Kernel
+from pygent_sdk.agents import AGENT_REGISTRY, AgentRegistry
+from pygent_sdk.knowledge import KNOWLEDGE, IngestProgress
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 ROOT = Path(__file__).parents[2]
 console = Console(highlight=False)
 
 
 async def stream(text: str) -> None:
-    console.print(text, end="", style="bold")
+    console.print(text, end="", style="bold", markup=False)
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (docs/... from the
+    repository), else absolute: how the sources are named in citations."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+async def knowledge(kernel: Any, registry: AgentRegistry) -> None:
+    """Ingest docs/ (unchanged files are skipped on a second run) and ask the search agent."""
+    console.rule("Knowledge: the project's own docs, ingested and cited")
+    docs = shown(ROOT / "docs")
+    columns = (SpinnerColumn(), TextColumn("ingesting {task.description}"), BarColumn(),
+               MofNCompleteColumn(), TextColumn("files · {task.fields[detail]}"))
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(docs + "/", total=None, detail="loading MiniLM")
+
+        def advanced(p: IngestProgress) -> None:
+            progress.update(task, completed=p.files_done, total=p.files_total,
+                            detail=f"{p.chunks} chunks, {p.vectors_per_s:.0f} vectors/s")
+
+        report = await kernel.service(KNOWLEDGE).ingest_paths([docs], collection="docs",
+                                                               progress=advanced)
+    console.print(f"{len(report.added)} new, {len(report.replaced)} changed and "
+                  f"{len(report.unchanged)} unchanged file(s): {report.chunks} chunks embedded "
+                  f"(MiniLM) into FAISS in {report.seconds:.1f} s.")
+    search = await registry.create("search", name="demo-search", config={"collection": "docs"})
+    question = "How do I write a plugin?"
+    console.print(f"[cyan]you ›[/] {question}")
+    console.print("[magenta]search agent ›[/] ", end="")
+    result = await registry.run(search.id, question, on_token=stream)
+    console.print()
+    for step in result.steps:
+        if step.kind == "retrieval":
+            console.print(f"  [green]✓[/] {escape(step.summary())}")
+    console.print()
+    await registry.delete(search.id)
 
 
 async def main() -> None:
@@ -29,7 +75,7 @@ async def main() -> None:
     async with kernel:
         console.print(f"Kernel up with {len(kernel.order)} plugins: {', '.join(kernel.order)}")
         usage = kernel.bus.subscribe("llm.usage", maxsize=1000, name="demo")
-        registry = kernel.hook.pygent_agent_registry()
+        registry = kernel.service(AGENT_REGISTRY)
         general = await registry.create("general", name="demo-general")
         console.print(f"Created a [cyan]general[/] agent on [cyan]{general.model}[/] "
                       "(the first answer also loads the model).\n")
@@ -55,6 +101,8 @@ async def main() -> None:
             console.print(Panel(step.code or "(no code)", title="code", expand=False))
         console.print(f"[bold]{result.output}[/]\n")
 
+        await knowledge(kernel, registry)
+
         memory = kernel.hook.pygent_memory_store()
         console.rule("The stored conversation of the general agent")
         console.print(Markdown(await memory.export(general.conversation_id, "markdown")))
@@ -70,6 +118,7 @@ async def main() -> None:
     console.print(
         "This ran SmolLM2-135M, a tiny model, in-process. For harder tasks switch to a stronger one:\n"
         "  pygent run coding \"...\" -m ollama:qwen2.5-coder      (an Ollama server with that model)\n"
+        "  pygent ask \"How do jobs report progress?\" --collection docs   (cited answers from your documents)\n"
         "or make it the default in plugins.toml:\n"
         "  [models]\n  default = \"openai:gpt-4o-mini\"                (with [openai] api_key = \"${OPENAI_API_KEY}\")",
         markup=False,
