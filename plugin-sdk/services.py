@@ -34,11 +34,14 @@ class ServiceKey(Generic[T]):
     """The capability (``provides``) of the plugin that answers, for error messages."""
 
     def lookup(self, hook: Any, **kwargs: Any) -> T | None:
-        """Call the hook on ``hook`` (a pluggy relay); None when nobody declared or answered it."""
+        """Call the hook on ``hook`` (a pluggy relay), arguments not given passed as None (the
+        default: ``service(EMBEDDER)`` is ``service(EMBEDDER, name=None)``); None when nobody
+        declared or answered it."""
         caller = getattr(hook, self.hook, None)
         if caller is None or caller.spec is None:
             return None
-        return caller(**kwargs)
+        missing = {name: None for name in caller.spec.argnames if name not in kwargs}
+        return caller(**kwargs, **missing)
 
     def require(self, hook: Any, *, who: str = "", **kwargs: Any) -> T:
         """Like :meth:`lookup`, but raise :class:`ServiceUnavailable` naming the provider."""

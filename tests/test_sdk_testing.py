@@ -106,3 +106,26 @@ async def test_harness_loads_installed_plugins_by_entry_point_name() -> None:
         assert (await store.conversations("agent-1"))[0].id == conversation_id
     async with PluginHarness({"memory": None, "heartbeat": None}, {"heartbeat": {"interval": 0.05}}) as h:
         await h.wait_for("heartbeat.beat")
+
+
+def test_service_key_passes_missing_hook_arguments_as_none() -> None:
+    import pluggy
+
+    from pygent_sdk import hookimpl, hookspec
+    from pygent_sdk.services import ServiceKey
+
+    class Specs:
+        @hookspec(firstresult=True)
+        def pygent_thing(self, name: str | None) -> str | None: ...
+
+    class Impl:
+        @hookimpl
+        def pygent_thing(self, name: str | None) -> str:
+            return f"thing {name}"
+
+    pm = pluggy.PluginManager("pygent")
+    pm.add_hookspecs(Specs)
+    pm.register(Impl())
+    key = ServiceKey("pygent_thing", str, provider="things")
+    assert key.require(pm.hook) == "thing None"
+    assert key.require(pm.hook, name="x") == "thing x"
