@@ -139,6 +139,7 @@ async def test_search_answers_from_the_sources_with_citations_streamed() -> None
     prompt = model.calls[0][0][-1].content
     assert "[1] docs/writing-plugins.md › Lifecycle\nPlugins start in dependency order" in prompt
     assert result.usage.completion_tokens > 0
+    assert "\nQuestion:" in model.calls[0][1].stop  # a small model's next made-up turn is cut
 
 
 async def test_search_says_honestly_when_nothing_is_relevant_without_asking_the_model() -> None:
@@ -210,6 +211,15 @@ async def test_research_falls_back_when_the_plan_is_junk() -> None:
     assert plan.subquestions[0] == "How do plugins start and how are events delivered?"
     assert "how are events delivered?" in plan.subquestions
     assert result.success
+
+
+async def test_research_tops_up_a_short_plan_with_the_question_and_its_clauses() -> None:
+    async with harness(answering(plan="1. How are events delivered?")) as h:
+        result, _ = await run(h, "research", "How do plugins start and how are events delivered?")
+    plan = result.steps[0]
+    assert not plan.fallback and plan.subquestions == (
+        "How are events delivered?", "How do plugins start and how are events delivered?",
+        "How do plugins start?")
 
 
 async def test_research_respects_max_steps_and_says_so() -> None:

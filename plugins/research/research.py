@@ -1,7 +1,8 @@
 """ResearchAgent: plan sub-questions, search each, synthesize a report with a reference list.
 
 1. **Plan**: the model lists at most ``max_subquestions`` sub-questions; a reply with no usable
-   list (tiny models write junk) falls back to the question itself plus its clauses.
+   list (tiny models write junk) falls back to the question itself plus its clauses, and a short
+   list is topped up with them.
 2. **Search** each sub-question (one ``subquestion`` step each): retrieve, and where something
    relevant is found, a short cited finding. Sources are numbered once for the whole report
    (deduplicated by document and chunk), so ``[3]`` means the same passage everywhere.
@@ -28,7 +29,7 @@ from pygent_sdk.agents import AgentContext, Step, TokenSink, estimate_tokens
 from pygent_sdk.knowledge import Passage, Retriever, SearchMode, cite
 
 from .search import (
-    answer_prompt, context_chars, fit, nothing_found, relevant, stream_answer, title,
+    STOP, answer_prompt, context_chars, fit, nothing_found, relevant, stream_answer, title,
 )
 
 PLAN_SYSTEM = (
@@ -244,7 +245,8 @@ class ResearchAgent:
         """The retriever service, looked up at each run (the rag plugin may start later)."""
 
     def _options(self, budget: _Budget, wanted: int) -> ChatOptions:
-        return ChatOptions(max_tokens=budget.reply_tokens(wanted), temperature=self.config.temperature)
+        return ChatOptions(max_tokens=budget.reply_tokens(wanted), temperature=self.config.temperature,
+                           stop=STOP)
 
     async def _call(
         self, budget: _Budget, messages: list[ChatMessage], wanted: int,
@@ -261,9 +263,11 @@ class ResearchAgent:
         planned: list[str] = []
         if budget.allows(messages, self.config.answer_tokens):
             planned = parse_plan(await self._call(budget, messages, self.config.answer_tokens), limit)
-        if planned:
-            return planned, False
-        return fallback_plan(question, limit), True
+        if not planned:
+            return fallback_plan(question, limit), True
+        keys = {_key(p) for p in planned}  # a short plan is topped up with the question and its clauses
+        extra = [q for q in fallback_plan(question, limit) if _key(q) not in keys]
+        return (planned + extra)[:limit], False
 
     async def _search(
         self, index: int, question: str, budget: _Budget, refs: References

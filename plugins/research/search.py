@@ -24,6 +24,8 @@ SYSTEM = (
     "question, say so. Be concise."
 )
 _CHARS_PER_TOKEN = 3  # as pygent_sdk.agents.estimate_tokens counts
+STOP = ("\nQuestion:", "\nSources:", "\nSub-question:")
+"""Where a small model starts writing the next turn of the prompt instead of answering."""
 
 
 class SearchConfig(PluginConfig):
@@ -195,7 +197,7 @@ class SearchAgent:
                 await on_token(output)
             await self.context.step(AnswerStep(text=output))
             return AgentResult(output, False)
-        options = ChatOptions(max_tokens=config.max_tokens, temperature=config.temperature)
+        options = ChatOptions(max_tokens=config.max_tokens, temperature=config.temperature, stop=STOP)
         text, usage = await stream_answer(
             self.context, answer_prompt(task, passages, max_chars), options, on_token
         )
