@@ -66,6 +66,7 @@ def corpus(root: Path) -> Path:
     (docs / "sub" / "image.png").write_bytes(b"\x89PNG\r\n")
     (docs / ".hidden" / "secret.md").write_text("# Secret\n\nhidden words")
     (docs / "sub" / "empty.txt").write_text("")
+    (docs / "sub" / "blank.md").write_text("\n  \n")
     return docs
 
 
@@ -183,17 +184,19 @@ def test_mmr_trades_relevance_for_diversity() -> None:
 async def test_ingest_walks_directories_and_reports_refusals(tmp_path: Path) -> None:
     docs = corpus(tmp_path)
     (tmp_path / "sheet.xlsx").write_bytes(b"PK")
+    (tmp_path / "blank.txt").write_text(" \n")
     async with harness(tmp_path) as h:
         knowledge = h.kernel.service(KNOWLEDGE)
         seen = []
-        report = await knowledge.ingest_paths([str(docs), str(tmp_path / "sheet.xlsx"), str(tmp_path / "nope.md")],
-                                              progress=seen.append)
+        named = [str(docs), str(tmp_path / "sheet.xlsx"), str(tmp_path / "nope.md"), str(tmp_path / "blank.txt")]
+        report = await knowledge.ingest_paths(named, progress=seen.append)
         assert sorted(Path(s).name for s in report.added) == ["cats.txt", "guide.md", "page.html"]
-        assert [Path(s).name for s in report.ignored] == ["empty.txt", "image.png"]  # notes, not failures
+        assert sorted(Path(s).name for s in report.ignored) == ["blank.md", "empty.txt", "image.png"]  # notes
+        assert "empty document" in dict(report.failed)[str(tmp_path / "blank.txt")]  # named: a failure
         failed = dict(report.failed)
         assert "unsupported file type '.xlsx'" in failed[str(tmp_path / "sheet.xlsx")]
         assert "no such file" in failed[str(tmp_path / "nope.md")]
-        assert seen[-1].files_done == seen[-1].files_total == 3 and seen[-1].chunks == report.chunks
+        assert seen[-1].files_done == seen[-1].files_total == 5 and seen[-1].chunks == report.chunks
         events = h.events_on("rag.>")
         assert {e.topic for e in events} == {"rag.ingest.progress", "rag.ingested"}
         assert {e.source for e in events} == {"rag"}
@@ -369,7 +372,7 @@ async def test_ingest_job_runs_in_the_background(tmp_path: Path) -> None:
         done = await jobs.wait(job.id)
         assert done.state == "completed", done.error
         assert len(done.result["added"]) == 3 and done.result["collection"] == "bg"
-        assert done.progress.done == done.progress.total == 3
+        assert done.progress.done == done.progress.total == 4  # blank.md is read, then noted
 
 
 # Real parts: MiniLM (embeddings) + FAISS ------------------------------------------------------

@@ -31,7 +31,7 @@ from .catalog import Catalog, CollectionRow, chunk_id, document_id
 from .chunking import Chunk, chunk_text
 from .fusion import mmr, rrf
 from .keyword import KeywordIndex
-from .loaders import extract, load, walk
+from .loaders import EmptyDocument, extract, load, walk
 
 if TYPE_CHECKING:
     from . import RagConfig, RagPlugin
@@ -201,6 +201,7 @@ class KnowledgeService:
                            progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
         files, failed, ignored = await anyio.to_thread.run_sync(walk, list(paths))
+        named = {Path(p).expanduser() for p in paths}  # an empty file named is a failure, not a note
         for path in ignored:
             self.context.log.info("ingest: skipping %s (unsupported type or empty)", path)
         bound = await self.create_collection(collection)
@@ -217,6 +218,11 @@ class KnowledgeService:
                 try:
                     loaded = await anyio.to_thread.run_sync(self._read, bound.name, path, max_bytes,
                                                              known.get(source))
+                except EmptyDocument as error:
+                    if path in named:
+                        failed.append((source, str(error)))
+                    else:
+                        ignored.append(source)
                 except UnsupportedDocument as error:
                     failed.append((source, str(error)))
                 else:

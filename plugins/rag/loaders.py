@@ -20,6 +20,10 @@ TEXT_FORMATS = ("text", "markdown", "html")
 """Formats that :func:`extract` accepts as text (``ingest_text``)."""
 
 
+class EmptyDocument(UnsupportedDocument):
+    """A file or text with no text in it (in a walked directory: a note, not a failure)."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Loaded:
     """A file's extracted text, its format, and the sha256 of its raw bytes."""
@@ -87,7 +91,7 @@ def extract(text: str, kind: str, name: str) -> str:
     if "\x00" in text:
         raise UnsupportedDocument(f"{name}: binary content (NUL characters), not text")
     if not text.strip():
-        raise UnsupportedDocument(f"{name}: empty document (no text)")
+        raise EmptyDocument(f"{name}: empty document (no text)")
     return text
 
 
@@ -104,7 +108,7 @@ def pdf_text(raw: bytes, name: str) -> str:
         raise UnsupportedDocument(f"{name}: not a readable PDF ({error})") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text.strip():
-        raise UnsupportedDocument(f"{name}: the PDF has no extractable text (scanned images?)")
+        raise EmptyDocument(f"{name}: the PDF has no extractable text (scanned images?)")
     return text
 
 
@@ -158,8 +162,8 @@ def walk(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]
     """The files to ingest under ``paths``: ``(files, failed, skipped)``.
 
     Directories are walked recursively in name order, skipping hidden entries; their
-    unsupported and zero-byte files are ``skipped`` (a note, not a failure). A named file that is missing or
-    of an unsupported type is ``failed`` with the reason."""
+    unsupported and zero-byte files are ``skipped`` (a note, not a failure). A named file that
+    is missing or of an unsupported type is ``failed`` with the reason."""
     files: list[Path] = []
     failed: list[tuple[str, str]] = []
     skipped: list[str] = []
