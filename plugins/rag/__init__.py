@@ -64,8 +64,10 @@ class RagConfig(PluginConfig):
     )
     answer_model: str = Field("", description="Chat model that writes answers; empty: the [models] default.")
     context_chars: int = Field(
-        6000, ge=500, description="Most characters of passages put in an answer's prompt.",
+        6000, ge=500, description="Most characters of passages put in an answer's prompt (fewer "
+        "when the model's context window is small).",
     )
+    answer_max_tokens: int = Field(512, ge=16, le=32_768, description="Most tokens of an answer.")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RagConfig:

@@ -38,11 +38,16 @@ def prompt(question: str, passages: Sequence[Passage], max_chars: int) -> list[C
 
 async def generate(
     model: ChatModel, question: str, passages: Sequence[Passage], *, max_chars: int,
-    on_token: Callable[[str], Awaitable[None]] | None = None,
+    max_tokens: int, on_token: Callable[[str], Awaitable[None]] | None = None,
 ) -> Answer:
-    """Stream the model's answer (each piece to ``on_token``), then cite the passages."""
+    """Stream the model's answer (at most ``max_tokens``, each piece to ``on_token``), then cite
+    the passages. The prompt holds at most ``max_chars`` of passages, fewer when the model's
+    context window is smaller (about 3 characters a token, half the window for passages)."""
+    window = model.profile.context_length
+    if window:
+        max_chars = max(500, min(max_chars, (window - max_tokens) * 3 // 2))
     pieces: list[str] = []
-    async for chunk in model.stream(prompt(question, passages, max_chars), ChatOptions(temperature=0.0)):
+    async for chunk in model.stream(prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens)):
         if chunk.text:
             pieces.append(chunk.text)
             if on_token is not None:

@@ -13,6 +13,8 @@ from rich.table import Table
 
 SNIPPET = 160
 """Characters of a passage shown per search result."""
+SKIPPED_SHOWN = 5
+"""Skipped files named after an ingest (the rest counted)."""
 
 
 def passage_json(rank: int, p: Passage) -> dict[str, object]:
@@ -57,8 +59,10 @@ def register(cli: click.Group) -> None:
                     return await knowledge.ingest_paths(list(paths), collection=collection, progress=progress)
 
         report = run(main)
-        for path in report.ignored:
-            err.print(f"[dim]skipped {escape(path)} (unsupported type or empty)[/]")
+        if report.ignored:
+            shown = ", ".join(report.ignored[:SKIPPED_SHOWN])
+            more = f" and {len(report.ignored) - SKIPPED_SHOWN} more" if len(report.ignored) > SKIPPED_SHOWN else ""
+            err.print(f"[dim]skipped {len(report.ignored)} unsupported or empty file(s): {escape(shown)}{more}[/]")
         for _, reason in report.failed:
             err.print(f"[red]failed:[/] {escape(reason)}")
         err.print(summary(report))

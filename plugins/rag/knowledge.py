@@ -433,7 +433,7 @@ class KnowledgeService:
             return answering.nothing_found(question, bound.name, max(sims), threshold)
         chat = self.context.service(CHAT_MODEL, name=model or self.config.answer_model or None)
         return await answering.generate(chat, question, passages, max_chars=self.config.context_chars,
-                                        on_token=on_token)
+                                        max_tokens=self.config.answer_max_tokens, on_token=on_token)
 
     async def stats(self) -> dict[str, Any]:
         collections = await self.collections()
