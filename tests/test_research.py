@@ -8,6 +8,7 @@ real rag, embeddings (MiniLM) and faiss plugins and the embedded SmolLM2 model.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -338,7 +339,9 @@ async def test_workflow_routes_start_follow_read_list_log_and_stop() -> None:
                 missing = await client.get(path)
                 assert missing.status_code == 404 and "nope" in missing.json()["detail"], path
             assert (await client.post("/workflows/stop/nope")).status_code == 404
-            for body in ({}, {"question": "a", "topic": "b"}, {"question": ""},
+            lenient = await client.post("/workflows/research-analysis", json={"question": "a", "k": 2.0})
+            assert lenient.status_code == 202, lenient.text  # 2.0 is an integer, as JSON Schema reads
+            for body in ({}, {"question": "a", "topic": "b"}, {"question": ""}, {"question": "a", "k": "2"},
                          {"question": "a", "max_subquestions": 99}, {"question": "a", "colour": 1},
                          {"question": "a", "mode": "psychic"}):
                 bad = await client.post("/workflows/research-analysis", json=body)
@@ -351,6 +354,34 @@ async def test_workflow_routes_start_follow_read_list_log_and_stop() -> None:
         paths = s.app.openapi_schema.to_schema()["paths"]
         assert "/api/v1/workflows/research-analysis/{job_id}/result" in paths
         FakeRag.knowledge.release.set()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+def test_workflow_routes_pass_schemathesis(tmp_path: Path, anyio_backend: str) -> None:
+    """The workflows' OpenAPI tells the truth (`schemathesis run --checks all` on /workflows)."""
+    from anyio.from_thread import start_blocking_portal
+
+    from .test_schema import SCHEMATHESIS, summary
+
+    async def fresh() -> None:
+        FakeRag.knowledge = FakeKnowledge()
+
+    extra = {"rag": FakeRag, "research": ResearchPlugin, "jobs": JobsPlugin}
+    with start_blocking_portal() as portal:
+        portal.call(fresh)
+        with portal.wrap_async_context_manager(served(model=answering(), rate=10**9, extra=extra)) as s:
+            config = tmp_path / "schemathesis.toml"
+            config.write_text('[checks.negative_data_rejection]\nexpected-statuses = '
+                              '["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "429"]\n')
+            run = subprocess.run(
+                [SCHEMATHESIS, "--config-file", str(config), "run", f"{s.url}/schema/openapi.json",
+                 "--checks", "all", "--header", f"X-API-Key: {s.keys['admin']}", "--max-examples", "10",
+                 "--seed", "1", "--include-path-regex", "/workflows", "--request-timeout", "30", "--no-color"],
+                cwd=tmp_path, capture_output=True, text=True, timeout=240,
+            )
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, summary(report)
+    assert "Tested: 6" in report, report[-3000:]
 
 
 # --- integration: the real rag, embeddings (MiniLM) and faiss plugins, the embedded model ----------

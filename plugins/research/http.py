@@ -8,7 +8,7 @@ import msgspec
 from litestar import Response, get, post
 from litestar.exceptions import HTTPException, NotFoundException, TooManyRequestsException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import Body, PathParameter, QueryParameter
 from pygent_sdk.jobs import FINAL_JOB_STATES, Job, JobError, Jobs, TooManyJobs
 
 from .workflow import KIND, Workflows
@@ -18,16 +18,53 @@ Question = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 READ, WRITE = {"permission": "read"}, {"permission": "write"}
 
 
-class StartResearch(msgspec.Struct, forbid_unknown_fields=True):
-    """``question`` (or ``topic``, the original system's name for it) and the run's settings."""
+class StartByQuestion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The question to research and the run's settings."""
 
-    question: Question | None = None
-    topic: Question | None = None
+    question: Question
     collection: str | None = None
     model: str | None = None
     max_subquestions: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
     k: Annotated[int, msgspec.Meta(ge=1, le=50)] = 4
     mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+
+
+class StartByTopic(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The same, the question named ``topic`` as the original system named it."""
+
+    topic: Question
+    collection: str | None = None
+    model: str | None = None
+    max_subquestions: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    k: Annotated[int, msgspec.Meta(ge=1, le=50)] = 4
+    mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
+
+
+def _schema(struct: type) -> dict[str, Any]:
+    return msgspec.json.schema(struct)["$defs"][struct.__name__]
+
+
+StartBody = Annotated[dict[str, Any], Body(
+    description='The question as "question" (or as "topic", not both) and the run\'s settings.',
+    schema_extra={"anyOf": [_schema(StartByQuestion), _schema(StartByTopic)]},
+)]
+
+
+_INTEGERS = ("max_subquestions", "k")
+
+
+def start_params(body: dict[str, Any]) -> dict[str, Any]:
+    """The job's params from a start body; JobError (400) naming what is wrong."""
+    struct = StartByTopic if "topic" in body and "question" not in body else StartByQuestion
+    body = {k: int(v) if k in _INTEGERS and isinstance(v, float) and v.is_integer() else v
+            for k, v in body.items()}  # as JSON Schema reads: 5.0 is an integer
+    try:
+        data = msgspec.convert(body, struct)
+    except msgspec.ValidationError as error:
+        raise JobError(f"Bad research request: {error}") from None
+    params = {f: getattr(data, f) for f in data.__struct_fields__}
+    params["question"] = params.pop("topic", None) or params["question"]
+    return params
 
 
 class ProgressOut(msgspec.Struct):
@@ -94,11 +131,8 @@ def routes(jobs: Jobs, workflows: Workflows) -> list[Any]:
 
     @post(f"/workflows/{KIND}", status_code=202, opt=WRITE,
           summary="Start a research analysis in the background (the research agent as a job)")
-    async def start(data: JSONBody[StartResearch]) -> WorkflowOut:
-        if (data.question is None) == (data.topic is None):
-            raise JobError('Give the question to research as "question" (or "topic"), not both')
-        params = {f: getattr(data, f) for f in data.__struct_fields__ if f != "topic"}
-        params["question"] = data.question or data.topic
+    async def start(data: StartBody) -> WorkflowOut:
+        params = start_params(data)
         try:
             return workflow_out(await jobs.start(KIND, params))
         except TooManyJobs as error:
