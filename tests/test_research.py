@@ -18,6 +18,7 @@ import pytest
 from pygent_plugins.jobs import JobsPlugin
 from pygent_plugins.research import ResearchPlugin
 from pygent_plugins.research.research import fallback_plan, parse_plan, renumber
+from pygent_plugins.research.search import LoopGuard
 from pygent_sdk import ChatMessage, ChatOptions, Plugin, hookimpl
 from pygent_sdk.agents import AGENT_REGISTRY
 from pygent_sdk.knowledge import KNOWLEDGE, Passage, RagHooks
@@ -160,6 +161,21 @@ async def test_search_cuts_a_looping_answer_at_its_first_repeated_sentence() -> 
         result, streamed = await run(h, "search", "In which order do plugins start?")
     assert result.output.startswith("Plugins start in dependency order [1].\n\nSources:\n[1] ")
     assert streamed == result.output and result.success
+
+
+def test_a_phrase_repeated_within_a_sentence_is_cut() -> None:
+    guard, sent = LoopGuard(), []
+    for word in re.findall(r"\S+\s*", "Jobs run a session, an evolution, an ingestion, an evolution, "
+                                      "an evolution, an evolution, an evolution, an evolution,"):
+        ready, stop = guard.feed(word)
+        sent.append(ready)
+        if stop:
+            break
+    assert stop and "".join(sent) + guard.rest() == "Jobs run a session, an evolution, an ingestion"
+    calm = LoopGuard()
+    text = "A plugin has a config, a context and a name. It starts after what it requires."
+    assert calm.feed(text) == ("A plugin has a config, a context and a name.", False)
+    assert calm.rest() == " It starts after what it requires."
 
 
 async def test_search_threshold_is_the_agents_setting() -> None:

@@ -87,10 +87,23 @@ def nothing_found(question: str, collection: str | None) -> str:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
+def _phrase_loop(text: str, start: int, n: int = 3, times: int = 3) -> int | None:
+    """Where the unfinished sentence ``text[start:]`` starts repeating itself: the offset of the
+    second occurrence of its last ``n`` words once they occur ``times`` times, else None."""
+    words = list(re.finditer(r"\w+", text[start:]))
+    if len(words) < n * times:
+        return None
+    last = [w.group().lower() for w in words[-n:]]
+    hits = [i for i in range(len(words) - n + 1)
+            if [w.group().lower() for w in words[i:i + n]] == last]
+    return start + words[hits[1]].start() if len(hits) >= times else None
+
+
 class LoopGuard:
-    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats
-    (small models loop): :meth:`feed` returns what may be sent and whether to stop. What is
-    sent, joined, is the reply stripped of surrounding whitespace."""
+    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats, or
+    where a sentence keeps repeating a phrase ("an evolution, an evolution, ..."): small models
+    loop. :meth:`feed` returns what may be sent and whether to stop. What is sent, joined, is the
+    reply stripped of surrounding whitespace."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -119,6 +132,10 @@ class LoopGuard:
                 return "".join(out), True
             out.append(self._send(sentence))
             self._done = match.end()
+        cut = _phrase_loop(self.text, self._done)
+        if cut is not None:
+            self.text = self.text[:cut].rstrip(" ,;:")
+            return "".join(out), True
         return "".join(out), False
 
     def rest(self) -> str:
