@@ -364,7 +364,8 @@ async def test_ingest_job_runs_in_the_background(tmp_path: Path) -> None:
     docs = corpus(tmp_path)
     cls = doubles()
     async with PluginHarness({"doubles": cls, "rag": RagPlugin, "jobs": None},
-                             {"kernel": {"data_dir": str(tmp_path / "data")}}) as h:
+                             {"kernel": {"data_dir": str(tmp_path / "data")},
+                              "rag": {"ingest_roots": [str(docs)]}}) as h:
         from pygent_sdk.jobs import JOBS
 
         jobs = h.kernel.service(JOBS)
@@ -373,6 +374,15 @@ async def test_ingest_job_runs_in_the_background(tmp_path: Path) -> None:
         assert done.state == "completed", done.error
         assert len(done.result["added"]) == 3 and done.result["collection"] == "bg"
         assert done.progress.done == done.progress.total == 4  # blank.md is read, then noted
+        # a job reads only under [rag] ingest_roots: not a file outside, not through a symlink
+        (docs / "link").symlink_to(tmp_path / "data")
+        (docs / "escape.md").symlink_to(tmp_path / "secret.md")
+        (tmp_path / "secret.md").write_text("# Secret\n\nnot for the index")
+        job = await jobs.wait((await jobs.start("ingest", {"paths": [str(docs)], "collection": "bg"})).id)
+        assert job.state == "completed" and not job.result["added"], job  # the symlink is not followed
+        for outside in ("/etc/hostname", str(docs / "link"), str(docs / ".." / "data")):
+            job = await jobs.wait((await jobs.start("ingest", {"paths": [outside]})).id)
+            assert job.state == "failed" and "outside [rag] ingest_roots" in (job.error or ""), job
 
 
 # Real parts: MiniLM (embeddings) + FAISS ------------------------------------------------------

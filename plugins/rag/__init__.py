@@ -68,6 +68,12 @@ class RagConfig(PluginConfig):
         "when the model's context window is small).",
     )
     answer_max_tokens: int = Field(512, ge=16, le=32_768, description="Most tokens of an answer.")
+    ingest_roots: list[str] = Field(
+        default_factory=lambda: ["."],
+        description="Directories an `ingest` job (started over REST or by another plugin) may read "
+        "from; paths outside them, symlinks resolved, are refused. Relative to the working "
+        "directory. `pygent ingest` reads what its user names.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RagConfig:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pygent_sdk import PluginConfig
 from pygent_sdk.jobs import JobContext, JobKind
-from pygent_sdk.knowledge import IngestProgress
+from pygent_sdk.knowledge import IngestProgress, KnowledgeError
 
 if TYPE_CHECKING:
     from . import RagPlugin
@@ -25,7 +26,19 @@ class IngestParams(PluginConfig):
 def ingest_kind(plugin: RagPlugin) -> JobKind:
     """The kind: ingest ``paths`` into ``collection``; the result is the IngestReport."""
 
+    roots = [Path(r).resolve() for r in plugin.config.ingest_roots]
+
+    def allowed(path: str) -> bool:
+        real = Path(path).resolve()
+        return any(real == root or root in real.parents for root in roots)
+
     async def run(ctx: JobContext) -> dict[str, Any]:
+        refused = [p for p in ctx.params["paths"] if not allowed(p)]
+        if refused:
+            raise KnowledgeError(
+                f"ingest job: {', '.join(map(repr, refused))} outside [rag] ingest_roots "
+                f"({', '.join(str(r) for r in roots) or 'none'})"
+            )
         async def progress(p: IngestProgress) -> None:
             await ctx.progress(p.files_done, p.files_total,
                                f"{p.chunks} chunks, {p.vectors_per_s:.0f} vectors/s: {p.source}")

@@ -161,7 +161,8 @@ def html_text(markup: str) -> str:
 def walk(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]]:
     """The files to ingest under ``paths``: ``(files, failed, skipped)``.
 
-    Directories are walked recursively in name order, skipping hidden entries; their
+    Directories are walked recursively in name order, skipping hidden entries and symbolic
+    links (so a walk stays inside the directory); their
     unsupported and zero-byte files are ``skipped`` (a note, not a failure). A named file that
     is missing or of an unsupported type is ``failed`` with the reason."""
     files: list[Path] = []
@@ -189,7 +190,7 @@ def _tree(root: Path) -> list[Path]:
     found: list[Path] = []
     for top, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(Path(top, n) for n in names if not n.startswith("."))
+        found.extend(p for n in names if not n.startswith(".") and not (p := Path(top, n)).is_symlink())
     return found
 
 
