@@ -9,6 +9,7 @@ after a restart when still current. Methods block: call them from a worker threa
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,14 @@ from typing import Any
 from pygent_sdk.files import private_dir, write_private
 
 from .catalog import Catalog
+
+def _bm25s() -> Any:
+    """The bm25s module, its logger quieted (bm25s sets it to DEBUG, which reached the CLI)."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
 
 _WORD = re.compile(r"[^\W_]+")
 _IDENTIFIER = re.compile(r"[^\W_]+(?:[-_.:/][^\W_]+)+")
@@ -143,7 +152,7 @@ class KeywordIndex:
             return index
 
     def _load(self, collection: str, revision: int) -> _Index | None:
-        import bm25s
+        bm25s = _bm25s()
 
         path = self._path(collection)
         try:
@@ -156,7 +165,7 @@ class KeywordIndex:
             return None
 
     def _build(self, collection: str) -> _Index:
-        import bm25s
+        bm25s = _bm25s()
 
         revision, ids, texts = self.catalog.corpus(collection)
         bm25 = None
