@@ -4,6 +4,7 @@ persistence across a restart, kill -9 during a save, concurrency, errors and the
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -250,6 +251,23 @@ def test_a_torn_log_record_is_dropped(tmp_path: Path) -> None:
     again.upsert(["c"], np.ones((1, 4), np.float32), [{}])
     again.close()
     assert sorted(getattr(Collection.load(faiss, tmp_path, Policy(), device), "ids", [])) == ["a", "b", "c"]
+
+
+def test_a_snapshot_renamed_but_never_made_current_is_stepped_over(tmp_path: Path) -> None:
+    device = Device(faiss, "cpu", False)
+    c = Collection(faiss, tmp_path, "w", 4, "l2", IndexOptions(), Policy(), device)
+    c.save()
+    c.upsert(["a"], np.ones((1, 4), np.float32), [{}])
+    live = c.wal.path.parent
+    # a kill after the rename of the next snapshot and before CURRENT named it
+    shutil.copytree(live, tmp_path / f"gen-{int(live.name[4:]) + 1:06d}")
+    c.save()  # the old numbering renamed onto that directory: "Directory not empty", forever
+    c.upsert(["b"], np.ones((1, 4), np.float32), [{}])
+    c.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")] == ["gen-000003"]
+    again = Collection.load(faiss, tmp_path, Policy(), device)
+    assert again is not None and sorted(again.ids) == ["a", "b"]
+    again.close()
 
 
 async def test_concurrent_searches_see_whole_writes(tmp_path: Path) -> None:

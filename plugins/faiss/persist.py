@@ -7,7 +7,9 @@ Layout under the collection's directory::
         wal.log        every write acknowledged since that snapshot (appended, fsynced)
 
 A snapshot is written into ``gen-N.tmp`` (each file fsynced), renamed to ``gen-N`` and only then
-named by ``CURRENT``; older generations are removed afterwards. A kill at any moment leaves
+named by ``CURRENT``; older generations are removed afterwards. N follows the highest number
+present, so a ``gen-N`` renamed but never named by ``CURRENT`` (a kill between the two) is
+never in the way of the next snapshot. A kill at any moment leaves
 ``CURRENT`` naming a complete snapshot whose log holds every acknowledged write after it.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import zlib
@@ -26,6 +29,7 @@ from pygent_sdk.files import private_dir, touch_private, write_private
 
 _FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
 _HEADER = struct.Struct("<I")  # length of the JSON header inside the payload
+_GEN = re.compile(r"gen-(\d+)(?:\.tmp)?")
 
 
 def fsync_dir(path: Path) -> None:
@@ -53,9 +57,7 @@ def current(root: Path) -> Path | None:
 def write_snapshot(root: Path, write: Callable[[Path], None]) -> Path:
     """Write a new snapshot with ``write(tmp_dir)`` and make it the live one; return its path."""
     private_dir(root)
-    live = current(root)
-    number = int(live.name.split("-")[1]) + 1 if live is not None else 1
-    name = f"gen-{number:06d}"
+    name = f"gen-{_highest(root) + 1:06d}"
     tmp = root / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     private_dir(tmp)
@@ -71,6 +73,14 @@ def write_snapshot(root: Path, write: Callable[[Path], None]) -> Path:
         if stale.name != name and stale.name.startswith("gen-"):
             shutil.rmtree(stale, ignore_errors=True)
     return root / name
+
+
+def _highest(root: Path) -> int:
+    """The highest generation number under ``root``, live or not: a kill between a snapshot's
+    rename and its ``CURRENT`` leaves a ``gen-N`` that is not live, and the next snapshot must
+    not be renamed onto it."""
+    numbers = [int(m[1]) for p in root.iterdir() if (m := _GEN.fullmatch(p.name))]
+    return max(numbers, default=0)
 
 
 def write_json(path: Path, data: Any) -> None:
