@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from pygent_sdk.testing import InMemoryVectorStore, PluginHarness
 from pygent_sdk.vectors import (
-    VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorStore, matches,
+    VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorError, VectorStore, matches,
 )
 
 pytestmark = pytest.mark.anyio
@@ -386,8 +386,15 @@ async def test_chroma_reads_a_database_written_by_chroma_itself(tmp_path: Path) 
         hits = await store.search("legacy_docs", [0.0, 1.0], k=2)
         assert [(h.id, h.score, h.metadata) for h in hits] == [
             ("y", -1.0, {"doc": "b"}), ("x", -2.0, {"doc": "a", "chroma:document": "text of x"})]
-        with pytest.raises(ValueError, match="3-512 characters"):
-            await store.create_collection("a b", 2)
+        # Names, metadata keys and filter keys chroma refuses are VectorErrors (HTTP 4xx), not 500s.
+        for bad in ("a b", "ab-"):
+            with pytest.raises(VectorError, match="3-512 characters"):
+                await store.create_collection(bad, 2)
+        with pytest.raises(VectorError, match=r"key '\$or' in a filter"):
+            await store.search("legacy_docs", [0.0, 1.0], k=2, filter={"$or": 1})
+        for key in ("$x", "", "chroma:document"):
+            with pytest.raises(VectorError, match="in metadata"):
+                await store.upsert("legacy_docs", ["w"], [[1.0, 1.0]], [{key: 1}])
         # Lists and null are kept as marked JSON strings in chroma and come back as they were.
         await store.upsert("legacy_docs", ["z"], [[1.0, 1.0]], [{"tags": ["p", "q"], "none": None}])
         raw = legacy.get(ids=["z"], include=["metadatas"])["metadatas"][0]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pygent_sdk.vectors import Filter
+from pygent_sdk.vectors import Filter, VectorError
 
 MARKER = "\x1ejson:"
 _LISTS = (list, tuple, set, frozenset)
@@ -27,16 +27,26 @@ def encode_value(value: Any) -> str | bool | int | float:
     return MARKER + json.dumps(list(value) if isinstance(value, _LISTS) else value, sort_keys=True)
 
 
+DOCUMENT_KEY = "chroma:document"
+"""Where a hit's metadata carries the text chroma kept beside a vector (rows that other chroma
+programs wrote; this store never writes documents)."""
+
+
+def check_key(key: str, where: str) -> str:
+    """``key`` when chroma can hold or filter on it, else VectorError naming it and ``where``."""
+    if not key or key.startswith("$") or key == DOCUMENT_KEY:
+        raise VectorError(
+            f"chroma cannot take the metadata key {key!r} in {where}: keys must be non-empty, "
+            f"must not start with '$' (chroma's operators) and {DOCUMENT_KEY!r} is chroma's own"
+        )
+    return key
+
+
 def encode(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Metadata for chroma (None for an empty mapping: chroma refuses empty ones)."""
     if not metadata:
         return None
-    return {str(key): encode_value(value) for key, value in metadata.items()}
-
-
-DOCUMENT_KEY = "chroma:document"
-"""Where a hit's metadata carries the text chroma kept beside a vector (rows that other chroma
-programs wrote; this store never writes documents)."""
+    return {check_key(str(key), "metadata"): encode_value(value) for key, value in metadata.items()}
 
 
 def decode(metadata: Mapping[str, Any] | None, document: str | None = None) -> dict[str, Any]:
@@ -63,9 +73,11 @@ def _any_of(key: str, items: list[Any]) -> dict[str, Any] | None:
 
 def where(filter: Filter | None) -> dict[str, Any] | None:
     """Chroma's ``where`` for ``filter``; None for no filter. Raises :class:`NoMatch` for a filter no
-    row can satisfy (an empty any-of list), which chroma would refuse."""
+    row can satisfy (an empty any-of list), which chroma would refuse; VectorError for a key chroma
+cannot filter on."""
     clauses = []
     for key, wanted in (filter or {}).items():
+        check_key(key, "a filter")
         if isinstance(wanted, _LISTS):
             if not wanted:
                 raise NoMatch(key)

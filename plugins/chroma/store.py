@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 from pygent_sdk.vectors import (
-    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorHit, Vectors,
+    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit, Vectors,
 )
 
 from .codec import NoMatch, decode, encode, where
@@ -40,8 +40,9 @@ def _replacing(old: Mapping[str, Any] | None, new: dict[str, Any] | None) -> dic
 
 
 def check_name(name: str) -> str:
+    """``name`` when chroma accepts it as a collection name, else VectorError saying the rule."""
     if not _NAME.match(name) or ".." in name:
-        raise ValueError(
+        raise VectorError(
             f"chroma collection names are 3-512 characters of [a-zA-Z0-9._-] starting and ending "
             f"with a letter or digit; {name!r} is not one"
         )
