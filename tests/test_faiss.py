@@ -24,7 +24,9 @@ from pygent_plugins.faiss.device import Device
 from pygent_plugins.faiss.options import IndexOptions
 from pygent_plugins.faiss.store import RWLock
 from pygent_sdk.testing import PluginHarness, cli_context
-from pygent_sdk.vectors import VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorStore
+from pygent_sdk.vectors import (
+    VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorError, VectorStore,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -268,6 +270,50 @@ def test_a_snapshot_renamed_but_never_made_current_is_stepped_over(tmp_path: Pat
     again = Collection.load(faiss, tmp_path, Policy(), device)
     assert again is not None and sorted(again.ids) == ["a", "b"]
     again.close()
+
+
+async def test_one_process_at_a_time_owns_the_data_directory(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await store_of(h).create_collection("c", 4)
+        await store_of(h).upsert("c", ["a"], [[1.0, 0, 0, 0]])
+        with pytest.raises(Exception, match=r"another process holds the lock .*faiss/LOCK \(a running `pygent serve`"):
+            async with harness(tmp_path):
+                pass
+    async with harness(tmp_path) as h:  # let go at stop
+        assert await store_of(h).count("c") == 1
+
+
+async def test_a_collection_that_fails_to_load_is_kept_and_refuses_calls(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await store_of(h).create_collection("bad", 4)
+        await store_of(h).upsert("bad", ["a"], [[1.0, 0, 0, 0]])
+        await store_of(h).create_collection("good", 4)
+    root = tmp_path / "faiss" / "collections" / "c-bad"
+    (root / (root / "CURRENT").read_text() / "state.json").write_text("{not json")
+    async with harness(tmp_path) as h:
+        store = store_of(h)
+        why = r"faiss collection 'bad' at .*c-bad could not be loaded \(JSONDecodeError"
+        for call in (store.get_collection("bad"), store.count("bad"),
+                     store.create_collection("bad", 4)):  # was: a new empty one over the files
+            with pytest.raises(VectorError, match=why):
+                await call
+        assert root.exists() and [c.name for c in await store.collections()] == ["good"]
+        health = (await h.kernel.health()).plugins["faiss"]
+        assert health.status == "degraded" and "could not load: 'bad'" in health.detail
+        assert list((await store.stats())["broken"]) == ["bad"]
+        assert await store.drop_collection("bad") and not root.exists()
+        assert (await store.create_collection("bad", 4)).count == 0
+
+
+async def test_health_does_not_wait_behind_a_writer(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await store_of(h).create_collection("c", 4)
+        await store_of(h).upsert("c", ["a", "b"], [[1.0, 0, 0, 0], [0, 1.0, 0, 0]])
+        entry = store_of(h)._entries["c"]  # type: ignore[attr-defined]
+        async with entry.lock.write():  # a long write, e.g. IVF training
+            with anyio.fail_after(2):
+                health = (await h.kernel.health()).plugins["faiss"]
+        assert health.status == "ok" and health.detail.startswith("1 collection(s), 2 vectors")
 
 
 async def test_concurrent_searches_see_whole_writes(tmp_path: Path) -> None:

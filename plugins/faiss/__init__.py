@@ -6,7 +6,7 @@ Others reach it through ``context.service(VECTOR_STORE, name="faiss")``; see doc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
@@ -62,6 +62,7 @@ class FaissPlugin(Plugin):
     provides = ("vector-store",)
     config: FaissConfig
     store: FaissStore | None = None
+    _lock: IO[str] | None = None
 
     @hookimpl
     def pygent_addhooks(self, pluginmanager: Any) -> None:
@@ -73,6 +74,7 @@ class FaissPlugin(Plugin):
         from .collection import Policy
         from .device import Device
         from .options import IndexOptions
+        from .persist import lock
         from .store import FaissStore
 
         c = self.config
@@ -83,15 +85,28 @@ class FaissPlugin(Plugin):
                         hnsw_rebuild_ratio=c.hnsw_rebuild_ratio,
                         snapshot_bytes=int(c.snapshot_mb * (1 << 20)))
         device = Device(faiss, c.device, c.float16)
-        store = FaissStore(faiss, self.context.data_dir / "collections", defaults, policy, device,
-                           c.threads or faiss.omp_get_max_threads())
-        await store.load(self.context.log)
+        self._lock = lock(self.context.data_dir / "LOCK")
+        try:
+            store = FaissStore(faiss, self.context.data_dir / "collections", defaults, policy,
+                               device, c.threads or faiss.omp_get_max_threads())
+            await store.load(self.context.log)
+        except BaseException:
+            self._release()
+            raise
         self.store = store
 
     async def stop(self) -> None:
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
+        try:
+            if self.store is not None:
+                await self.store.close()
+                self.store = None
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @hookimpl
     def pygent_vector_store(self, name: str | None) -> VectorStore | None:
@@ -103,9 +118,12 @@ class FaissPlugin(Plugin):
     async def pygent_health(self) -> Health:
         if self.store is None:
             return Health.down("not started")
-        stats = await self.store.stats()
-        return Health.ok(f"{stats['collections']} collection(s), {stats['vectors']} vectors, "
-                         f"device {stats['device']}")
+        collections, vectors = self.store.summary()  # never waits behind a write
+        detail = f"{collections} collection(s), {vectors} vectors, device {self.store.device}"
+        if broken := self.store.broken():
+            return Health.degraded(f"{detail}; could not load: " + "; ".join(
+                f"{name!r} ({why})" for name, why in broken.items()))
+        return Health.ok(detail)
 
     @staticmethod
     @hookimpl

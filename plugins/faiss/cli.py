@@ -33,5 +33,7 @@ def register(cli: click.Group) -> None:
             out.print(table)
             out.print(f"{stats['collections']} collection(s), {stats['vectors']:,} vectors, "
                       f"{stats['bytes_on_disk']:,} bytes on disk; device {escape(stats['device'])}")
+            for name, why in stats["broken"].items():
+                out.print(f"[red]could not load[/red] {escape(name)}: {escape(why)}")
 
         run(main)

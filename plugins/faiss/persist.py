@@ -15,6 +15,7 @@ never in the way of the next snapshot. A kill at any moment leaves
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -25,11 +26,32 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from pygent_sdk.files import private_dir, touch_private, write_private
+from pygent_sdk.files import open_private, private_dir, touch_private, write_private
+from pygent_sdk.vectors import VectorError
 
 _FRAME = struct.Struct("<II")  # payload length, crc32 of the payload
 _HEADER = struct.Struct("<I")  # length of the JSON header inside the payload
 _GEN = re.compile(r"gen-(\d+)(?:\.tmp)?")
+
+
+class DataLocked(VectorError):
+    """Another process holds the store's data directory."""
+
+
+def lock(path: Path) -> IO[str]:
+    """Take the exclusive lock ``path`` (flock) for as long as the returned file stays open:
+    two processes on one data directory would each write from their own copy in memory and
+    lose each other's writes."""
+    file = open_private(path)
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise DataLocked(
+            f"faiss: another process holds the lock {path} (a running `pygent serve`, or another "
+            "command on the same data directory); one process at a time owns the FAISS "
+            "collections: stop it, or go through it (the HTTP API)") from None
+    return file
 
 
 def fsync_dir(path: Path) -> None:

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import anyio
 from pygent_sdk.files import private_dir
@@ -90,17 +90,23 @@ class FaissStore:
         """OpenMP threads of writes (adding, training, rebuilding); a search uses one."""
         self.defaults, self.policy, self.device = defaults, policy, device
         self._entries: dict[str, _Entry] = {}
+        self._broken: dict[str, tuple[Path, str]] = {}
+        """Collections whose files failed to load: their directory and why; kept on disk."""
         self._catalog = anyio.Lock()  # creating and dropping collections
 
     async def load(self, log: Any) -> None:
-        """Load every collection saved under ``root`` (a broken one is logged and skipped)."""
+        """Load every collection saved under ``root``. One that fails to load is kept on disk
+        and refuses every call, naming its directory and the reason, until it is dropped."""
         private_dir(self.root)
         for path in sorted(p for p in self.root.iterdir() if p.is_dir()):
             try:
                 collection = await self._work(
                     self.threads, Collection.load, self._faiss, path, self.policy, self.device)
-            except Exception:
-                log.exception("faiss: collection at %s could not be loaded; skipped", path)
+            except Exception as e:
+                name = unquote(path.name.removeprefix("c-"))
+                self._broken[name] = (path, f"{type(e).__name__}: {e}")
+                log.exception("faiss: collection %r at %s could not be loaded; its files are "
+                              "kept and every call on it fails until it is dropped", name, path)
                 continue
             if collection is None:  # created, then killed before its first snapshot
                 await _thread(shutil.rmtree, path, True)
@@ -134,7 +140,12 @@ class FaissStore:
         async with self._catalog:
             found = self._entries.get(name)
             if found is None:
-                collection = Collection(self._faiss, self._path(name), name, dimension, metric,
+                path = self._path(name)
+                self._refuse_broken(name)
+                if path.exists():  # never build over files on disk
+                    raise VectorError(f"faiss collection {name!r}: {path} exists but is not a "
+                                      "loaded collection; move it away or restart")
+                collection = Collection(self._faiss, path, name, dimension, metric,
                                         chosen, self.policy, self.device)
                 await self._work(1, collection.save)
                 self._entries[name] = found = _Entry(collection)
@@ -157,6 +168,10 @@ class FaissStore:
 
     async def drop_collection(self, name: str) -> bool:
         async with self._catalog:
+            broken = self._broken.pop(name, None)
+            if broken is not None:  # the way out for files that cannot be loaded
+                await _thread(shutil.rmtree, broken[0], True)
+                return True
             entry = self._entries.pop(name, None)
             if entry is None:
                 return False
@@ -216,12 +231,28 @@ class FaissStore:
             "store": self.name, "device": str(self.device), "collections": len(collections),
             "vectors": sum(c["vectors"] for c in collections.values()),
             "bytes_on_disk": sum(c["bytes_on_disk"] for c in collections.values()),
-            "by_collection": collections,
+            "by_collection": collections, "broken": self.broken(),
         }
+
+    def summary(self) -> tuple[int, int]:
+        """Collections and vectors, read without waiting for any lock (for health reports)."""
+        return len(self._entries), sum(len(e.collection.ids) for e in self._entries.values())
+
+    def broken(self) -> dict[str, str]:
+        """The collections that failed to load, each with its directory and the reason."""
+        return {name: f"{path}: {why}" for name, (path, why) in sorted(self._broken.items())}
 
     # ---- helpers ------------------------------------------------------------------------------
 
+    def _refuse_broken(self, name: str) -> None:
+        if name in self._broken:
+            path, why = self._broken[name]
+            raise VectorError(
+                f"faiss collection {name!r} at {path} could not be loaded ({why}); its files are "
+                "kept: repair or move them and restart, or drop the collection to delete them")
+
     def _entry(self, name: str) -> _Entry:
+        self._refuse_broken(name)
         entry = self._entries.get(name)
         if entry is None:
             raise UnknownCollection(
