@@ -1,8 +1,11 @@
 """Knowledge benchmarks: each figure is a ratio against a baseline measured in the same run.
 
 1. ANN vs exact: the ``faiss`` store's hnsw, ivf_flat and ivf_pq collections against its exact
-   ``flat`` collection, same vectors, same queries, one ``store.search`` call per query.
-   recall@10 against exact neighbours and queries/s as a multiple of flat's.
+   ``flat`` collection, same vectors, same queries, one ``store.search`` call per query, every
+   index back to back in each round (``--rounds``). recall@10 against exact neighbours and
+   queries/s as a multiple of flat's in the same round (also in CPU time, and with ``--clients``
+   searches in flight). Settings: ``--ef-search`` 64 (the store's default), ``--nprobe`` 16
+   (chosen with ``--sweep``, bare FAISS on another draw), ``[faiss] threads = 1``.
    Goal: recall@10 >= 0.95 at >= 10x flat's queries/s.
 2. Ingest: ``rag``'s whole path (files -> chunks -> embed -> faiss), cache cold (fresh data
    dir), against bare ``SentenceTransformer.encode`` of the same chunk texts with the same model
@@ -255,7 +258,7 @@ async def ann_vs_flat(args: argparse.Namespace, kind: str) -> None:
               f"{statistics.median(q[2] for q in rounds[index]):7.0f} {statistics.median(ratios[2]):7.1f}x")
         if index != "flat":
             SUMMARY.append(Row(
-                f"faiss {index} vs flat, {n // 1000}k {kind}",
+                f"faiss {index} vs flat, {thousands(n)} {kind}",
                 f"flat {statistics.median(q[0] for q in rounds['flat']):,.0f} q/s",
                 f"{statistics.median(q[0] for q in rounds[index]):,.0f} q/s, recall {rec:.3f}",
                 f"{wall:.1f}x [{min(ratios[0]):.1f}-{max(ratios[0]):.1f}], CPU "
@@ -508,6 +511,10 @@ def chroma_bare(path: str, base: np.ndarray, queries: np.ndarray, batch: int,
     return insert_s, found, seconds
 
 
+def thousands(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 else str(n)
+
+
 def pct(values: Sequence[float], p: float) -> float:
     return float(np.percentile(np.asarray(values), p))
 
@@ -557,7 +564,7 @@ async def stores_vs_chroma(args: argparse.Namespace) -> None:
         ins, qry = rate / chroma_rate, pct(chroma_s, 50) / pct(seconds, 50)
         met = ins > 1 and qry > 1 and pct(seconds, 99) < pct(chroma_s, 99) and rec >= chroma_rec - 0.005
         SUMMARY.append(Row(
-            f"{label} vs chromadb, {n // 1000}k {args.store_data}", f"chroma {chroma_rate:,.0f}/s, p50 "
+            f"{label} vs chromadb, {thousands(n)} {args.store_data}", f"chroma {chroma_rate:,.0f}/s, p50 "
             f"{pct(chroma_s, 50) * 1000:.2f} ms, recall {chroma_rec:.3f}",
             f"{rate:,.0f}/s, p50 {pct(seconds, 50) * 1000:.2f} ms, recall {rec:.3f}",
             f"insert {ins:.2f}x, query {qry:.2f}x", "faster on both, recall >=",
@@ -707,12 +714,15 @@ def summary() -> None:
 
 async def main(args: argparse.Namespace) -> None:
     import faiss
-    import torch
 
-    print(f"bench/knowledge.py: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
-          f"Python {sys.version.split()[0]}, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), faiss {faiss.__version__}")
     sections = {int(s) for s in args.sections.split(",")}
+    versions = f"faiss {faiss.__version__}"
+    if sections & {2, 4}:
+        import torch
+
+        versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    print(f"bench/knowledge.py: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+          f"Python {sys.version.split()[0]}, {versions}")
     if 1 in sections:
         await ann_vs_flat(args, "clustered")
         if args.gaussian:
