@@ -475,6 +475,20 @@ def test_device_copies_are_made_per_write_and_skipped_for_filters(tmp_path: Path
     c.close()
 
 
+@pytest.mark.parametrize("index", ["flat", "ivf_pq"])
+def test_a_k_beyond_the_gpu_limit_searches_on_the_cpu(tmp_path: Path, index: str) -> None:
+    device = CopyingDevice()
+    x = clustered(2100, seed=13)
+    c = Collection(faiss, tmp_path, "k", DIM, "cosine", IndexOptions(index=index, rerank=8),
+                   Policy(ivf_train_min=500), device)
+    c.save()
+    c.upsert([f"k{i}" for i in range(2100)], x, [{}] * 2100)
+    big = 2049 if index == "flat" else 257  # ivf_pq fetches k * rerank = 2056 candidates
+    assert len(c.search(x[0], big, None)) == big and device.copies == 0  # faiss GPU selects <= 2048
+    assert c.search(x[0], 5, None)[0].id == "k0" and device.copies == 1
+    c.close()
+
+
 def test_pygent_faiss_stats(tmp_path: Path) -> None:
     async def fill() -> None:
         async with harness(tmp_path) as h:

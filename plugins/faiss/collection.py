@@ -21,7 +21,7 @@ import numpy as np
 from pygent_sdk.files import touch_private
 from pygent_sdk.vectors import DimensionMismatch, Filter, Metric, VectorHit, matches
 
-from .device import Device
+from .device import GPU_MAX_K, Device
 from .options import IVF_TYPES, IndexOptions
 from .persist import Wal, current, write_json, write_snapshot
 
@@ -284,7 +284,8 @@ class Collection:
     ) -> list[tuple[int, float]]:
         k = min(k, self.exact.ntotal)
         if allowed is None:
-            distances, labels = self.device.search(self._on_device("exact", self.exact), query, k)
+            exact = self._on_device("exact", self.exact, k)
+            distances, labels = self.device.search(exact, query, k)
         else:
             selector = self.faiss.IDSelectorBatch(allowed)
             params = self.faiss.SearchParameters(sel=selector)
@@ -308,7 +309,7 @@ class Collection:
             params.sel = dead = faiss.IDSelectorNot(inner)
         gpu = None
         if params.sel is None and self.options.index != "hnsw":
-            gpu = self._on_device("ann", self.ann)
+            gpu = self._on_device("ann", self.ann, fetch)
         if gpu is not None and gpu is not self.ann:
             distances, labels = self.device.search(gpu, query, fetch)
         else:
@@ -327,9 +328,10 @@ class Collection:
         sign = -1.0 if self.metric == "l2" else 1.0
         return [(int(label), sign * float(d)) for d, label in zip(distances, labels) if label >= 0]
 
-    def _on_device(self, part: str, index: Any) -> Any:
-        """The GPU copy of ``index`` (made after each write), or ``index`` itself on the CPU."""
-        if self.device.name != "cuda":
+    def _on_device(self, part: str, index: Any, k: int) -> Any:
+        """The GPU copy of ``index`` (made after each write), or ``index`` itself on the CPU and
+        for a ``k`` beyond what faiss's GPU search can select."""
+        if self.device.name != "cuda" or k > GPU_MAX_K:
             return index
         copy = self._gpu.get(part)
         if copy is None:

@@ -7,6 +7,9 @@ from typing import Any
 
 from pygent_sdk.errors import PygentError
 
+GPU_MAX_K = 2048
+"""The most results faiss's GPU indexes select per query; a larger ``k`` searches on the CPU."""
+
 
 class DeviceUnavailable(PygentError):
     """``device = "cuda"`` was asked for, and this faiss cannot use a GPU."""
