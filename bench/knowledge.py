@@ -568,7 +568,7 @@ async def stores_vs_chroma(args: argparse.Namespace) -> None:
             f"{pct(chroma_s, 50) * 1000:.2f} ms, recall {chroma_rec:.3f}",
             f"{rate:,.0f}/s, p50 {pct(seconds, 50) * 1000:.2f} ms, recall {rec:.3f}",
             f"insert {ins:.2f}x, query {qry:.2f}x", "faster on both, recall >=",
-            met if "faiss" in label else None))
+            met if label == "faiss store, hnsw" else None))  # flat and pgvector: for scale
 
 
 async def pgvector_run(args: argparse.Namespace, base: np.ndarray, queries: np.ndarray,
