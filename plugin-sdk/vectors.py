@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from .errors import PygentError
+from .health import PluginStatus
 from .markers import hookspec
 from .services import ServiceKey
 
@@ -154,6 +155,18 @@ def matches(metadata: Mapping[str, Any], filter: Filter | None) -> bool:
     return True
 
 
+def first_store(plugins: Sequence[PluginStatus]) -> str | None:
+    """The plugin that answers ``pygent_vector_store(None)``: the first running ``vector-store``
+    provider in the kernel's order (that of plugins.toml: stores need nothing of each other).
+    Pluggy calls the newest registration first, so each store checks this instead::
+
+        if name is None:
+            return self.store if first_store(self.context.plugins()) == self.context.name else None
+    """
+    return next((p.name for p in plugins
+                 if VECTOR_STORE.provider in p.provides and p.state == "running"), None)
+
+
 class VectorError(PygentError):
     """A request a vector store or embedder cannot honour."""
 
@@ -203,7 +216,8 @@ class VectorStoreHooks:
         """Return this plugin's store when ``name`` is its name or None, else None.
 
         Implemented by each vector-store plugin (``faiss``, ``pgvector``, ``chroma``); with
-        ``name=None`` the first enabled store in plugins.toml answers.
+        ``name=None`` only the first running store in plugins.toml answers (see
+        :func:`first_store`).
 
         :param name: A store's name, or None for the first one.
         """

@@ -23,9 +23,10 @@ from pygent_plugins.faiss.collection import Collection, Policy
 from pygent_plugins.faiss.device import Device
 from pygent_plugins.faiss.options import IndexOptions
 from pygent_plugins.faiss.store import RWLock
+from pygent_sdk.health import PluginStatus
 from pygent_sdk.testing import PluginHarness, cli_context
 from pygent_sdk.vectors import (
-    VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorError, VectorStore,
+    VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorError, VectorStore, first_store,
 )
 
 pytestmark = pytest.mark.anyio
@@ -419,6 +420,29 @@ async def test_hook_pygent_vector_store(tmp_path: Path) -> None:
         assert health.status == "ok" and health.detail.startswith("0 collection(s), 0 vectors, device ")
         if faiss.get_num_gpus() == 0:
             assert "cpu (" in health.detail  # says why it is not on a GPU
+
+
+@pytest.mark.parametrize("order", [["faiss", "chroma"], ["chroma", "faiss"]])
+async def test_with_no_name_the_first_store_in_plugins_toml_answers(
+    tmp_path: Path, order: list[str],
+) -> None:
+    from pygent_plugins.chroma import ChromaPlugin
+
+    classes = {"faiss": FaissPlugin, "chroma": ChromaPlugin}
+    config = {"kernel": {"data_dir": str(tmp_path)}, "faiss": BASE, "chroma": {}}
+    async with PluginHarness({name: classes[name] for name in order}, config) as h:
+        first = h.kernel.service(VECTOR_STORE, name=None)
+        assert first.name == order[0]  # pluggy alone asks the last registered first
+        assert h.kernel.service(VECTOR_STORE, name=order[1]).name == order[1]
+
+
+def test_first_store_skips_stores_that_are_not_running() -> None:
+    def status(name: str, state: str, provides: tuple[str, ...] = ("vector-store",)) -> PluginStatus:
+        return PluginStatus(name, state, "", provides, ())
+
+    plugins = [status("jobs", "running", ("jobs",)), status("pgvector", "failed"),
+               status("chroma", "disabled"), status("faiss", "running"), status("x", "running")]
+    assert first_store(plugins) == "faiss" and first_store(plugins[:3]) is None
 
 
 async def test_device_cuda_without_a_gpu_is_a_start_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.plugin import add_hookspecs_once
-from pygent_sdk.vectors import VectorStore, VectorStoreHooks
+from pygent_sdk.vectors import VectorStore, VectorStoreHooks, first_store
 
 if TYPE_CHECKING:
     from .store import FaissStore
@@ -110,9 +110,9 @@ class FaissPlugin(Plugin):
 
     @hookimpl
     def pygent_vector_store(self, name: str | None) -> VectorStore | None:
-        if name not in (None, "faiss"):
-            return None
-        return self.store
+        if name is None:  # only the first store answers: pluggy asks the last registered first
+            return self.store if first_store(self.context.plugins()) == self.context.name else None
+        return self.store if name == "faiss" else None
 
     @hookimpl
     async def pygent_health(self) -> Health:
