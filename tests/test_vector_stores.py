@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from pygent_sdk.testing import InMemoryVectorStore, PluginHarness
 from pygent_sdk.vectors import (
     VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorError, VectorStore, matches,
@@ -75,7 +76,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
                        approximate=index == "ivf_pq", data_dir=tmp_path)
     if kind == "pgvector":
         url = request.getfixturevalue("postgres_url")
-        # The HNSW index is built from 100 rows, so the 300-row tests search through it.
+        # The HNSW index is built in the background from 100 rows: the 300-row tests' searches
+        # go through it once it is built, exactly before.
         config = {"url": url, "db_schema": f"t_{uuid.uuid4().hex[:12]}", "index_min_rows": 100}
         return Backend(kind, "pgvector", config, data_dir=tmp_path)
     return Backend(kind, "chroma", data_dir=tmp_path)
@@ -340,34 +342,79 @@ async def test_pgvector_start_names_an_unreachable_server(tmp_path: Path) -> Non
         await gone.close()
 
 
-async def test_pgvector_health_tables_and_the_lazy_hnsw_index(postgres_url: str) -> None:
+async def _index_of(store: VectorStore, name: str, wanted: str, within: float = 60.0) -> str:
+    """The collection's index detail once it starts with ``wanted`` (or at ``within`` seconds)."""
+    with anyio.move_on_after(within):
+        while not (index := (await store.get_collection(name)).details["index"]).startswith(wanted):
+            await anyio.sleep(0.05)
+    return index
+
+
+async def test_pgvector_health_tables_and_the_background_hnsw_index(postgres_url: str) -> None:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     config = {"pgvector": {"url": postgres_url, "db_schema": schema, "m": 8, "ef_construction": 32,
                            "index_min_rows": 1000}}
+    ids, x = _data(2000, 8, seed=6)
+    metadata = [{"rare": i % 100 == 0} for i in range(len(ids))]
+    name = "a name with spaces/and:colons"
     async with PluginHarness(["pgvector"], config) as h:
         health = await h.kernel.health()
         assert health.plugins["pgvector"].status == "ok" and "pgvector 0." in health.plugins["pgvector"].detail
         store = h.kernel.service(VECTOR_STORE, name=None)  # the only store answers
-        info = await store.create_collection("a name with spaces/and:colons", 8, options={"m": 12})
+        info = await store.create_collection(name, 8, options={"m": 12})
         assert info.details["table"].startswith(f"{schema}.pygent_v_a_name_with_spaces_and_colons_")
         assert (info.details["m"], info.details["ef_construction"]) == (12, 32)
-        ids, x = _data(2000, 8, seed=6)
-        metadata = [{"rare": i % 100 == 0} for i in range(len(ids))]
-        await store.upsert(info.name, ids[:900], x[:900], metadata[:900])
-        await store.search(info.name, x[0], k=1)
-        assert (await store.get_collection(info.name)).details["index"].startswith("none yet")
-        await store.upsert(info.name, ids[900:], x[900:], metadata[900:])
+        await store.upsert(name, ids[:900], x[:900], metadata[:900])
+        await store.search(name, x[0], k=1)
+        assert (await store.get_collection(name)).details["index"].startswith("none yet")
+        # The upsert reaching index_min_rows starts the build in the background; no search needed.
+        await store.upsert(name, ids[900:], x[900:], metadata[900:])
+        assert await _index_of(store, name, "hnsw") == "hnsw"
         q = x[1]
         exact = _exact("cosine", x, q)
-        hits = await store.search(info.name, q, k=5)
-        assert (await store.get_collection(info.name)).details["index"] == "hnsw"
+        hits = await store.search(name, q, k=5)
         assert all(_close(h.score, exact[int(h.id[1:])]) for h in hits)
         # 20 rows of 2000 pass the filter: still the k best of them, in order (HNSW alone would
         # stop after ef_search candidates; an iterative scan or the GIN index finds them all).
         rare = [ids[i] for i in np.argsort(-exact, kind="stable") if metadata[i]["rare"]]
-        assert [h.id for h in await store.search(info.name, q, k=5, filter={"rare": True})] == rare[:5]
+        assert [h.id for h in await store.search(name, q, k=5, filter={"rare": True})] == rare[:5]
         stats = await store.stats()
-        assert stats["bytes"] > 0 and stats["per_collection"][info.name]["rows"] == 2000
+        assert stats["bytes"] > 0 and stats["per_collection"][name]["rows"] == 2000
+        table = info.details["table"].split(".")[1]
+        async with store.engine.begin() as conn:  # the index goes missing behind the store's back
+            await conn.execute(sa.text(f'DROP INDEX "{schema}"."{table}_hnsw"'))
+    async with PluginHarness(["pgvector"], config) as h:
+        store = h.kernel.service(VECTOR_STORE, name="pgvector")
+        await store.search(name, q, k=5)  # a search never builds
+        assert (await store.get_collection(name)).details["index"].startswith("none yet")
+        await store.upsert(name, ids[:1], x[:1], metadata[:1])  # the next upsert does
+        assert await _index_of(store, name, "hnsw") == "hnsw"
+
+
+async def test_pgvector_refuses_nul_characters_as_vector_errors(postgres_url: str) -> None:
+    config = {"pgvector": {"url": postgres_url, "db_schema": f"t_{uuid.uuid4().hex[:12]}"}}
+    async with PluginHarness(["pgvector"], config) as h:
+        store = h.kernel.service(VECTOR_STORE, name="pgvector")
+        await store.create_collection("c", 2)
+        nul = "a\x00b"
+        calls = {
+            "a collection name": lambda: store.create_collection(nul, 2),
+            "an id": lambda: store.upsert("c", [nul], [[1.0, 0.0]]),
+            "metadata": lambda: store.upsert("c", ["x"], [[1.0, 0.0]], [{"source": nul}]),
+            "a key of metadata": lambda: store.upsert("c", ["x"], [[1.0, 0.0]], [{"n": [{nul: 1}]}]),
+            "a filter": lambda: store.search("c", [1.0, 0.0], k=1, filter={"source": [nul]}),
+            "a key of a filter": lambda: store.count("c", filter={nul: 1}),
+        }
+        for what, call in calls.items():
+            with pytest.raises(VectorError, match=f"NUL character .* in {what}: "):
+                await call()
+        assert await store.count("c") == 0
+        # Other database errors name the collection and the server's reason.
+        schema, table = (await store.get_collection("c")).details["table"].split(".")
+        async with store.engine.begin() as conn:
+            await conn.execute(sa.text(f'ALTER TABLE "{schema}"."{table}" ADD CHECK (id <> \'refused\')'))
+        with pytest.raises(VectorError, match=r"pgvector collection 'c' on .*CheckViolation"):
+            await store.upsert("c", ["refused"], [[1.0, 0.0]])
 
 
 async def test_chroma_reads_a_database_written_by_chroma_itself(tmp_path: Path) -> None:

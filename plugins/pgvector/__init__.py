@@ -48,8 +48,9 @@ class PgVectorConfig(PluginConfig):
     )
     index_min_rows: int = Field(
         10_000, ge=0, description=(
-            "A collection gets its HNSW index (built in bulk by the first search that finds it "
-            "missing) once it holds this many rows; smaller ones are searched exactly."
+            "A collection gets its HNSW index (built in bulk in the background, started by the "
+            "upsert that finds this many rows) once it holds this many rows; smaller ones are "
+            "searched exactly."
         ),
     )
     build_memory_mb: int = Field(

@@ -2,13 +2,15 @@
 
 Each collection is a table ``<prefix>v_<slug>_<hash>`` (id text primary key, embedding
 vector(dimension), metadata jsonb) with a GIN index on metadata and, once it holds
-``index_min_rows`` rows, an HNSW index in the metric's operator class, built in bulk by the first
-search that finds it missing (far faster than growing it row by row while loading);
-``<prefix>collections`` lists them. Every call is one transaction.
+``index_min_rows`` rows, an HNSW index in the metric's operator class, built in bulk (far faster
+than growing it row by row while loading) by a background task that the upsert reaching that
+many rows starts, with ``CREATE INDEX CONCURRENTLY`` so writes go on meanwhile; searches never
+build. ``<prefix>collections`` lists the collections. Every call is one transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -26,7 +28,7 @@ from pygent_sdk.vectors import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from .filters import condition
+from .filters import condition, reject_nul
 
 if TYPE_CHECKING:
     from . import PgVectorConfig
@@ -124,6 +126,8 @@ class PgVectorStore:
         self._tables: dict[str, tuple[sa.Table, CollectionInfo]] = {}
         self._indexed: set[str] = set()
         """Collections known to have their HNSW index."""
+        self._builds: dict[str, asyncio.Task[None]] = {}
+        """Index builds in flight, by collection."""
 
     def _on_connect(self, type_schema: str) -> Any:
         """A connect listener: pgvector's binary codec, the configured ``hnsw.ef_search`` and,
@@ -175,6 +179,9 @@ class PgVectorStore:
         return store
 
     async def close(self) -> None:
+        """Stop index builds in flight (the next upsert starts them again) and disconnect."""
+        for name in list(self._builds):
+            await self._cancel_build(name)
         await self.engine.dispose()
 
     async def ping(self, timeout: float = 5.0) -> str | None:
@@ -228,13 +235,14 @@ class PgVectorStore:
     ) -> AsyncIterator[tuple[AsyncConnection, sa.Table, CollectionInfo]]:
         """A connection (in a transaction when asked) with the collection's table and info; a
         table another process dropped meanwhile reads as UnknownCollection."""
+        reject_nul(name, "a collection name")
         try:
             async with (self.engine.begin() if transaction else self.engine.connect()) as conn:
                 table, info = await self._lookup(conn, name)
                 yield conn, table, info
         except sa.exc.DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) != UNDEFINED_TABLE or self._tables.pop(name, None) is None:
-                raise
+                raise VectorError(f"pgvector collection {name!r} on {self.where}: {_reason(exc)}") from exc
             async with self.engine.connect() as conn:
                 names = await self._names(conn)
             raise UnknownCollection(
@@ -253,7 +261,9 @@ class PgVectorStore:
         if unknown:
             raise ValueError(f"pgvector collection options are {list(OPTIONS)}; unknown: {unknown}")
         settings = {key: int((options or {}).get(key, getattr(self.config, key))) for key in OPTIONS}
-        async with self.engine.begin() as conn:
+        reject_nul(name, "a collection name")
+        doing = f"creating pgvector collection {name!r} on {self.where}"
+        async with _mapped(doing), self.engine.begin() as conn:
             await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"pygent:{name}"))))
             row = (await conn.execute(sa.select(self.registry).where(self.registry.c.name == name))).first()
             if row is None:
@@ -280,22 +290,30 @@ class PgVectorStore:
 
     async def get_collection(self, name: str) -> CollectionInfo:
         async with self._collection(name) as (conn, table, info):
-            count, size, indexed = (await conn.execute(sa.select(
+            count, size = (await conn.execute(sa.select(
                 sa.select(sa.func.count()).select_from(table).scalar_subquery(),
                 sa.func.pg_total_relation_size(sa.text(f"'{_qualified(table)}'::regclass")),
-                sa.func.to_regclass(_qualified(table, "_hnsw")).is_not(None),
             ))).one()
-        index = "hnsw" if indexed else (
-            f"none yet (exact search until a search finds {self.config.index_min_rows} rows)"
-            if info.dimension <= HNSW_MAX_DIMENSION else "none (exact search: over 2000 dimensions)"
-        )
+            valid = await _index_valid(conn, table)
+        if valid:
+            index = "hnsw"
+        elif info.dimension > HNSW_MAX_DIMENSION:
+            index = "none (exact search: over 2000 dimensions)"
+        elif name in self._builds:
+            index = "building (exact search until it is built)"
+        else:
+            index = (f"none yet (exact search; built in the background once an upsert finds "
+                     f"{self.config.index_min_rows} rows)")
         return CollectionInfo(info.name, info.dimension, info.metric, count,
                               {**info.details, "index": index, "bytes": size})
 
     async def drop_collection(self, name: str) -> bool:
+        await self._cancel_build(name)
         self._tables.pop(name, None)
         self._indexed.discard(name)
-        async with self.engine.begin() as conn:
+        reject_nul(name, "a collection name")
+        doing = f"dropping pgvector collection {name!r} on {self.where}"
+        async with _mapped(doing), self.engine.begin() as conn:
             row = (await conn.execute(
                 self.registry.delete().where(self.registry.c.name == name).returning(self.registry.c.table_name)
             )).first()
@@ -315,6 +333,9 @@ class PgVectorStore:
                 f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
                 f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
             )
+        reject_nul([str(key) for key in ids], "an id")
+        reject_nul([dict(entry) for entry in metadata or ()], "metadata")
+        build = False
         async with self._collection(collection, transaction=True) as (conn, table, info):
             rows = rows_of(vectors, info.dimension, collection)
             # One statement cannot update a row twice: the last of repeated ids wins.
@@ -330,14 +351,29 @@ class PgVectorStore:
                 set_={"embedding": statement.excluded.embedding, "metadata": statement.excluded.metadata},
             )
             await conn.execute(statement, list(latest.values()))
+            build = await self._wants_index(conn, collection, table, info)
+        if build and collection not in self._builds:
+            self._builds[collection] = asyncio.get_running_loop().create_task(
+                self._build_index(collection), name=f"pgvector index of {collection!r}",
+            )
+
+    async def _wants_index(
+        self, conn: AsyncConnection, collection: str, table: sa.Table, info: CollectionInfo,
+    ) -> bool:
+        """Whether the collection lacks its HNSW index and holds enough rows to build it."""
+        if collection in self._indexed or collection in self._builds or info.dimension > HNSW_MAX_DIMENSION:
+            return False
+        if await _index_valid(conn, table):
+            self._indexed.add(collection)
+            return False
+        enough = sa.select(table.c.id).limit(self.config.index_min_rows).subquery()
+        return await conn.scalar(sa.select(sa.func.count()).select_from(enough)) >= self.config.index_min_rows
 
     async def search(
         self, collection: str, vector: Sequence[float], k: int = 5, filter: Filter | None = None,
     ) -> list[VectorHit]:
         if k <= 0:
             return []
-        if collection not in self._indexed:
-            await self._build_index(collection)
         async with self._collection(collection, transaction=True) as (conn, table, info):
             (query,) = rows_of([vector], info.dimension, collection)
             ef_search = min(max(int(info.details.get("ef_search", self.config.ef_search)), k), 1000)
@@ -351,33 +387,60 @@ class PgVectorStore:
             return [VectorHit(row.id, score(info.metric, row.distance), row.metadata) for row in result]
 
     async def _build_index(self, collection: str) -> None:
-        """Build the collection's HNSW index if it is missing and the table has enough rows."""
-        async with self._collection(collection, transaction=True) as (conn, table, info):
-            if info.dimension > HNSW_MAX_DIMENSION:
-                return
-            index = _qualified(table, "_hnsw")
-            if not await conn.scalar(sa.select(sa.func.to_regclass(index).is_not(None))):
-                enough = sa.select(table.c.id).limit(self.config.index_min_rows).subquery()
-                if await conn.scalar(sa.select(sa.func.count()).select_from(enough)) < self.config.index_min_rows:
-                    return
-                await conn.execute(sa.select(
-                    sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"pygent-index:{table.name}")),
-                    sa.func.set_config("maintenance_work_mem", f"{self.config.build_memory_mb}MB", True),
-                ))
-                started = time.perf_counter()
-                await conn.execute(sa.text(
-                    f"CREATE INDEX IF NOT EXISTS {index.rpartition('.')[2]} ON {_qualified(table)} "
-                    f"USING hnsw (embedding {METRICS[info.metric][1]}) WITH "
-                    f"(m = {info.details['m']}, ef_construction = {info.details['ef_construction']})"
-                ))
-                log.info("pgvector: built the HNSW index of %r in %.1f s", collection, time.perf_counter() - started)
-        self._indexed.add(collection)
+        """Build the collection's HNSW index concurrently with writes (a background task).
+
+        One build per table across processes (a session advisory lock: another process holding
+        it is building); an invalid index left by a build cut short is dropped and built again.
+        Runs on its own connection, closed afterwards, so its settings and lock end with it.
+        A failure is logged; the next upsert tries again.
+        """
+        try:
+            async with self.engine.connect() as conn:
+                try:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    table, info = await self._lookup(conn, collection)
+                    lock = sa.func.hashtext(f"pygent-index:{table.name}")
+                    if not await conn.scalar(sa.select(sa.func.pg_try_advisory_lock(lock))):
+                        return
+                    valid = await _index_valid(conn, table)
+                    index = _qualified(table, "_hnsw")
+                    if valid is False:
+                        await conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {index}"))
+                    if not valid:
+                        memory = f"{self.config.build_memory_mb}MB"
+                        await conn.execute(sa.select(sa.func.set_config("maintenance_work_mem", memory, False)))
+                        started = time.perf_counter()
+                        await conn.execute(sa.text(
+                            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{table.name}_hnsw" '
+                            f"ON {_qualified(table)} USING hnsw (embedding {METRICS[info.metric][1]}) "
+                            f"WITH (m = {info.details['m']}, ef_construction = {info.details['ef_construction']})"
+                        ))
+                        log.info("pgvector: built the HNSW index of %r in %.1f s",
+                                 collection, time.perf_counter() - started)
+                    self._indexed.add(collection)
+                finally:
+                    await conn.invalidate()  # closes it: the lock and settings go with it
+        except Exception as exc:  # noqa: BLE001 - a background task: log, the next upsert retries
+            log.warning("pgvector: building the HNSW index of %r failed: %s", collection, _reason(exc))
+        finally:
+            self._builds.pop(collection, None)
+
+    async def _cancel_build(self, collection: str) -> None:
+        """Stop the collection's index build if one is in flight (its invalid index is dropped
+        by the next build)."""
+        task = self._builds.get(collection)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._builds.pop(collection, None)
 
     async def delete(
         self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
     ) -> int:
         if ids is None and not filter:
             raise ValueError("delete() needs ids or a filter")
+        reject_nul([str(key) for key in ids or ()], "an id")
         async with self._collection(collection, transaction=True) as (conn, table, _):
             where = condition(table.c.metadata, filter)
             if ids is not None:
@@ -411,10 +474,29 @@ def _qualified(table: sa.Table, suffix: str = "") -> str:
     return f'"{table.schema}"."{table.name}{suffix}"'
 
 
+@contextlib.asynccontextmanager
+async def _mapped(doing: str) -> AsyncIterator[None]:
+    """A database error while ``doing`` as a VectorError with the driver's reason."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise VectorError(f"{doing}: {_reason(exc)}") from exc
+
+
 def _reason(exc: BaseException) -> str:
     """The driver's own message, without SQLAlchemy's boilerplate."""
     original = getattr(exc, "orig", None) or exc
     return f"{type(original).__name__}: {str(original).splitlines()[0] if str(original) else ''}".rstrip(": ")
+
+
+async def _index_valid(conn: AsyncConnection, table: sa.Table) -> bool | None:
+    """Whether ``table``'s HNSW index is usable: None when there is none, False when it is
+    invalid (a concurrent build in flight or cut short)."""
+    found = await conn.scalar(
+        sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+        {"name": _qualified(table, "_hnsw")},
+    )
+    return None if found is None else bool(found)
 
 
 _VERSION = sa.text(
