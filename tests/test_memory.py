@@ -206,7 +206,8 @@ async def test_episodes_without_vectors_are_found_by_words(tmp_path: Path) -> No
         assert [e.text for e in await store.search_episodes("a", PARAPHRASE)] == [EPISODES[0]]
 
 
-async def test_an_embedder_that_fails_keeps_the_episode(tmp_path: Path) -> None:
+async def test_an_embedder_that_fails_keeps_the_episode_and_search_falls_back_to_words(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {"models": {"gone": str(tmp_path / "x")}},
               "memory": {"embedder": "st:gone"}}
     async with PluginHarness({"memory": MemoryPlugin, "embeddings": EmbeddingsPlugin}, config) as h:
@@ -214,10 +215,34 @@ async def test_an_embedder_that_fails_keeps_the_episode(tmp_path: Path) -> None:
         await store.add_episode("a", "kept although st:gone cannot embed")
         assert await vector_rows(store) == 0 and await store.stats() == {
             "conversations": 0, "messages": 0, "facts": 0, "episodes": 1}
-        from pygent_sdk.vectors import VectorError
+        caplog.clear()
+        hits = await store.search_episodes("a", "kept")
+        assert [(e.text, e.score) for e in hits] == [("kept although st:gone cannot embed", 1.0)]
+        assert "episode search by word overlap: embedder st:gone failed" in caplog.text
 
-        with pytest.raises(VectorError, match="embedder st:gone: model directory"):
-            await store.search_episodes("a", "kept")
+
+async def test_vector_hits_rank_ahead_of_word_overlap_hits(tmp_path: Path) -> None:
+    config = {"kernel": {"data_dir": str(tmp_path)}, "memory": {}}
+    async with PluginHarness({"memory": MemoryPlugin}, config) as h:  # no vector for this one
+        await h.kernel.hook.pygent_memory_store().add_episode("a", EPISODES[2])
+    plugins = {"memory": MemoryPlugin, "embeddings": EmbeddingsPlugin}
+    async with PluginHarness(plugins, vector_config({}, tmp_path)) as h:
+        store = h.kernel.hook.pygent_memory_store()
+        close = "Yesterday the billing system went live on the production servers."
+        await store.add_episode("a", close)
+        hits = await store.search_episodes("a", "billing production")
+        # The cosine hit (below 1.0) comes before the overlap-only hit (1.0): scores differ in kind.
+        assert [e.text for e in hits] == [close, EPISODES[2]] and hits[0].score < hits[1].score == 1.0
+
+
+async def test_search_looks_at_the_most_recent_search_candidates(tmp_path: Path) -> None:
+    config = {"kernel": {"data_dir": str(tmp_path)}, "memory": {"search_candidates": 2}}
+    async with PluginHarness({"memory": MemoryPlugin}, config) as h:
+        store = h.kernel.hook.pygent_memory_store()
+        for text in [EPISODES[2], "billing again", "billing once more"]:
+            await store.add_episode("a", text)
+        hits = await store.search_episodes("a", "billing production", limit=5)
+        assert [e.text for e in hits] == ["billing once more", "billing again"]
 
 
 async def test_memory_embedder_without_the_embeddings_plugin_is_a_clear_error(tmp_path: Path) -> None:

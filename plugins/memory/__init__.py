@@ -36,6 +36,10 @@ class MemoryConfig(PluginConfig):
         0.25, ge=-1.0, le=1.0,
         description="Lowest cosine similarity an episode needs to be found by vector search.",
     )
+    search_candidates: int = Field(
+        2000, ge=1, le=1_000_000,
+        description="Episode search looks at this many of an agent's most recent episodes.",
+    )
 
 
 class MemoryPlugin(Plugin):
@@ -93,7 +97,8 @@ class MemoryPlugin(Plugin):
             applied = await conn.run_sync(migrate)
         if applied:
             self.context.log.info("memory schema migrated to version %s", applied[-1])
-        self.store = SqlMemoryStore(engine, self.embedder, self.config.min_similarity, self.context.log)
+        self.store = SqlMemoryStore(engine, self.embedder, self.config.min_similarity, self.context.log,
+                                    self.config.search_candidates)
 
     async def stop(self) -> None:
         if self.store is not None:

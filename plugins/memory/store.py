@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+import anyio
 import sqlalchemy as sa
 from pygent_sdk import ChatMessage, StoredMessage, ToolCall
 from pygent_sdk.errors import PygentError
@@ -57,15 +58,18 @@ class SqlMemoryStore:
 
     With ``embedder`` (a function giving the configured Embedder, or None for word overlap),
     episodes are embedded when added and searched by cosine similarity; episodes without a
-    vector from that embedder are matched by word overlap.
+    vector from that embedder are matched by word overlap. A search looks at an agent's
+    ``candidates`` most recent episodes.
     """
 
     def __init__(self, engine: AsyncEngine, embedder: Callable[[], Embedder | None] | None = None,
-                 min_similarity: float = 0.0, log: logging.Logger | None = None) -> None:
+                 min_similarity: float = 0.0, log: logging.Logger | None = None,
+                 candidates: int = 2000) -> None:
         self.engine = engine
         self.embedder = embedder or (lambda: None)
         self.min_similarity = min_similarity
         self.log = log or logging.getLogger(__name__)
+        self.candidates = candidates
 
     async def create_conversation(self, agent_id: str | None = None, title: str = "") -> str:
         return (await self.new_conversation(agent_id, title)).id
@@ -246,37 +250,36 @@ class SqlMemoryStore:
         return Episode(episode_id, agent_id, text, now, meta)
 
     async def search_episodes(self, agent_id: str, query: str, limit: int = 5) -> list[Episode]:
-        """An agent's entries closest to ``query``, best first.
+        """An agent's entries closest to ``query``, best first, among its ``candidates`` most
+        recent episodes.
 
-        With an embedder: cosine similarity of the episode's vector to the query's (at least
-        ``min_similarity``); episodes without a vector from that embedder, and every episode
-        without an embedder, score the share of the query's words they contain (above 0).
+        With an embedder: episodes by cosine similarity of their vector to the query's (at least
+        ``min_similarity``), then those without a vector from that embedder by the share of the
+        query's words they contain (above 0). Without an embedder, or when it fails on the query
+        (a warning is logged), every episode by word overlap. Scoring runs in a worker thread.
         """
         if not query.strip() or not _findable(agent_id, AGENT_ID):
             return []
-        embedder = self.embedder()
-        if embedder is None:
-            return await self._word_search(agent_id, query, limit)
-        wanted = (await _unit_vectors(embedder, [query]))[0]
-        select = sa.select(episodes, episode_vectors.c.vector).outerjoin(episode_vectors, sa.and_(
-            episode_vectors.c.episode_id == episodes.c.id, episode_vectors.c.model == embedder.name,
-        )).where(episodes.c.agent_id == agent_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select)).all()
-        return _rank(rows, wanted, _words(query), self.min_similarity)[:limit]
-
-    async def _word_search(self, agent_id: str, query: str, limit: int) -> list[Episode]:
+        embedder, wanted = self.embedder(), None
+        if embedder is not None:
+            try:
+                wanted = (await _unit_vectors(embedder, [query]))[0]
+            except Exception as error:  # a search by words beats no search
+                self.log.warning("episode search by word overlap: embedder %s failed: %s", embedder.name, error)
         words = _words(query)
-        if not words:
-            return []
-        text = sa.func.lower(episodes.c.text)
-        select = sa.select(episodes).where(
-            episodes.c.agent_id == agent_id, sa.or_(*(text.contains(w) for w in words))
-        )
+        if wanted is None:
+            if not words:
+                return []
+            text = sa.func.lower(episodes.c.text)
+            select = sa.select(episodes, sa.null().label("vector")).where(
+                episodes.c.agent_id == agent_id, sa.or_(*(text.contains(w) for w in words)))
+        else:
+            select = sa.select(episodes, episode_vectors.c.vector).outerjoin(episode_vectors, sa.and_(
+                episode_vectors.c.episode_id == episodes.c.id, episode_vectors.c.model == embedder.name,
+            )).where(episodes.c.agent_id == agent_id)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select)).all()
-        hits = [_episode(row, _overlap(words, row.text)) for row in rows]
-        hits.sort(key=lambda e: (-e.score, -e.created_at))
+            rows = (await conn.execute(select.order_by(episodes.c.id.desc()).limit(self.candidates))).all()
+        hits = await anyio.to_thread.run_sync(_rank, rows, wanted, words, self.min_similarity)
         return hits[:limit]
 
     async def has_memory(self, agent_id: str) -> bool:
@@ -327,26 +330,27 @@ async def _unit_vectors(embedder: Embedder, texts: list[str]) -> Any:
     return rows / np.where(norms == 0, 1, norms)
 
 
-def _rank(rows: list[Any], wanted: Any, words: list[str], min_similarity: float) -> list[Episode]:
-    """Rows scored by cosine to ``wanted`` where they have a vector of its size, by word
-    overlap where not; best first, newest first among equals."""
+def _rank(rows: list[Any], wanted: Any | None, words: list[str], min_similarity: float) -> list[Episode]:
+    """Rows with a vector of ``wanted``'s size scored by cosine (at least ``min_similarity``),
+    then the others by word overlap (above 0); each group best first, newest first among equals
+    (blocking: numpy)."""
     import numpy as np
 
-    size = wanted.shape[0] * 4
+    size = -1 if wanted is None else wanted.shape[0] * 4
     embedded = [r for r in rows if r.vector is not None and len(r.vector) == size]
-    hits = []
+    by_vector = []
     if embedded:
         matrix = np.frombuffer(b"".join(r.vector for r in embedded), dtype=np.float32)
         scores = matrix.reshape(len(embedded), -1) @ wanted
-        hits = [_episode(r, float(s)) for r, s in zip(embedded, scores, strict=True)
-                if s >= min_similarity]
-    for row in rows:
-        if row.vector is None or len(row.vector) != size:
-            score = _overlap(words, row.text)
-            if score > 0:
-                hits.append(_episode(row, score))
-    hits.sort(key=lambda e: (-e.score, -e.created_at))
-    return hits
+        by_vector = [_episode(r, float(s)) for r, s in zip(embedded, scores, strict=True)
+                     if s >= min_similarity]
+    by_words = [_episode(r, _overlap(words, r.text)) for r in rows
+                if r.vector is None or len(r.vector) != size]
+    return sorted(by_vector, key=_best_first) + sorted((e for e in by_words if e.score > 0), key=_best_first)
+
+
+def _best_first(episode: Episode) -> tuple[float, float]:
+    return -episode.score, -episode.created_at
 
 
 def _stored(row: Any) -> StoredMessage:
