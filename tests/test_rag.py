@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from pygent_plugins.rag import RagPlugin
-from pygent_plugins.rag.chunking import chunk_text
+from pygent_plugins.rag.chunking import CHARS_PER_TOKEN, chunk_text
 from pygent_plugins.rag.fusion import mmr, rrf
 from pygent_plugins.rag.keyword import tokenize
 from pygent_plugins.rag.loaders import html_text, load
@@ -97,6 +97,18 @@ def test_chunk_size_overlap_and_paragraphs() -> None:
     assert all(len(p.text.split()) <= 100 for p in pieces) and pieces[-1].text.endswith("w999")
     with pytest.raises(ValueError, match="overlap"):
         chunk_text(text, size=10, overlap=10, markdown=False)
+
+
+def test_text_without_whitespace_is_cut_into_capped_chunks() -> None:
+    text = "A short intro.\n\n" + "x9" * 20_000 + " and an end"
+    chunks = chunk_text(text, size=160, overlap=24, markdown=False)
+    assert max(len(c.text) for c in chunks) <= 160 * CHARS_PER_TOKEN
+    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert chunks[0].start == 0 and chunks[-1].end == len(text)
+    covered = bytearray(len(text))
+    for c in chunks:
+        covered[c.start:c.end] = b"\1" * len(c.text)
+    assert all(covered[i] or text[i].isspace() for i in range(len(text)))  # nothing left out
 
 
 def test_html_text_and_tokenizer() -> None:
@@ -297,6 +309,16 @@ async def test_answers_cite_or_say_nothing_found(tmp_path: Path) -> None:
         assert not nothing.found and nothing.citations == ()
         assert nothing.text.startswith("Nothing relevant found") and "min_similarity" in nothing.text
         assert len(h.calls_to("pygent_model")) == 1  # no model call below the threshold
+
+
+async def test_answers_cite_only_the_passages_in_the_prompt(tmp_path: Path) -> None:
+    async with harness(tmp_path, min_similarity=-1, context_chars=500, answer_model="scripted:echo") as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        for n in range(3):
+            await knowledge.ingest_text(f"Penguin fact {n}: " + "penguins swim far. " * 20, source=f"p{n}.txt")
+        answer = await knowledge.answer("penguins swim", k=3)
+        assert "[1]" in answer.text and "[2]" not in answer.text  # echo: only one passage fits 500 chars
+        assert [c.number for c in answer.citations] == [1]
 
 
 async def test_dimension_mismatch_names_embedder_and_collection(tmp_path: Path) -> None:

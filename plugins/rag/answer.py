@@ -29,6 +29,13 @@ def nothing_found(question: str, collection: str, best: float | None, threshold:
                   (), found=False)
 
 
+def fitting(passages: Sequence[Passage], max_chars: int) -> Sequence[Passage]:
+    """The leading ``passages`` that :func:`numbered_context` puts in ``max_chars``."""
+    context = numbered_context(passages, max_chars=max_chars)
+    return next((passages[:n] for n in range(1, len(passages))
+                 if numbered_context(passages[:n], max_chars=max_chars) == context), passages)
+
+
 def prompt(question: str, passages: Sequence[Passage], max_chars: int) -> list[ChatMessage]:
     """The messages asking the model to answer ``question`` from the numbered ``passages``."""
     context = numbered_context(passages, max_chars=max_chars)
@@ -41,11 +48,12 @@ async def generate(
     max_tokens: int, on_token: Callable[[str], Awaitable[None]] | None = None,
 ) -> Answer:
     """Stream the model's answer (at most ``max_tokens``, each piece to ``on_token``), then cite
-    the passages. The prompt holds at most ``max_chars`` of passages, fewer when the model's
+    the passages that fitted in the prompt. The prompt holds at most ``max_chars`` of passages, fewer when the model's
     context window is smaller (about 3 characters a token, half the window for passages)."""
     window = model.profile.context_length
     if window:
         max_chars = max(500, min(max_chars, (window - max_tokens) * 3 // 2))
+    passages = fitting(passages, max_chars)
     pieces: list[str] = []
     async for chunk in model.stream(prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens)):
         if chunk.text:
