@@ -10,14 +10,22 @@ from pygent_sdk.testing import HashEmbedder, InMemoryVectorStore
 from pygent_sdk.vectors import EmbeddingHooks, VectorStoreHooks
 
 
+class SpareStore(InMemoryVectorStore):
+    """A second in-memory store, named ``spare``."""
+
+    name = "spare"
+
+
 class Doubles(Plugin):
-    """Provides ``embedder`` (HashEmbedder, named ``hash``) and ``vector-store`` (in memory).
+    """Provides ``embedder`` (HashEmbedder, named ``hash``) and ``vector-store`` (in memory;
+    the one named ``spare`` is another).
 
     ``dimension`` is a class attribute so that a test can restart with another one."""
 
     provides = ("embedder", "vector-store")
     dimension = 64
     store = InMemoryVectorStore()
+    spare = SpareStore()
 
     def __init__(self, config: Any, context: Any) -> None:
         super().__init__(config, context)
@@ -38,9 +46,10 @@ class Doubles(Plugin):
 
     @hookimpl
     def pygent_vector_store(self, name: str | None) -> Any:
-        return type(self).store
+        return type(self).spare if name == "spare" else type(self).store
 
 
 def doubles(dimension: int = 64) -> type[Doubles]:
     """A fresh Doubles class with its own store and embedder dimension."""
-    return type("Doubles", (Doubles,), {"dimension": dimension, "store": InMemoryVectorStore()})
+    return type("Doubles", (Doubles,), {"dimension": dimension, "store": InMemoryVectorStore(),
+                                        "spare": SpareStore()})

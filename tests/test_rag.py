@@ -4,9 +4,12 @@ thresholds, bad input, hooks, tool and job."""
 from __future__ import annotations
 
 import textwrap
+import threading
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
+import anyio
 import pytest
 from pygent_plugins.rag import RagPlugin
 from pygent_plugins.rag.chunking import CHARS_PER_TOKEN, chunk_text
@@ -17,7 +20,7 @@ from pygent_sdk.knowledge import (
     KNOWLEDGE, RETRIEVER, Knowledge, Retriever, UnknownDocument, UnsupportedDocument,
 )
 from pygent_sdk.testing import PluginHarness
-from pygent_sdk.vectors import VECTOR_STORE, DimensionMismatch, UnknownCollection
+from pygent_sdk.vectors import VECTOR_STORE, DimensionMismatch, UnknownCollection, VectorError
 
 from .rag_kit import doubles
 
@@ -221,6 +224,116 @@ async def test_ingest_walks_directories_and_reports_refusals(tmp_path: Path) -> 
         assert not await knowledge.retrieve("hidden secret words", mode="keyword")
 
 
+async def test_ingest_never_reads_the_kernel_data_directory(tmp_path: Path) -> None:
+    corpus(tmp_path)
+    async with harness(tmp_path) as h:  # the kernel's data directory is tmp_path/data: not hidden
+        notes = tmp_path / "data" / "notes.md"
+        notes.write_text("# Notes\n\nkernel data, not a document")
+        knowledge = h.kernel.service(KNOWLEDGE)
+        report = await knowledge.ingest_paths([str(tmp_path)])
+        assert sorted(Path(s).name for s in report.added) == ["cats.txt", "guide.md", "page.html"]
+        named = await knowledge.ingest_paths([str(notes), str(tmp_path / "docs" / ".." / "data")])
+        assert not named.added and len(named.failed) == 2
+        assert all("inside the kernel's data directory" in reason for _, reason in named.failed)
+
+
+async def test_a_file_is_one_document_however_its_path_is_spelled(tmp_path: Path, monkeypatch) -> None:
+    docs = corpus(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        first = await knowledge.ingest_paths([str(docs / "cats.txt")])
+        assert first.added == ("docs/cats.txt",)  # shown relative to the working directory
+        again = await knowledge.ingest_paths(["docs/cats.txt", "docs/sub/../cats.txt"])
+        assert again.added == again.replaced == () and again.unchanged == ("docs/cats.txt",) * 2
+        [doc] = await knowledge.documents()
+        assert doc.source == "docs/cats.txt"
+
+
+async def test_a_failed_store_write_keeps_the_old_version(tmp_path: Path, monkeypatch) -> None:
+    store = doubles().store
+    async with harness(tmp_path, store=store, chunk_tokens=16, chunk_overlap=0) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        old = await knowledge.ingest_text(" ".join(f"old{i}" for i in range(48)), source="doc.txt")
+        assert old.chunks == 3
+        new = " ".join(f"new{i}" for i in range(20))
+
+        async def broken(*args: object, **kwargs: object) -> None:
+            raise VectorError("disk full")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "upsert", broken)
+            with pytest.raises(VectorError, match="disk full"):
+                await knowledge.ingest_text(new, source="doc.txt")
+        assert await store.count("rag_default", {"document_id": old.id}) == 3  # the old version stays
+        assert [d.sha256 for d in await knowledge.documents()] == [old.sha256]
+        assert (await knowledge.retrieve("old5", mode="vector", k=1))[0].source == "doc.txt"
+        replaced = await knowledge.ingest_text(new, source="doc.txt")
+        assert replaced.chunks == 2 and await store.count("rag_default") == 2  # the third old chunk went
+        assert (await knowledge.retrieve("new5", mode="keyword"))[0].chunk == 0
+
+
+async def test_a_slow_ingest_holds_up_no_other(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        embedder = h.plugin("doubles").embedder
+        entered, release = anyio.Event(), anyio.Event()
+        embed = embedder.embed
+
+        async def slow(texts: list[str]) -> list[list[float]]:
+            if any("slow" in t for t in texts):
+                entered.set()
+                await release.wait()
+            return await embed(texts)
+
+        embedder.embed = slow
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(knowledge.ingest_text, "a slow document", source="slow.txt", collection="a"))
+            try:
+                await entered.wait()
+                with anyio.fail_after(5):  # embedding holds no lock: other ingests go ahead
+                    await knowledge.ingest_text("quick words", source="quick.txt", collection="b")
+                    await knowledge.ingest_text("more quick words", source="more.txt", collection="a")
+            finally:
+                release.set()
+        assert sorted(d.source for d in await knowledge.documents("a")) == ["more.txt", "slow.txt"]
+
+
+async def test_keyword_rebuild_runs_once_while_searches_use_the_previous_index(tmp_path: Path, monkeypatch) -> None:
+    from pygent_plugins.rag.keyword import KeywordIndex
+
+    async with harness(tmp_path) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("Lighthouses guide ships.", source="sea.txt")
+        assert [p.source for p in await knowledge.retrieve("ships", mode="keyword")] == ["sea.txt"]
+        await knowledge.ingest_text("Ships need harbours.", source="port.txt")
+        release, builds = threading.Event(), []
+        build = KeywordIndex._build
+
+        def slow_build(self: KeywordIndex, collection: str) -> object:
+            builds.append(collection)
+            release.wait(30)
+            return build(self, collection)
+
+        monkeypatch.setattr(KeywordIndex, "_build", slow_build)
+        results: list[list[str]] = []
+
+        async def search() -> None:
+            results.append(sorted(p.source for p in await knowledge.retrieve("ships", mode="keyword")))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(search)
+            try:
+                with anyio.fail_after(5):  # no search waits on the rebuild, none holds a thread
+                    while len(results) < 4:
+                        await anyio.sleep(0.01)
+                assert results == [["sea.txt"]] * 4  # the previous index, stale but available
+            finally:
+                release.set()
+        assert results[4] == ["port.txt", "sea.txt"] and builds == ["default"]
+
+
 async def test_unchanged_is_skipped_changed_replaced_deleted_removed(tmp_path: Path) -> None:
     docs = corpus(tmp_path)
     store = doubles().store
@@ -272,8 +385,9 @@ async def test_text_documents_filters_and_modes(tmp_path: Path) -> None:
             await knowledge.ingest_text("   ", source="fruit/c")
         with pytest.raises(UnknownCollection, match="no knowledge collection 'other'"):
             await knowledge.retrieve("apples", collection="other")
-        with pytest.raises(Exception, match="bad collection name"):
-            await knowledge.retrieve("apples", collection="../x")
+        for bad in ("../x", "ab-", "ab_"):  # chroma's rule: a name ends with a letter or digit
+            with pytest.raises(Exception, match="bad collection name"):
+                await knowledge.retrieve("apples", collection=bad)
         stats = await knowledge.stats()
         assert stats["documents"] == 2 and stats["stores"]["memory"]["vectors"] == 2
 
@@ -366,6 +480,16 @@ async def test_hook_pygent_retriever(tmp_path: Path) -> None:
         assert [p.source for p in await default.retrieve("ships camels", mode="keyword")] == ["sand.txt"]
 
 
+async def test_the_retriever_takes_rag_k_and_mode(tmp_path: Path) -> None:
+    async with harness(tmp_path, k=1, mode="keyword") as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        await knowledge.ingest_text("Ships sail.", source="a.txt")
+        await knowledge.ingest_text("Ships sink.", source="b.txt")
+        found = await h.kernel.service(RETRIEVER, collection=None).retrieve("ships")
+        searched = h.events_on("rag.searched")[-1]
+        assert len(found) == 1 and (searched.k, searched.mode) == (1, "keyword")
+
+
 async def test_search_knowledge_tool(tmp_path: Path) -> None:
     from pygent_plugins.rag.tool import MAX_OUTPUT
 
@@ -405,6 +529,23 @@ async def test_ingest_job_runs_in_the_background(tmp_path: Path) -> None:
         for outside in ("/etc/hostname", str(docs / "link"), str(docs / ".." / "data")):
             job = await jobs.wait((await jobs.start("ingest", {"paths": [outside]})).id)
             assert job.state == "failed" and "outside [rag] ingest_roots" in (job.error or ""), job
+
+
+async def test_ingest_jobs_refuse_hidden_paths_and_the_kernel_data(tmp_path: Path) -> None:
+    docs = corpus(tmp_path)
+    async with PluginHarness({"doubles": doubles(), "rag": RagPlugin, "jobs": None},
+                             {"kernel": {"data_dir": str(tmp_path / "data")},
+                              "rag": {"ingest_roots": [str(tmp_path)]}}) as h:
+        from pygent_sdk.jobs import JOBS
+
+        jobs = h.kernel.service(JOBS)
+        (tmp_path / "data" / "notes.md").write_text("# Notes\n\nkernel data")
+        for refused in (tmp_path / "data", tmp_path / "data" / "notes.md", docs / ".hidden",
+                        docs / ".hidden" / "secret.md"):
+            job = await jobs.wait((await jobs.start("ingest", {"paths": [str(refused)]})).id)
+            assert job.state == "failed" and "hidden, or in the kernel's data" in (job.error or ""), job
+        job = await jobs.wait((await jobs.start("ingest", {"paths": [str(docs / "cats.txt")]})).id)
+        assert job.state == "completed" and len(job.result["added"]) == 1, job
 
 
 # Real parts: MiniLM (embeddings) + FAISS ------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from pygent_plugins.rag import RagPlugin
 
@@ -21,6 +23,11 @@ async def test_documents_search_indexes_stats_openapi() -> None:
         assert created.status_code == 201, created.text
         assert created.json() == {**created.json(), "name": "notes", "embedder": "hash", "store": "memory",
                                   "dimension": 64, "documents": 0}
+        same = await api.post("/api/v1/search/indexes", json={"name": "notes", "embedder": "hash", "store": "memory"})
+        assert same.status_code == 201, same.text
+        clash = await api.post("/api/v1/search/indexes", json={"name": "notes", "store": "spare"})
+        assert clash.status_code == 409 and clash.headers["content-type"] == "application/problem+json"
+        assert "bound to store 'memory', not 'spare'" in clash.json()["detail"]
         doc = await api.post("/api/v1/search/documents", json={
             "text": "# Boats\n\nSailboats use the wind.", "source": "boats.md", "format": "markdown",
             "metadata": {"topic": "sea"}, "collection": "notes"})
@@ -70,6 +77,7 @@ async def test_bad_input_is_a_problem_detail() -> None:
             ("/api/v1/search/hybrid", {"query": "x", "extra": 1}, 400),
             ("/api/v1/search/semantic", {"query": "x", "collection": "none-yet"}, 404),
             ("/api/v1/search/indexes", {"name": "../etc"}, 400),
+            ("/api/v1/search/indexes", {"name": "ab-"}, 400),  # every store takes the names rag takes
             ("/api/v1/search/documents", {"text": "   ", "source": "blank.txt"}, 400),
             ("/api/v1/search/documents", {"text": "x", "source": "a", "format": "docx"}, 400),
             ("/api/v1/search/documents", {"text": "x", "source": "a", "metadata": {"source": "b"}}, 400),
@@ -84,6 +92,10 @@ async def test_bad_input_is_a_problem_detail() -> None:
         assert refused.status_code == 400 and "x.docx: unsupported file type" in refused.json()["detail"]
         nofile = await api.post("/api/v1/search/documents", files={"other": ("x.txt", b"a", "text/plain")})
         assert nofile.status_code == 400
+        for field in ("collection", "source"):
+            twice = await api.post("/api/v1/search/documents", files={"file": ("x.txt", b"a", "text/plain"),
+                                                                       field: ("y.txt", b"b", "text/plain")})
+            assert twice.status_code == 400 and f'field "{field}" must be text' in twice.json()["detail"]
         form = await api.post("/api/v1/search/semantic", files={"file": ("x.txt", b"a", "text/plain")})
         assert form.status_code == 415  # only the documents route takes multipart
         assert (await api.delete("/api/v1/search/documents/nope")).status_code == 404
@@ -94,3 +106,20 @@ async def test_bad_input_is_a_problem_detail() -> None:
         viewer = s.client("viewer")
         async with viewer:
             assert (await viewer.post("/api/v1/search/indexes", json={"name": "v"})).status_code == 403
+
+
+async def test_bodies_are_decoded_and_hashed_off_the_event_loop(monkeypatch) -> None:
+    from pygent_plugins.rag import http, knowledge, loaders
+
+    loop, threads = threading.current_thread(), []
+    for module, name in ((http, "_decode"), (knowledge, "_extract"), (loaders, "decode")):
+        def spy(*args: object, real=getattr(module, name)) -> object:
+            threads.append(threading.current_thread())
+            return real(*args)
+
+        monkeypatch.setattr(module, name, spy)
+    async with rag_served() as s, s.client("operator") as api:
+        sent = await api.post("/api/v1/search/documents", json={"text": "Boats sail. " * 1000, "source": "b.txt"})
+        upload = await api.post("/api/v1/search/documents", files={"file": ("t.txt", b"Trains run.", "text/plain")})
+        assert sent.status_code == upload.status_code == 201, (sent.text, upload.text)
+    assert len(threads) == 4 and loop not in threads

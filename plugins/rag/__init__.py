@@ -71,8 +71,9 @@ class RagConfig(PluginConfig):
     ingest_roots: list[str] = Field(
         default_factory=lambda: ["."],
         description="Directories an `ingest` job (started over REST or by another plugin) may read "
-        "from; paths outside them, symlinks resolved, are refused. Relative to the working "
-        "directory. `pygent ingest` reads what its user names.",
+        "from; paths outside them (symlinks resolved), hidden below them, or in the kernel's data "
+        "directory are refused. Relative to the working directory. `pygent ingest` reads what "
+        "its user names (never the kernel's data directory).",
     )
 
     @model_validator(mode="after")

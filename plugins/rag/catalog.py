@@ -2,7 +2,7 @@
 
 A collection records the embedder, store and dimension it is bound to and a ``revision`` that
 every change bumps (the keyword index rebuilds when it lags). A document is identified by its
-collection and source and carries the sha256 of its content, so an unchanged file is skipped and
+collection and source (a file's resolved path) and carries the sha256 of its content, so an unchanged file is skipped and
 a changed one replaced. Chunk texts live here (the vector store keeps vectors and ids only).
 Methods block: call them from a worker thread. One connection, serialized by a lock.
 """
@@ -143,8 +143,17 @@ class Catalog:
     # Documents --------------------------------------------------------------------------------
 
     def hashes(self, collection: str) -> dict[str, str]:
-        """Source -> content sha256 of every document in ``collection``."""
-        return dict(self._read("SELECT source, sha256 FROM documents WHERE collection = ?", (collection,)))
+        """Document id -> content sha256 of every document in ``collection``."""
+        return dict(self._read("SELECT id, sha256 FROM documents WHERE collection = ?", (collection,)))
+
+    def chunk_counts(self, collection: str, ids: Sequence[str]) -> dict[str, int]:
+        """Document id -> chunk count, for those of ``ids`` stored in ``collection``."""
+        found: dict[str, int] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            found.update(self._read(f"SELECT id, chunks FROM documents WHERE collection = ? AND id IN "
+                                    f"({','.join('?' * len(part))})", (collection, *part)))
+        return found
 
     def put_documents(self, collection: str, documents: Sequence[tuple[DocumentInfo, Sequence[Chunk]]]) -> None:
         """Store documents with their chunks, replacing any older version, in one transaction."""

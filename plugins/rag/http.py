@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .knowledge import KnowledgeService
 
 READ, WRITE, ADMIN = {"permission": "read"}, {"permission": "write"}, {"permission": "admin"}
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")]
 DocumentId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A document's id.")]
 Scalar = str | int | float | bool | None
 
@@ -154,7 +154,12 @@ def routes(plugin: RagPlugin) -> list[Any]:
     @post("/search/indexes", summary="Create a knowledge collection bound to an embedder and a store",
           status_code=201, opt=WRITE)
     async def create_index(data: JSONBody[IndexIn]) -> IndexOut:
-        await service.create_collection(data.name, embedder=data.embedder, store=data.store)
+        from .knowledge import CollectionConflict
+
+        try:
+            await service.create_collection(data.name, embedder=data.embedder, store=data.store)
+        except CollectionConflict as error:
+            raise HTTPException(str(error), status_code=409) from None
         return next(IndexOut(**c) for c in await service.collections() if c["name"] == data.name)
 
     @post("/search/documents", status_code=201, opt={**WRITE, "multipart": True},
@@ -165,13 +170,14 @@ def routes(plugin: RagPlugin) -> list[Any]:
         kind = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
         if kind == "multipart/form-data":
             return _document(await _upload(service, request, max_bytes))
+        raw = await request.body()
         try:
-            body = msgspec.json.decode(await request.body(), type=DocumentIn)
+            body, size = await anyio.to_thread.run_sync(_decode, raw)  # up to [rag] max_file_mb: not on the loop
         except msgspec.ValidationError as error:
             raise HTTPException(f"bad document: {error}", status_code=400) from None
         except msgspec.DecodeError as error:
             raise HTTPException(f"the body is not JSON: {error}", status_code=400) from None
-        if len(body.text.encode()) > max_bytes:
+        if size > max_bytes:
             raise HTTPException(f"document text over {plugin.config.max_file_mb:g} MB ([rag] max_file_mb)",
                                 status_code=413)
         return _document(await service.ingest_text(body.text, source=body.source, collection=body.collection,
@@ -192,6 +198,12 @@ def routes(plugin: RagPlugin) -> list[Any]:
                         figures["chunks"], figures["stores"])
 
     return [semantic, hybrid, list_indexes, create_index, add_document, delete_document, stats]
+
+
+def _decode(raw: bytes) -> tuple[DocumentIn, int]:
+    """The JSON document and its text's size in UTF-8 bytes (blocking)."""
+    body = msgspec.json.decode(raw, type=DocumentIn)
+    return body, len(body.text.encode())
 
 
 class _Lazy:
@@ -222,10 +234,14 @@ async def _upload(service: KnowledgeService, request: Request[Any, Any, Any], ma
         (upload.content_type or "").partition(";")[0].strip())
     if kind is None:
         raise UnsupportedDocument(f"{name}: unsupported file type; send .txt, .md, .html or .pdf")
-    source = str(form.get("source") or name)
-    collection = form.get("collection") or None
+    fields = {key: form.get(key) for key in ("source", "collection")}
+    for key, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise HTTPException(f'the multipart field "{key}" must be text, not a file', status_code=400)
+    source = fields["source"] or name
+    collection = fields["collection"] or None
     if kind == "pdf":
         text, kind = await anyio.to_thread.run_sync(pdf_text, raw, source), "text"
     else:
-        text = decode(raw, source)
+        text = await anyio.to_thread.run_sync(decode, raw, source)
     return await service.ingest_text(text, source=source, collection=collection, format=kind)

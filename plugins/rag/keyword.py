@@ -3,7 +3,9 @@
 bm25s indexes are static, so an index is rebuilt from the catalog's chunks whenever the
 collection's revision has moved on, lazily, before the next keyword search; the rebuilt index is
 saved (to a new directory swapped in place) with the revision it reflects, and reloaded from disk
-after a restart when still current. Methods block: call them from a worker thread.
+after a restart when still current. One rebuild per collection runs at a time, in a worker
+thread; searches meanwhile use the collection's previous index (stale but available), and only
+a collection with no index yet waits for it, on an anyio lock (no thread is held waiting).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import logging
 import os
 import re
 import shutil
-import threading
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import anyio
 from pygent_sdk.files import private_dir, write_private
 
 from .catalog import Catalog
@@ -112,45 +114,50 @@ class KeywordIndex:
         self.catalog = catalog
         self.directory = directory
         self._indexes: dict[str, _Index] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, anyio.Lock] = {}
 
-    def search(self, collection: str, query: str, k: int,
-               documents: Collection[str] | None = None) -> list[tuple[str, float]]:
+    async def search(self, collection: str, query: str, k: int,
+                     documents: Collection[str] | None = None) -> list[tuple[str, float]]:
         """The ``k`` best ``(chunk id, BM25 score)`` pairs, scores > 0 only, restricted to the
         chunks of ``documents`` (ids) when given."""
-        import numpy as np
-
-        index = self._current(collection)
-        terms = tokenize(query)
-        if index is None or not index.ids or not terms:
+        index = await self._current(collection)
+        if index is None or not index.ids:
             return []
-        scores = index.bm25.get_scores(terms)
-        if documents is not None:
-            mask = np.fromiter((i.rpartition(":")[0] in documents for i in index.ids), bool, len(index.ids))
-            scores = np.where(mask, scores, 0.0)
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(index.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return await anyio.to_thread.run_sync(_top, index, query, k, documents)
 
-    def forget(self, collection: str) -> None:
+    async def forget(self, collection: str) -> None:
         """Drop a collection's index (memory and disk)."""
-        with self._lock:
+        async with self._lock(collection):
             self._indexes.pop(collection, None)
-            shutil.rmtree(self._path(collection), ignore_errors=True)
+            await anyio.to_thread.run_sync(shutil.rmtree, self._path(collection), True)
+
+    def _lock(self, collection: str) -> anyio.Lock:
+        return self._locks.setdefault(collection, anyio.Lock())
 
     def _path(self, collection: str) -> Path:
         return self.directory / collection
 
-    def _current(self, collection: str) -> _Index | None:
-        with self._lock:
-            revision = self.catalog.revision(collection)
-            if revision < 0:
-                return None
+    async def _current(self, collection: str) -> _Index | None:
+        """The collection's index: the current one, the previous one while a rebuild runs, or
+        (when there is none) the one built now."""
+        revision = await anyio.to_thread.run_sync(self.catalog.revision, collection)
+        if revision < 0:
+            return None
+        index = self._indexes.get(collection)
+        if index is not None and index.revision == revision:
+            return index
+        lock = self._lock(collection)
+        if index is not None and lock.locked():
+            return index  # being rebuilt: answer from the previous revision meanwhile
+        async with lock:
             index = self._indexes.get(collection)
-            if index is None or index.revision != revision:
-                index = self._load(collection, revision) or self._build(collection)
+            if index is None or index.revision < revision:
+                index = await anyio.to_thread.run_sync(self._load_or_build, collection, revision)
                 self._indexes[collection] = index
             return index
 
+    def _load_or_build(self, collection: str, revision: int) -> _Index:
+        return self._load(collection, revision) or self._build(collection)
     def _load(self, collection: str, revision: int) -> _Index | None:
         bm25s = _bm25s()
 
@@ -173,7 +180,8 @@ class KeywordIndex:
             bm25 = bm25s.BM25()
             bm25.index([tokenize(t) for t in texts], show_progress=False)
         index = _Index(revision, ids, bm25)
-        self._save(collection, index)
+        if revision >= 0:  # not dropped meanwhile
+            self._save(collection, index)
         return index
 
     def _save(self, collection: str, index: _Index) -> None:
@@ -191,3 +199,18 @@ class KeywordIndex:
             os.replace(path, old)
         os.replace(fresh, path)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _top(index: _Index, query: str, k: int, documents: Collection[str] | None) -> list[tuple[str, float]]:
+    """Score ``query`` against ``index`` (blocking)."""
+    import numpy as np
+
+    terms = tokenize(query)
+    if not terms:
+        return []
+    scores = index.bm25.get_scores(terms)
+    if documents is not None:
+        mask = np.fromiter((i.rpartition(":")[0] in documents for i in index.ids), bool, len(index.ids))
+        scores = np.where(mask, scores, 0.0)
+    top = np.argsort(-scores, kind="stable")[:k]
+    return [(index.ids[i], float(scores[i])) for i in top if scores[i] > 0]

@@ -36,7 +36,8 @@ from .loaders import EmptyDocument, extract, load, walk
 if TYPE_CHECKING:
     from . import RagConfig, RagPlugin
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
+"""A collection name: fits every store's rule for ``rag_<name>`` (chroma's is the strictest)."""
 RESERVED = frozenset({"document_id", "source", "chunk"})
 """Chunk metadata keys the plugin sets itself."""
 Progress = Callable[[IngestProgress], Awaitable[None] | None]
@@ -64,7 +65,7 @@ class Bound:
 class _Pending:
     """Documents read and chunked, waiting to be embedded and stored together."""
 
-    documents: list[tuple[DocumentInfo, list[Chunk], bool]] = dataclasses.field(default_factory=list)
+    documents: list[tuple[DocumentInfo, list[Chunk]]] = dataclasses.field(default_factory=list)
     chunks: int = 0
 
 
@@ -91,6 +92,10 @@ class _Run:
         ))
 
 
+class CollectionConflict(KnowledgeError):
+    """A collection exists with another binding (embedder or store) than the one asked for."""
+
+
 class KnowledgeService:
     """Implements :class:`pygent_sdk.knowledge.Knowledge` for the rag plugin."""
 
@@ -101,7 +106,9 @@ class KnowledgeService:
         self.catalog = Catalog(self.context.data_dir / "catalog.db")
         self.keyword = KeywordIndex(self.catalog, self.context.data_dir / "bm25")
         self._open: dict[str, Bound] = {}
-        self._writing = anyio.Lock()
+        self._locks: dict[str, anyio.Lock] = {}
+        self.kernel_data = self.context.data_dir.parent.resolve()
+        """The kernel's data directory: never ingested from."""
 
     def close(self) -> None:
         self.catalog.close()
@@ -117,9 +124,13 @@ class KnowledgeService:
         if not NAME.fullmatch(name):
             raise KnowledgeError(
                 f"bad collection name {name!r}: use 1 to 63 letters, digits, '_' or '-', "
-                "starting with a letter or digit"
+                "starting and ending with a letter or digit"
             )
         return name
+
+    def _writing(self, name: str) -> anyio.Lock:
+        """The lock serializing changes to collection ``name`` (store and catalog together)."""
+        return self._locks.setdefault(name, anyio.Lock())
 
     async def _row(self, name: str) -> CollectionRow | None:
         return await anyio.to_thread.run_sync(self.catalog.collection, name)
@@ -127,12 +138,19 @@ class KnowledgeService:
     async def create_collection(self, collection: str | None = None, *, embedder: str | None = None,
                                 store: str | None = None) -> Bound:
         """Open ``collection``, creating it bound to ``embedder`` and ``store`` (None: the
-        configured ones) when new. An existing collection keeps its own binding; an embedder
-        named for it must have its dimension."""
+        configured ones) when new. An existing collection keeps its own binding: naming another
+        embedder or store for it is a :class:`CollectionConflict`."""
         name = self.name(collection)
         row = await self._row(name)
         if row is not None:
-            return await self.bound(name, embedder=embedder)
+            asked = {"embedder": (embedder and self.context.service(EMBEDDER, name=embedder).name, row.embedder),
+                     "store": (store and self.context.service(VECTOR_STORE, name=store).name, row.store)}
+            clash = [f"{what} {mine!r}, not {given!r}" for what, (given, mine) in asked.items()
+                     if given and given != mine]
+            if clash:
+                raise CollectionConflict(f"knowledge collection {name!r} exists, bound to {' and '.join(clash)}; "
+                                         "drop it first, or use another name")
+            return await self.bound(name)
         model = self.context.service(EMBEDDER, name=embedder or self.config.embedder or None)
         backend = self.context.service(VECTOR_STORE, name=store or self.config.store or None)
         dimension = model.dimension or len((await model.embed(["dimension"]))[0])
@@ -142,11 +160,11 @@ class KnowledgeService:
         bound = self._open[name] = Bound(row, model, backend)
         return bound
 
-    async def bound(self, collection: str | None, *, embedder: str | None = None) -> Bound:
+    async def bound(self, collection: str | None) -> Bound:
         """The existing ``collection`` with its embedder and store, or :class:`UnknownCollection`."""
         name = self.name(collection)
         found = self._open.get(name)
-        if found is not None and embedder is None:
+        if found is not None:
             return found
         row = await self._row(name)
         if row is None:
@@ -155,14 +173,12 @@ class KnowledgeService:
                 f"no knowledge collection {name!r} (there are: {', '.join(known) or 'none'}); "
                 "ingest documents into it first, e.g. pygent ingest PATH --collection " + name
             )
-        model = self.context.service(EMBEDDER, name=embedder or row.embedder)
+        model = self.context.service(EMBEDDER, name=row.embedder)
         backend = self.context.service(VECTOR_STORE, name=row.store)
         if model.dimension and model.dimension != row.dimension:
             raise _mismatch(model.name, model.dimension, row)
         await self._store_collection(name, model, backend, row.dimension)
-        bound = Bound(row, model, backend)
-        if embedder is None:
-            self._open[name] = bound
+        bound = self._open[name] = Bound(row, model, backend)
         return bound
 
     async def _store_collection(self, name: str, model: Embedder, backend: VectorStore, dimension: int) -> None:
@@ -186,12 +202,12 @@ class KnowledgeService:
         row = await self._row(name)
         if row is None:
             return False
-        async with self._writing:
+        async with self._writing(name):
             backend = self.context.optional_service(VECTOR_STORE, name=row.store)
             if backend is not None:
                 await backend.drop_collection(store_collection(name))
             await anyio.to_thread.run_sync(self.catalog.drop_collection, name)
-            await anyio.to_thread.run_sync(self.keyword.forget, name)
+            await self.keyword.forget(name)
             self._open.pop(name, None)
         return True
 
@@ -200,75 +216,87 @@ class KnowledgeService:
     async def ingest_paths(self, paths: Sequence[str], *, collection: str | None = None,
                            progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
-        files, failed, ignored = await anyio.to_thread.run_sync(walk, list(paths))
+        files, failed, ignored = await anyio.to_thread.run_sync(walk, list(paths), self.kernel_data)
         named = {Path(p).expanduser() for p in paths}  # an empty file named is a failure, not a note
         for path in ignored:
             self.context.log.info("ingest: skipping %s (unsupported type or empty)", path)
         bound = await self.create_collection(collection)
-        known = await anyio.to_thread.run_sync(self.catalog.hashes, bound.name)
+        known = await anyio.to_thread.run_sync(self.catalog.hashes, bound.name)  # to skip unchanged files
         run = _Run(self, bound, len(files), progress)
         added: list[str] = []
         replaced: list[str] = []
         unchanged: list[str] = []
         pending = _Pending()
         max_bytes = int(self.config.max_file_mb * 1_048_576)
-        async with self._writing:
-            for path in files:
-                source = str(path)
-                try:
-                    loaded = await anyio.to_thread.run_sync(self._read, bound.name, path, max_bytes,
-                                                             known.get(source))
-                except EmptyDocument as error:
-                    if path in named:
-                        failed.append((source, str(error)))
-                    else:
-                        ignored.append(source)
-                except UnsupportedDocument as error:
+
+        async def flush() -> None:
+            for doc, again in await self._flush(bound, pending, run):
+                (replaced if again else added).append(doc.source)
+
+        for path in files:
+            source = str(path)
+            try:
+                source, loaded = await anyio.to_thread.run_sync(self._read, bound.name, path, max_bytes, known)
+            except EmptyDocument as error:
+                if path in named:
                     failed.append((source, str(error)))
                 else:
-                    if loaded is None:
-                        unchanged.append(source)
-                    else:
-                        doc, chunks = loaded
-                        (replaced if source in known else added).append(source)
-                        pending.documents.append((doc, chunks, source in known))
-                        pending.chunks += len(chunks)
-                        if pending.chunks >= self.config.batch_size:
-                            await self._flush(bound, pending, run)
-                            pending = _Pending()
-                run.files_done += 1
-                await run.report(source)
-            if pending.documents:
-                await self._flush(bound, pending, run)
-                await run.report(pending.documents[-1][0].source)
+                    ignored.append(source)
+            except UnsupportedDocument as error:
+                failed.append((source, str(error)))
+            else:
+                if loaded is None:
+                    unchanged.append(source)
+                else:
+                    pending.documents.append(loaded)
+                    pending.chunks += len(loaded[1])
+                    if pending.chunks >= self.config.batch_size:
+                        await flush()
+                        pending = _Pending()
+            run.files_done += 1
+            await run.report(source)
+        if pending.documents:
+            await flush()
+            await run.report(pending.documents[-1][0].source)
         return IngestReport(bound.name, tuple(added), tuple(replaced), tuple(unchanged), tuple(failed),
                             run.chunks, time.perf_counter() - started, tuple(ignored))
 
     def _read(self, collection: str, path: Path, max_bytes: int,
-              known_sha: str | None) -> tuple[DocumentInfo, list[Chunk]] | None:
-        """Load and chunk one file (in a worker thread); None when its content is unchanged."""
+              known: Mapping[str, str]) -> tuple[str, tuple[DocumentInfo, list[Chunk]] | None]:
+        """Load and chunk one file (in a worker thread): its source, and its entry and chunks,
+        None when its content is unchanged. The id comes from the resolved path, so every
+        spelling of one file is one document; the source is that path relative to the working
+        directory when inside it."""
+        real = path.resolve()
+        try:
+            source = str(real.relative_to(Path.cwd().resolve()))
+        except ValueError:
+            source = str(real)
+        doc_id = document_id(collection, str(real))
         loaded = load(path, max_bytes=max_bytes)
-        if loaded.sha256 == known_sha:
-            return None
-        return self._document(collection, str(path), loaded.text, loaded.format, loaded.sha256, {})
+        if loaded.sha256 == known.get(doc_id):
+            return source, None
+        return source, self._document(collection, source, loaded.text, loaded.format, loaded.sha256, {}, doc_id)
 
     def _document(self, collection: str, source: str, text: str, kind: str, sha: str,
-                  metadata: Mapping[str, Any]) -> tuple[DocumentInfo, list[Chunk]]:
+                  metadata: Mapping[str, Any], doc_id: str) -> tuple[DocumentInfo, list[Chunk]]:
         """A document's catalog entry and chunks (blocking: chunking a large text takes time)."""
         chunks = chunk_text(text, size=self.config.chunk_tokens, overlap=self.config.chunk_overlap,
                             markdown=kind in ("markdown", "html"))
         if not chunks:
             raise UnsupportedDocument(f"{source}: no text to index")
-        doc = DocumentInfo(document_id(collection, source), collection, source, len(chunks), len(text),
+        doc = DocumentInfo(doc_id, collection, source, len(chunks), len(text),
                            sha, time.time(), dict(metadata))
         return doc, chunks
 
-    async def _flush(self, bound: Bound, pending: _Pending, run: _Run) -> None:
-        """Embed the pending documents' chunks in batches, then store vectors and catalog rows."""
+    async def _flush(self, bound: Bound, pending: _Pending, run: _Run) -> list[tuple[DocumentInfo, bool]]:
+        """Embed the pending documents' chunks in batches, then, holding the collection's lock,
+        store the vectors (new first, then the old ones left over) and the catalog rows. Each
+        document comes back with whether it replaced an older version."""
         import numpy as np
 
         documents = pending.documents
-        texts = [c.text for _, chunks, _ in documents for c in chunks]
+        texts = [c.text for _, chunks in documents for c in chunks]
         parts = []
         size = self.config.batch_size
         for i in range(0, len(texts), size):
@@ -281,43 +309,40 @@ class KnowledgeService:
                 await run.report(documents[-1][0].source)
         ids: list[str] = []
         metadata: list[dict[str, Any]] = []
-        for doc, chunks, _ in documents:
+        for doc, chunks in documents:
             base = {**doc.metadata, "document_id": doc.id, "source": doc.source}
             ids.extend(chunk_id(doc.id, c.index) for c in chunks)
             metadata.extend({**base, "chunk": c.index} for c in chunks)
-        stale = [doc.id for doc, _, again in documents if again]
         target = store_collection(bound.name)
-        if stale:
-            await bound.store.delete(target, filter={"document_id": stale})
-        await bound.store.upsert(target, ids, np.concatenate(parts), metadata)
-        await anyio.to_thread.run_sync(self.catalog.put_documents, bound.name,
-                                       [(doc, chunks) for doc, chunks, _ in documents])
-        for doc, chunks, again in documents:
+        async with self._writing(bound.name):
+            before = await anyio.to_thread.run_sync(self.catalog.chunk_counts, bound.name,
+                                                    [doc.id for doc, _ in documents])
+            await bound.store.upsert(target, ids, np.concatenate(parts), metadata)
+            left = [chunk_id(doc.id, i) for doc, chunks in documents for i in range(len(chunks), before.get(doc.id, 0))]
+            if left:
+                await bound.store.delete(target, ids=left)
+            await anyio.to_thread.run_sync(self.catalog.put_documents, bound.name, documents)
+        for doc, chunks in documents:
             await self.publish(RagIngested(collection=bound.name, document_id=doc.id, document_source=doc.source,
-                                           chunks=len(chunks), replaced=again, source=self.context.name))
+                                           chunks=len(chunks), replaced=doc.id in before, source=self.context.name))
+        return [(doc, doc.id in before) for doc, _ in documents]
 
     async def ingest_text(self, text: str, *, source: str, collection: str | None = None,
                           metadata: Mapping[str, Any] | None = None, format: str = "text") -> DocumentInfo:
-        import hashlib
-
         if not source.strip():
             raise KnowledgeError("a document needs a non-empty source (a name for citations)")
         clash = RESERVED & set(metadata or {})
         if clash:
             raise KnowledgeError(f"{source}: metadata keys {sorted(clash)} are reserved (set by the rag plugin)")
-        body = await anyio.to_thread.run_sync(extract, text, format, source)
-        sha = hashlib.sha256(text.encode()).hexdigest()
+        body, sha = await anyio.to_thread.run_sync(_extract, text, format, source)
         bound = await self.create_collection(collection)
-        async with self._writing:
-            doc_id = document_id(bound.name, source)
-            current = await anyio.to_thread.run_sync(self.catalog.document, bound.name, doc_id)
-            if current is not None and current.sha256 == sha and dict(current.metadata) == dict(metadata or {}):
-                return current
-            doc, chunks = await anyio.to_thread.run_sync(self._document, bound.name, source, body, format, sha,
-                                                          metadata or {})
-            run = _Run(self, bound, 1, None)
-            pending = _Pending([(doc, chunks, current is not None)], len(chunks))
-            await self._flush(bound, pending, run)
+        doc_id = document_id(bound.name, source)
+        current = await anyio.to_thread.run_sync(self.catalog.document, bound.name, doc_id)
+        if current is not None and current.sha256 == sha and dict(current.metadata) == dict(metadata or {}):
+            return current
+        doc, chunks = await anyio.to_thread.run_sync(self._document, bound.name, source, body, format, sha,
+                                                      metadata or {}, doc_id)
+        await self._flush(bound, _Pending([(doc, chunks)], len(chunks)), _Run(self, bound, 1, None))
         stored = await anyio.to_thread.run_sync(self.catalog.document, bound.name, doc_id)
         assert stored is not None
         return stored
@@ -331,7 +356,7 @@ class KnowledgeService:
         if await self._row(name) is None:
             return False
         bound = await self.bound(name)
-        async with self._writing:
+        async with self._writing(name):
             if await anyio.to_thread.run_sync(self.catalog.document, name, document_id) is None:
                 return False
             await bound.store.delete(store_collection(name), filter={"document_id": document_id})
@@ -372,7 +397,7 @@ class KnowledgeService:
             if filter:
                 metas = await anyio.to_thread.run_sync(self.catalog.metadata, bound.name)
                 allowed = {doc for doc, meta in metas.items() if matches(meta, filter)}
-            hits = await anyio.to_thread.run_sync(self.keyword.search, bound.name, query, depth, allowed)
+            hits = await self.keyword.search(bound.name, query, depth, allowed)
             rankings.append(([key for key, _ in hits], self.config.keyword_weight))
             if mode == "keyword":
                 scores.update(hits)
@@ -445,6 +470,13 @@ class KnowledgeService:
                 "chunks": sum(c["chunks"] for c in collections), "stores": stores}
 
 
+def _extract(text: str, kind: str, source: str) -> tuple[str, str]:
+    """The text to index and the sha256 of ``text`` as given (blocking: texts run to megabytes)."""
+    import hashlib
+
+    return extract(text, kind, source), hashlib.sha256(text.encode()).hexdigest()
+
+
 def _mismatch(embedder: str, dimension: int, row: CollectionRow) -> DimensionMismatch:
     return DimensionMismatch(
         f"embedder {embedder!r} gives {dimension}-dimensional vectors but knowledge collection "
@@ -459,7 +491,8 @@ class CollectionRetriever:
     def __init__(self, service: KnowledgeService, collection: str | None) -> None:
         self.service, self.collection = service, collection
 
-    async def retrieve(self, query: str, *, k: int = 5, mode: SearchMode = "hybrid",
+    async def retrieve(self, query: str, *, k: int | None = None, mode: SearchMode | None = None,
                        collection: str | None = None, filter: Filter | None = None) -> list[Passage]:
+        """Passages for ``query``; k and mode default to ``[rag] k`` and ``[rag] mode``."""
         return await self.service.retrieve(query, k=k, mode=mode, collection=collection or self.collection,
                                            filter=filter)

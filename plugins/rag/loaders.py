@@ -158,20 +158,23 @@ def html_text(markup: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def walk(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]]:
+def walk(paths: list[str], exclude: Path | None = None) -> tuple[list[Path], list[tuple[str, str]], list[str]]:
     """The files to ingest under ``paths``: ``(files, failed, skipped)``.
 
-    Directories are walked recursively in name order, skipping hidden entries and symbolic
-    links (so a walk stays inside the directory); their
-    unsupported and zero-byte files are ``skipped`` (a note, not a failure). A named file that
-    is missing or of an unsupported type is ``failed`` with the reason."""
+    Directories are walked recursively in name order, skipping hidden entries, symbolic links
+    (so a walk stays inside the directory) and the directory ``exclude`` (resolved: the kernel's
+    data directory) when given; their unsupported and zero-byte files are ``skipped`` (a note, not a
+    failure). A named path that is missing, of an unsupported type or inside ``exclude`` is
+    ``failed`` with the reason."""
     files: list[Path] = []
     failed: list[tuple[str, str]] = []
     skipped: list[str] = []
     for given in paths:
         root = Path(given).expanduser()
-        if root.is_dir():
-            for path in sorted(_tree(root)):
+        if exclude is not None and inside(root, exclude):
+            failed.append((str(root), f"{root}: inside the kernel's data directory {exclude}, never ingested"))
+        elif root.is_dir():
+            for path in sorted(_tree(root, exclude)):
                 (files if format_of(path) and _size(path) else skipped).append(path)
         elif root.is_file():
             if format_of(root):
@@ -184,12 +187,19 @@ def walk(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]], list[str]
     return list(dict.fromkeys(files)), failed, [str(p) for p in skipped]
 
 
-def _tree(root: Path) -> list[Path]:
+def inside(path: Path, directory: Path) -> bool:
+    """Whether ``path``, resolved, is ``directory`` (resolved) or below it."""
+    real = path.resolve()
+    return real == directory or directory in real.parents
+
+
+def _tree(root: Path, exclude: Path | None) -> list[Path]:
     import os
 
     found: list[Path] = []
     for top, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".")
+                   and not (exclude is not None and inside(Path(top, d), exclude))]
         found.extend(p for n in names if not n.startswith(".") and not (p := Path(top, n)).is_symlink())
     return found
 
