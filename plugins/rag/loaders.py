@@ -184,7 +184,10 @@ def walk(paths: list[str], exclude: Path | None = None) -> tuple[list[Path], lis
                                            f"supported: {', '.join(sorted(FORMATS))}"))
         else:
             failed.append((str(root), f"{root}: no such file or directory"))
-    return list(dict.fromkeys(files)), failed, [str(p) for p in skipped]
+    unique: dict[Path, Path] = {}
+    for path in files:  # one file named twice, or by two spellings, is read once
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values()), failed, [str(p) for p in skipped]
 
 
 def inside(path: Path, directory: Path) -> bool:
