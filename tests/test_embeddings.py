@@ -140,6 +140,79 @@ async def test_cache_keeps_at_most_max_entries(tmp_path: Path) -> None:
         assert len(HashProvider.embedder.calls) == calls
 
 
+def model_farm(where: Path) -> Path:
+    """A directory of symbolic links to MiniLM's files: the same model in another place."""
+    from pygent_plugins.embeddings.st import minilm_path
+
+    source = minilm_path()
+    assert source is not None
+    for file in source.rglob("*"):
+        if file.is_file():
+            (where / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (where / file.relative_to(source)).symlink_to(file)
+    return where
+
+
+async def test_the_cache_serves_a_st_model_only_its_own_vectors(tmp_path: Path) -> None:
+    first, other = model_farm(tmp_path / "first"), model_farm(tmp_path / "other")
+    texts = ["a text", "another text"]
+
+    async def encoded(directory: Path) -> int:
+        config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {"models": {"minilm": str(directory)}}}
+        async with PluginHarness({"embeddings": EmbeddingsPlugin}, config) as h:
+            await h.kernel.service(EMBEDDER, name="st:minilm").embed(texts)
+            assert h.plugin("embeddings").cache.stats()["entries"]["st:minilm"] >= 2
+            return minilm(h).encoded
+
+    assert await encoded(first) == 2
+    assert await encoded(first) == 0  # the same model: cached
+    assert await encoded(other) == 2  # another directory under the same name
+    weights = first / "model.safetensors"
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(weights.read_bytes())
+    weights.unlink()
+    copy.rename(weights)  # the same directory, its weights replaced
+    assert await encoded(first) == 2
+
+
+class Remote:
+    """A remote-like embedder: its dimension is 0 until its first call; an optional identity."""
+
+    def __init__(self, dimension: int, identity: str | None = None) -> None:
+        self.inner = HashEmbedder(dimension, name="remote:m")
+        self.name, self.dimension, self.calls = "remote:m", 0, []
+        if identity is not None:
+            self.identity = identity
+
+    async def embed(self, texts: Any) -> Any:
+        self.calls.append(list(texts))
+        self.dimension = self.inner.dimension
+        return await self.inner.embed(texts)
+
+
+async def test_the_cache_keys_other_models_by_name_and_dimension(tmp_path: Path) -> None:
+    from pygent_plugins.embeddings.cache import CachedEmbedder, VectorCache
+
+    cache = VectorCache(tmp_path / "cache.db", 100)
+    try:
+        texts = ["one", "two", "three"]
+        small = Remote(8)
+        await CachedEmbedder(small, cache).embed(texts)
+        assert small.calls == [["one"], ["two", "three"]]  # the first text tells the dimension
+        again = Remote(8)
+        vectors = await CachedEmbedder(again, cache).embed(texts)
+        assert again.calls == [["one"]] and vectors.shape == (3, 8)  # then the cache answers
+        large = Remote(16)  # the same name, another model: nothing of the 8-dimensional one
+        assert (await CachedEmbedder(large, cache).embed(texts)).shape == (3, 16)
+        assert large.calls == [["one"], ["two", "three"]]
+        named = Remote(8, identity="v2")  # a provider naming its model: a model of its own
+        await CachedEmbedder(named, cache).embed(texts)
+        assert named.calls == [["one", "two", "three"]]
+        assert cache.stats()["entries"] == {"remote:m": 9}
+    finally:
+        cache.close()
+
+
 async def test_a_broken_cache_never_fails_an_embed(tmp_path: Path, caplog) -> None:
     config = {"kernel": {"data_dir": str(tmp_path)}, "embeddings": {}}
     async with PluginHarness({"embeddings": EmbeddingsPlugin, "hash": HashProvider}, config) as h:

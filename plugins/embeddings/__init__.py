@@ -3,7 +3,7 @@
 Providers (this plugin's sentence-transformers models, ``ollama``, ``openai``) implement
 ``pygent_embedders``; anyone asks ``pygent_embedder(name=...)`` (or
 ``context.service(EMBEDDER, name=...)``) and gets the embedder behind a persistent cache keyed by
-(model, sha256 of the text), so unchanged text is never encoded twice.
+(model identity, sha256 of the text), so unchanged text is never encoded twice by the same model.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class EmbeddingsConfig(PluginConfig):
     )
     cache: bool = Field(
         True, description="Keep computed vectors in cache.db under the data directory, keyed by "
-        "(embedder name, sha256 of the text), for every provider's embedders.",
+        "(model identity, sha256 of the text), for every provider's embedders: st models by "
+        "their resolved directory and its files' sizes and times, others by name and dimension.",
     )
     cache_max_entries: int = Field(
         1_000_000, ge=1,

@@ -1,6 +1,9 @@
-"""A persistent cache of vectors keyed by (embedder name, sha256 of the text), in SQLite.
+"""A persistent cache of vectors keyed by (model identity, sha256 of the text), in SQLite.
 
-Vectors are stored as float32 bytes. Past ``max_entries`` rows, the oldest written go first.
+A model's identity names the model behind an embedder, not only the embedder's name, so a model
+swapped under the same name never serves the old model's vectors: an embedder's own ``identity``
+where it has one (``st:`` models: the resolved directory and its files' sizes and modification
+times), else its name and dimension. Vectors are stored as float32 bytes. Past ``max_entries`` rows, the oldest written go first.
 Every call runs in a worker thread; one connection, serialized by a lock.
 """
 
@@ -28,13 +31,28 @@ CREATE TABLE IF NOT EXISTS vectors (
 """
 
 
+SEPARATOR = "|"
+"""Between the embedder's name and the rest of a model identity."""
+
+
+def identity(embedder: Any) -> str | None:
+    """The cache key of the model behind ``embedder``: its own ``identity`` where it has one,
+    else its name and dimension; None while the dimension is unknown (a remote model before its
+    first call)."""
+    own = getattr(embedder, "identity", None)
+    if own:
+        return f"{embedder.name}{SEPARATOR}{own}"
+    dimension = int(embedder.dimension)
+    return f"{embedder.name}{SEPARATOR}dim={dimension}" if dimension else None
+
+
 def digest(text: str) -> bytes:
     """The key of a text: its UTF-8 sha256."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 class VectorCache:
-    """Vectors already computed, by model and text hash; survives restarts."""
+    """Vectors already computed, by model identity and text hash; survives restarts."""
 
     def __init__(self, path: Path, max_entries: int) -> None:
         self.path = path
@@ -97,10 +115,13 @@ class VectorCache:
                 self._rows = self.max_entries
 
     def stats(self) -> dict[str, Any]:
-        """Rows per model, file size, hits and misses since start."""
+        """Rows per embedder name (all its models' identities together), file size, hits and
+        misses since start."""
+        rows: dict[str, int] = {}
         with self._lock:
-            rows = dict(self._db.execute(
-                "SELECT model, COUNT(*) FROM vectors GROUP BY model").fetchall())
+            for model, count in self._db.execute("SELECT model, COUNT(*) FROM vectors GROUP BY model"):
+                name = model.split(SEPARATOR, 1)[0]
+                rows[name] = rows.get(name, 0) + count
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
         return {"entries": rows, "bytes": size, "hits": self.hits, "misses": self.misses}
 
@@ -137,19 +158,28 @@ class CachedEmbedder:
         import numpy as np
 
         keys = [digest(t) for t in texts]
-        found = await self.cache.get(self.name, list(set(keys)))
-        if self.dimension:  # rows of another size came from an older model under this name
-            found = {k: v for k, v in found.items() if len(v) == 4 * self.dimension}
+        if not keys:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        found: dict[bytes, bytes] = {}
+        model = identity(self.inner)
+        if model is None:  # a model of unknown size: one text, encoded, tells it
+            probe = np.asarray(await self.inner.embed([texts[0]]), dtype=np.float32)
+            model = identity(self.inner) or f"{self.name}{SEPARATOR}dim={probe.shape[-1]}"
+            found[keys[0]] = probe[0].tobytes()
+            self.cache.misses += 1
+            await self.cache.put(model, list(found.items()))
+        cached = await self.cache.get(model, list(set(keys) - set(found)))
+        if self.dimension:  # a safeguard: rows of another size are never served
+            cached = {k: v for k, v in cached.items() if len(v) == 4 * self.dimension}
+        self.cache.hits += sum(k in cached for k in keys)
+        found.update(cached)
         missing = list(dict.fromkeys(k for k in keys if k not in found))
-        self.cache.hits += len(keys) - sum(k not in found for k in keys)
         if missing:
             self.cache.misses += len(missing)
             text_of = dict(zip(keys, texts, strict=True))
             fresh = await self.inner.embed([text_of[k] for k in missing])
             fresh = np.asarray(fresh, dtype=np.float32)
             rows = [(k, fresh[i].tobytes()) for i, k in enumerate(missing)]
-            await self.cache.put(self.name, rows)
+            await self.cache.put(model, rows)
             found.update(rows)
-        if not keys:
-            return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([np.frombuffer(found[k], dtype=np.float32) for k in keys])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -51,6 +52,21 @@ def read_dimension(path: Path) -> int:
     return dimension or int(load(path / "config.json").get("hidden_size", 0))
 
 
+def fingerprint(path: Path) -> str:
+    """The model directory ``path`` as the cache knows it: resolved, with a digest of its files'
+    relative paths, sizes and modification times (read at start, without loading anything);
+    ``missing`` for a directory that does not exist."""
+    resolved = path.resolve()
+    if not resolved.is_dir():
+        return f"{resolved}:missing"
+    files = hashlib.sha256()
+    for file in sorted(p for p in resolved.rglob("*") if p.is_file()):
+        stat = file.stat()
+        files.update(f"{file.relative_to(resolved)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(
+            "utf-8", "surrogateescape"))
+    return f"{resolved}:{files.hexdigest()[:16]}"
+
+
 class SentenceTransformerEmbedder:
     """A local sentence-transformers model as an Embedder named ``st:NAME``.
 
@@ -64,6 +80,8 @@ class SentenceTransformerEmbedder:
         self.name = f"st:{name}"
         self.path = path
         self.dimension = read_dimension(path)
+        self.identity = fingerprint(path)
+        """The model the cache keys its vectors by (a swapped directory or file is another)."""
         self.wanted_device = device
         self.device = ""
         """Where the model runs once loaded (``cpu``, ``cuda``); empty before."""
