@@ -242,10 +242,10 @@ async def test_a_file_is_one_document_however_its_path_is_spelled(tmp_path: Path
     monkeypatch.chdir(tmp_path)
     async with harness(tmp_path) as h:
         knowledge = h.kernel.service(KNOWLEDGE)
-        first = await knowledge.ingest_paths([str(docs / "cats.txt"), "docs/sub/../cats.txt"])
-        assert first.added == ("docs/cats.txt",)  # once, shown relative to the working directory
-        again = await knowledge.ingest_paths(["docs/cats.txt", "./docs/cats.txt"])
-        assert again.added == again.replaced == () and again.unchanged == ("docs/cats.txt",)
+        first = await knowledge.ingest_paths(["docs/sub/../cats.txt", str(docs / "cats.txt")])
+        assert first.added == ("docs/cats.txt",)  # once, relative to the working directory as given
+        again = await knowledge.ingest_paths([str(docs / "cats.txt"), "./docs/cats.txt"])
+        assert again.added == again.replaced == () and again.unchanged == (str(docs.resolve() / "cats.txt"),)
         [doc] = await knowledge.documents()
         assert doc.source == "docs/cats.txt"
 

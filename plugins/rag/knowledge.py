@@ -265,13 +265,12 @@ class KnowledgeService:
               known: Mapping[str, str]) -> tuple[str, tuple[DocumentInfo, list[Chunk]] | None]:
         """Load and chunk one file (in a worker thread): its source, and its entry and chunks,
         None when its content is unchanged. The id comes from the resolved path, so every
-        spelling of one file is one document; the source is that path relative to the working
-        directory when inside it."""
+        spelling of one file is one document; the source is that path, relative to the working
+        directory when given relative and inside it."""
         real = path.resolve()
-        try:
-            source = str(real.relative_to(Path.cwd().resolve()))
-        except ValueError:
-            source = str(real)
+        source = str(real)
+        if not path.is_absolute() and real.is_relative_to(cwd := Path.cwd().resolve()):
+            source = str(real.relative_to(cwd))
         doc_id = document_id(collection, str(real))
         loaded = load(path, max_bytes=max_bytes)
         if loaded.sha256 == known.get(doc_id):
