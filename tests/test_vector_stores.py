@@ -389,6 +389,14 @@ async def test_pgvector_health_tables_and_the_background_hnsw_index(postgres_url
         assert (await store.get_collection(name)).details["index"].startswith("none yet")
         await store.upsert(name, ids[:1], x[:1], metadata[:1])  # the next upsert does
         assert await _index_of(store, name, "hnsw") == "hnsw"
+        async with store.engine.begin() as conn:  # as a concurrent build cut short leaves it
+            await conn.execute(sa.text("UPDATE pg_index SET indisvalid = false "
+                                       f"WHERE indexrelid = '\"{schema}\".\"{table}_hnsw\"'::regclass"))
+    async with PluginHarness(["pgvector"], config) as h:
+        store = h.kernel.service(VECTOR_STORE, name="pgvector")
+        assert (await store.get_collection(name)).details["index"].startswith("none yet")
+        await store.upsert(name, ids[:1], x[:1], metadata[:1])  # dropped and built again
+        assert await _index_of(store, name, "hnsw") == "hnsw"
 
 
 async def test_pgvector_refuses_nul_characters_as_vector_errors(postgres_url: str) -> None:
