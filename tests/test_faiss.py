@@ -277,9 +277,13 @@ async def test_one_process_at_a_time_owns_the_data_directory(tmp_path: Path) -> 
     async with harness(tmp_path) as h:
         await store_of(h).create_collection("c", 4)
         await store_of(h).upsert("c", ["a"], [[1.0, 0, 0, 0]])
-        with pytest.raises(Exception, match=r"another process holds the lock .*faiss/LOCK \(a running `pygent serve`"):
-            async with harness(tmp_path):
-                pass
+        async with harness(tmp_path) as second:  # starts (other commands work), but refuses
+            for call in (store_of(second).count("c"), store_of(second).collections(),
+                         store_of(second).upsert("c", ["b"], [[0, 1.0, 0, 0]])):
+                with pytest.raises(VectorError, match=r"another process holds the lock .*faiss/LOCK \(a running `pygent serve`"):
+                    await call
+            health = (await second.kernel.health()).plugins["faiss"]
+            assert health.status == "degraded" and "another process holds the lock" in health.detail
     async with harness(tmp_path) as h:  # let go at stop
         assert await store_of(h).count("c") == 1
 

@@ -11,9 +11,10 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.plugin import add_hookspecs_once
-from pygent_sdk.vectors import VectorStore, VectorStoreHooks, first_store
+from pygent_sdk.vectors import VectorError, VectorStore, VectorStoreHooks, first_store
 
 if TYPE_CHECKING:
+    from .persist import LockedStore
     from .store import FaissStore
 
 __all__ = ["FaissPlugin"]
@@ -61,7 +62,9 @@ class FaissPlugin(Plugin):
     Config = FaissConfig
     provides = ("vector-store",)
     config: FaissConfig
-    store: FaissStore | None = None
+    store: FaissStore | LockedStore | None = None
+    locked: VectorError | None = None
+    """Why the store is unavailable: another process owns the data directory."""
     _lock: IO[str] | None = None
 
     @hookimpl
@@ -74,7 +77,7 @@ class FaissPlugin(Plugin):
         from .collection import Policy
         from .device import Device
         from .options import IndexOptions
-        from .persist import lock
+        from .persist import DataLocked, LockedStore, lock
         from .store import FaissStore
 
         c = self.config
@@ -85,7 +88,11 @@ class FaissPlugin(Plugin):
                         hnsw_rebuild_ratio=c.hnsw_rebuild_ratio,
                         snapshot_bytes=int(c.snapshot_mb * (1 << 20)))
         device = Device(faiss, c.device, c.float16)
-        self._lock = lock(self.context.data_dir / "LOCK")
+        try:
+            self._lock = lock(self.context.data_dir / "LOCK")
+        except DataLocked as error:
+            self.store, self.locked = LockedStore(error), error
+            return
         try:
             store = FaissStore(faiss, self.context.data_dir / "collections", defaults, policy,
                                device, c.threads or faiss.omp_get_max_threads())
@@ -97,7 +104,7 @@ class FaissPlugin(Plugin):
 
     async def stop(self) -> None:
         try:
-            if self.store is not None:
+            if self.store is not None and self.locked is None:
                 await self.store.close()
                 self.store = None
         finally:
@@ -118,6 +125,8 @@ class FaissPlugin(Plugin):
     async def pygent_health(self) -> Health:
         if self.store is None:
             return Health.down("not started")
+        if self.locked is not None:
+            return Health.degraded(f"unavailable in this process: {self.locked}")
         collections, vectors = self.store.summary()  # never waits behind a write
         detail = f"{collections} collection(s), {vectors} vectors, device {self.store.device}"
         if broken := self.store.broken():

@@ -54,6 +54,23 @@ def lock(path: Path) -> IO[str]:
     return file
 
 
+class LockedStore:
+    """Stands in for the store while another process owns the data directory: the plugin still
+    starts (so `pygent auth ...`, `pygent jobs list` work beside a running server), and every
+    call on the store raises the :class:`DataLocked` error naming the lock."""
+
+    name = "faiss"
+
+    def __init__(self, error: DataLocked) -> None:
+        self.error = error
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        async def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise self.error
+
+        return refuse
+
+
 def fsync_dir(path: Path) -> None:
     """Make a directory's entries (renames, new files) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
