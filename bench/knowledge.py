@@ -49,7 +49,7 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -469,7 +469,7 @@ async def ingest(args: argparse.Namespace) -> None:
     wall_ratio, cpu_ratio = bare_wall / rag_run[0], bare_cpu / rag_run[1]
     print(f"\n2. Ingest of docs/ + stdlib module docs ({chars:,} characters, {len(texts)} chunks at "
           f"rag's defaults), all-MiniLM-L6-v2, batch {batch}, CPU")
-    print(f"   bare SentenceTransformer.encode (before, after): "
+    print("   bare SentenceTransformer.encode (before, after): "
           + ", ".join(f"{len(texts) / w:.1f} chunks/s ({c:.1f} s CPU)" for w, c in bare_runs))
     print(f"   rag ingest_paths (walk, read, chunk, embed, faiss upsert, catalog), cache cold: "
           f"{len(texts) / rag_run[0]:.1f} chunks/s ({rag_run[1]:.1f} s CPU)")
