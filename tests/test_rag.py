@@ -598,3 +598,22 @@ async def test_hybrid_finds_what_each_mode_alone_misses(tmp_path: Path) -> None:
         assert await knowledge.delete_document(pump.id)
         assert await store.count("rag_default") == len(HYBRID_CORPUS) - 1
         assert "pump.txt" not in await sources(identifier, "hybrid", k=9)
+
+
+async def test_an_answer_stops_at_its_first_repeated_sentence() -> None:
+    from pygent_plugins.rag.answer import generate
+    from pygent_sdk.knowledge import Passage
+    from pygent_sdk.testing import ScriptedChatModel
+
+    looping = "Plugins are classes [1]. They declare hooks. Plugins are classes [1]. They declare hooks."
+    model = ScriptedChatModel([looping])
+    passage = Passage("d#0", "d", "guide.md", 0, 0, 20, "Plugins are classes.", 0.9, similarity=0.9)
+    sent: list[str] = []
+
+    async def on_token(text: str) -> None:
+        sent.append(text)
+
+    answer = await generate(model, "What are plugins?", [passage], max_chars=2000, max_tokens=100,
+                            on_token=on_token)
+    assert answer.text == "Plugins are classes [1]. They declare hooks."
+    assert "".join(sent) == answer.text and answer.citations[0].cited

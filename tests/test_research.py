@@ -18,7 +18,7 @@ import pytest
 from pygent_plugins.jobs import JobsPlugin
 from pygent_plugins.research import ResearchPlugin
 from pygent_plugins.research.research import fallback_plan, parse_plan, renumber
-from pygent_plugins.research.search import LoopGuard
+from pygent_sdk.guard import LoopGuard
 from pygent_sdk import ChatMessage, ChatOptions, Plugin, hookimpl
 from pygent_sdk.agents import AGENT_REGISTRY
 from pygent_sdk.knowledge import KNOWLEDGE, Passage, RagHooks

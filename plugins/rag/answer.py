@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from pygent_sdk import ChatMessage, ChatModel, ChatOptions
+from pygent_sdk.guard import LoopGuard
 from pygent_sdk.knowledge import Answer, Passage, cite, numbered_context
 
 SYSTEM = (
@@ -47,18 +48,29 @@ async def generate(
     model: ChatModel, question: str, passages: Sequence[Passage], *, max_chars: int,
     max_tokens: int, on_token: Callable[[str], Awaitable[None]] | None = None,
 ) -> Answer:
-    """Stream the model's answer (at most ``max_tokens``, each piece to ``on_token``), then cite
+    """Stream the model's answer (at most ``max_tokens``, sentence by sentence to ``on_token``, cut
+    at its first repeated sentence), then cite
     the passages that fitted in the prompt. The prompt holds at most ``max_chars`` of passages, fewer when the model's
     context window is smaller (about 3 characters a token, half the window for passages)."""
     window = model.profile.context_length
     if window:
         max_chars = max(500, min(max_chars, (window - max_tokens) * 3 // 2))
     passages = fitting(passages, max_chars)
-    pieces: list[str] = []
-    async for chunk in model.stream(prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens)):
-        if chunk.text:
-            pieces.append(chunk.text)
-            if on_token is not None:
-                await on_token(chunk.text)
-    text = "".join(pieces).strip()
+    guard = LoopGuard()  # small models loop: the reply ends at its first repeated sentence
+    stream = model.stream(prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens))
+    try:
+        async for chunk in stream:
+            ready, looped = guard.feed(chunk.text or "")
+            if ready and on_token is not None:
+                await on_token(ready)
+            if looped:
+                break
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:  # stop the model at once when the reply was cut
+            await close()
+    tail = guard.rest()
+    if tail and on_token is not None:
+        await on_token(tail)
+    text = guard.text.strip()
     return Answer(question, text, cite(text, passages), found=True, model=model.name)

@@ -8,12 +8,12 @@ ends with ``success=False`` and no model call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
 from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink, estimate_tokens
+from pygent_sdk.guard import LoopGuard
 from pygent_sdk.knowledge import (
     Citation, Passage, Retriever, RetrievalStep, SearchMode, cite, numbered_context,
 )
@@ -82,67 +82,6 @@ def nothing_found(question: str, collection: str | None) -> str:
     where = f"collection {collection!r}" if collection else "the knowledge base"
     return (f"I found nothing relevant to {question!r} in {where}, so I cannot answer it from the "
             "documents. Ingest documents that cover it (pygent ingest PATH) or rephrase the question.")
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def _phrase_loop(text: str, start: int, n: int = 3, times: int = 3) -> int | None:
-    """Where the unfinished sentence ``text[start:]`` starts repeating itself: the offset of the
-    second occurrence of its last ``n`` words once they occur ``times`` times, else None."""
-    words = list(re.finditer(r"\w+", text[start:]))
-    if len(words) < n * times:
-        return None
-    last = [w.group().lower() for w in words[-n:]]
-    hits = [i for i in range(len(words) - n + 1)
-            if [w.group().lower() for w in words[i:i + n]] == last]
-    return start + words[hits[1]].start() if len(hits) >= times else None
-
-
-class LoopGuard:
-    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats, or
-    where a sentence keeps repeating a phrase ("an evolution, an evolution, ..."): small models
-    loop. :meth:`feed` returns what may be sent and whether to stop. What is sent, joined, is the
-    reply stripped of surrounding whitespace."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self._done = 0  # end of the last sentence taken
-        self._space = ""  # whitespace after it, sent only if more text follows
-        self._seen: set[str] = set()
-
-    def _send(self, sentence: str) -> str:
-        body = sentence.rstrip()
-        if not body.strip():
-            self._space += sentence if self._seen else ""
-            return ""
-        out = (self._space if self._seen else "") + (body if self._seen else body.lstrip())
-        self._space = sentence[len(body):]
-        self._seen.add(" ".join(re.findall(r"\w+", body.lower())))
-        return out
-
-    def feed(self, piece: str) -> tuple[str, bool]:
-        self.text += piece
-        out: list[str] = []
-        while match := _SENTENCE_END.search(self.text, self._done):
-            sentence = self.text[self._done:match.end()]
-            key = " ".join(re.findall(r"\w+", sentence.lower()))
-            if len(key) > 15 and key in self._seen:
-                self.text = self.text[:self._done]
-                return "".join(out), True
-            out.append(self._send(sentence))
-            self._done = match.end()
-        cut = _phrase_loop(self.text, self._done)
-        if cut is not None:
-            self.text = self.text[:cut].rstrip(" ,;:")
-            return "".join(out), True
-        return "".join(out), False
-
-    def rest(self) -> str:
-        """The unfinished last sentence, once the reply has ended."""
-        tail = self.text[self._done:]
-        self._done = len(self.text)
-        return self._send(tail) if tail.strip() else ""
 
 
 async def stream_answer(

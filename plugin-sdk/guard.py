@@ -1,0 +1,80 @@
+"""Stop a small model's looping reply: :class:`LoopGuard` passes a streamed reply on sentence by
+sentence and cuts it at the first sentence it repeats, or where a sentence keeps repeating a phrase.
+
+    guard = LoopGuard()
+    async for chunk in model.stream(messages):
+        ready, looped = guard.feed(chunk.text)
+        await send(ready)
+        if looped:
+            break
+    await send(guard.rest())
+"""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _phrase_loop(text: str, start: int, n: int = 3, times: int = 3) -> int | None:
+    """Where the unfinished sentence ``text[start:]`` starts repeating itself: the offset of the
+    second occurrence of its last ``n`` words once they occur ``times`` times, else None."""
+    words = list(re.finditer(r"\w+", text[start:]))
+    if len(words) < n * times:
+        return None
+    last = [w.group().lower() for w in words[-n:]]
+    hits = [i for i in range(len(words) - n + 1)
+            if [w.group().lower() for w in words[i:i + n]] == last]
+    return start + words[hits[1]].start() if len(hits) >= times else None
+
+
+def _key(sentence: str) -> str:
+    """A sentence's words, lower-cased, numbers left out: "[4] jobs.md" repeats "[3] jobs.md"."""
+    return " ".join(w for w in re.findall(r"\w+", sentence.lower()) if not w.isdigit())
+
+
+class LoopGuard:
+    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats, or
+    where a sentence keeps repeating a phrase ("an evolution, an evolution, ..."): small models
+    loop. :meth:`feed` returns what may be sent and whether to stop. What is sent, joined, is the
+    reply stripped of surrounding whitespace."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._done = 0  # end of the last sentence taken
+        self._space = ""  # whitespace after it, sent only if more text follows
+        self._seen: set[str] = set()
+
+    def _send(self, sentence: str) -> str:
+        body = sentence.rstrip()
+        if not body.strip():
+            self._space += sentence if self._seen else ""
+            return ""
+        out = (self._space if self._seen else "") + (body if self._seen else body.lstrip())
+        self._space = sentence[len(body):]
+        self._seen.add(_key(body))
+        return out
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        self.text += piece
+        out: list[str] = []
+        while match := _SENTENCE_END.search(self.text, self._done):
+            sentence = self.text[self._done:match.end()]
+            key = _key(sentence)
+            if len(key) > 15 and key in self._seen:
+                self.text = self.text[:self._done]
+                return "".join(out), True
+            out.append(self._send(sentence))
+            self._done = match.end()
+        cut = _phrase_loop(self.text, self._done)
+        if cut is not None:
+            self.text = self.text[:cut].rstrip(" ,;:")
+            return "".join(out), True
+        return "".join(out), False
+
+    def rest(self) -> str:
+        """The unfinished last sentence, once the reply has ended."""
+        tail = self.text[self._done:]
+        self._done = len(self.text)
+        return self._send(tail) if tail.strip() else ""
