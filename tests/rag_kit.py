@@ -46,7 +46,8 @@ class Doubles(Plugin):
 
     @hookimpl
     def pygent_vector_store(self, name: str | None) -> Any:
-        return type(self).spare if name == "spare" else type(self).store
+        stores = {"spare": type(self).spare, "memory": type(self).store, None: type(self).store}
+        return stores.get(name)
 
 
 def doubles(dimension: int = 64) -> type[Doubles]:

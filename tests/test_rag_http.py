@@ -28,6 +28,10 @@ async def test_documents_search_indexes_stats_openapi() -> None:
         clash = await api.post("/api/v1/search/indexes", json={"name": "notes", "store": "spare"})
         assert clash.status_code == 409 and clash.headers["content-type"] == "application/problem+json"
         assert "bound to store 'memory', not 'spare'" in clash.json()["detail"]
+        for body in ({"name": "other", "store": "nostore"}, {"name": "notes", "store": "nostore"}):
+            missing = await api.post("/api/v1/search/indexes", json=body)
+            assert missing.status_code == 400, missing.text
+            assert "no vector store 'nostore' is running" in missing.json()["detail"]
         doc = await api.post("/api/v1/search/documents", json={
             "text": "# Boats\n\nSailboats use the wind.", "source": "boats.md", "format": "markdown",
             "metadata": {"topic": "sea"}, "collection": "notes"})

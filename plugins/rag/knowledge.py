@@ -144,7 +144,7 @@ class KnowledgeService:
         row = await self._row(name)
         if row is not None:
             asked = {"embedder": (embedder and self.context.service(EMBEDDER, name=embedder).name, row.embedder),
-                     "store": (store and self.context.service(VECTOR_STORE, name=store).name, row.store)}
+                     "store": (store and self._store(store).name, row.store)}
             clash = [f"{what} {mine!r}, not {given!r}" for what, (given, mine) in asked.items()
                      if given and given != mine]
             if clash:
@@ -152,13 +152,23 @@ class KnowledgeService:
                                          "drop it first, or use another name")
             return await self.bound(name)
         model = self.context.service(EMBEDDER, name=embedder or self.config.embedder or None)
-        backend = self.context.service(VECTOR_STORE, name=store or self.config.store or None)
+        backend = self._store(store or self.config.store or None)
         dimension = model.dimension or len((await model.embed(["dimension"]))[0])
         await self._store_collection(name, model, backend, dimension)
         row = await anyio.to_thread.run_sync(self.catalog.create_collection, name, model.name,
                                              backend.name, dimension)
         bound = self._open[name] = Bound(row, model, backend)
         return bound
+
+    def _store(self, name: str | None) -> VectorStore:
+        """The vector store called ``name`` (None: the first enabled), or a clear error."""
+        found = self.context.optional_service(VECTOR_STORE, name=name)
+        if found is None:
+            raise KnowledgeError(
+                f"no vector store {name!r} is running: enable its plugin in plugins.toml "
+                "([faiss], [pgvector] or [chroma]) or name another in [rag] store"
+                if name else "no vector store is running: enable [faiss], [pgvector] or [chroma]")
+        return found
 
     async def bound(self, collection: str | None) -> Bound:
         """The existing ``collection`` with its embedder and store, or :class:`UnknownCollection`."""
