@@ -42,6 +42,9 @@ async def test_documents_search_indexes_stats_openapi() -> None:
                                 files={"file": ("trains.txt", b"Trains run on rails.", "text/plain")})
         assert upload.status_code == 201, upload.text
         assert upload.json()["source"] == "trains.txt"
+        listed = await api.get("/api/v1/search/documents", params={"collection": "notes"})
+        assert listed.status_code == 200 and sorted(d["source"] for d in listed.json()) == ["boats.md", "trains.txt"]
+        assert (await api.get("/api/v1/search/documents", params={"collection": "nope"})).status_code == 404
         for route in ("semantic", "hybrid"):
             found = await api.post(f"/api/v1/search/{route}", json={"query": "sailboats wind", "k": 1,
                                                                      "collection": "notes"})

@@ -183,6 +183,11 @@ def routes(plugin: RagPlugin) -> list[Any]:
         return _document(await service.ingest_text(body.text, source=body.source, collection=body.collection,
                                                    metadata=body.metadata, format=body.format))
 
+    @get("/search/documents", summary="The documents of a knowledge collection (404 when unknown)", opt=READ)
+    async def list_documents(collection: FromQuery[str | None] = None) -> list[DocumentOut]:
+        await service.bound(collection)  # UnknownCollection (404) names the ones there are
+        return [_document(d) for d in await service.documents(collection)]
+
     @delete("/search/documents/{document_id:str}", status_code=200, opt=WRITE,
             summary="Delete a document and its chunks (404 when no collection holds it)")
     async def delete_document(document_id: DocumentId, collection: FromQuery[str | None] = None) -> Deleted:
@@ -197,7 +202,8 @@ def routes(plugin: RagPlugin) -> list[Any]:
         return StatsOut([IndexOut(**c) for c in figures["collections"]], figures["documents"],
                         figures["chunks"], figures["stores"])
 
-    return [semantic, hybrid, list_indexes, create_index, add_document, delete_document, stats]
+    return [semantic, hybrid, list_indexes, create_index, add_document, list_documents, delete_document,
+            stats]
 
 
 def _decode(raw: bytes) -> tuple[DocumentIn, int]:
