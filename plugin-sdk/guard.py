@@ -1,18 +1,17 @@
 """Stop a small model's looping reply: :class:`LoopGuard` passes a streamed reply on sentence by
-sentence and cuts it at the first sentence it repeats, or where a sentence keeps repeating a phrase.
+sentence and cuts it at the first sentence it repeats, or where a sentence keeps repeating a phrase;
+:func:`guarded_reply` streams a model's reply through one::
 
-    guard = LoopGuard()
-    async for chunk in model.stream(messages):
-        ready, looped = guard.feed(chunk.text)
-        await send(ready)
-        if looped:
-            break
-    await send(guard.rest())
+    text, usage = await guarded_reply(model, messages, options, on_token)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Sequence
+
+from .agents import estimate_tokens
+from .chat import ChatMessage, ChatModel, ChatOptions, Usage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -78,3 +77,35 @@ class LoopGuard:
         tail = self.text[self._done:]
         self._done = len(self.text)
         return self._send(tail) if tail.strip() else ""
+
+
+async def guarded_reply(
+    model: ChatModel, messages: Sequence[ChatMessage], options: ChatOptions | None = None,
+    on_token: Callable[[str], Awaitable[None]] | None = None,
+) -> tuple[str, Usage]:
+    """The model's reply to ``messages``, streamed to ``on_token`` sentence by sentence and cut
+    at the first repeated sentence (the model is stopped there), and its usage (estimated when
+    the model reported none, e.g. because the reply was cut)."""
+    guard = LoopGuard()
+    usage: Usage | None = None
+    stream = model.stream(list(messages), options)
+    try:
+        async for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage if usage is None else usage + chunk.usage
+            ready, looped = guard.feed(chunk.text or "")
+            if ready and on_token is not None:
+                await on_token(ready)
+            if looped:
+                break
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+    tail = guard.rest()
+    if tail and on_token is not None:
+        await on_token(tail)
+    if usage is None:
+        prompt = sum(estimate_tokens(m.content) + 4 for m in messages)
+        usage = Usage(prompt, estimate_tokens(guard.text))
+    return guard.text.strip(), usage

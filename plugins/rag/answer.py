@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from pygent_sdk import ChatMessage, ChatModel, ChatOptions
-from pygent_sdk.guard import LoopGuard
+from pygent_sdk.guard import guarded_reply
 from pygent_sdk.knowledge import Answer, Passage, cite, numbered_context
 
 SYSTEM = (
@@ -56,21 +56,6 @@ async def generate(
     if window:
         max_chars = max(500, min(max_chars, (window - max_tokens) * 3 // 2))
     passages = fitting(passages, max_chars)
-    guard = LoopGuard()  # small models loop: the reply ends at its first repeated sentence
-    stream = model.stream(prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens))
-    try:
-        async for chunk in stream:
-            ready, looped = guard.feed(chunk.text or "")
-            if ready and on_token is not None:
-                await on_token(ready)
-            if looped:
-                break
-    finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:  # stop the model at once when the reply was cut
-            await close()
-    tail = guard.rest()
-    if tail and on_token is not None:
-        await on_token(tail)
-    text = guard.text.strip()
+    text, _ = await guarded_reply(  # small models loop: the reply ends at its first repeat
+        model, prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens), on_token)
     return Answer(question, text, cite(text, passages), found=True, model=model.name)

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
-from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink, estimate_tokens
-from pygent_sdk.guard import LoopGuard
+from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink
+from pygent_sdk.guard import guarded_reply
 from pygent_sdk.knowledge import (
     Citation, Passage, Retriever, RetrievalStep, SearchMode, cite, numbered_context,
 )
@@ -88,31 +88,8 @@ async def stream_answer(
     context: AgentContext, messages: list[ChatMessage], options: ChatOptions,
     on_token: TokenSink | None,
 ) -> tuple[str, Usage]:
-    """The model's reply to ``messages``, streamed to ``on_token`` sentence by sentence and cut
-    at the first repeated sentence, and its usage (estimated when the reply was cut)."""
-    guard = LoopGuard()
-    usage: Usage | None = None
-    stream = context.model.stream(messages, options)
-    try:
-        async for chunk in stream:
-            if chunk.usage is not None:
-                usage = chunk.usage if usage is None else usage + chunk.usage
-            ready, looped = guard.feed(chunk.text or "")
-            if ready and on_token is not None:
-                await on_token(ready)
-            if looped:
-                break
-    finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:  # stop the model at once when the reply was cut
-            await close()
-    tail = guard.rest()
-    if tail and on_token is not None:
-        await on_token(tail)
-    if usage is None:
-        prompt = sum(estimate_tokens(m.content) + 4 for m in messages)
-        usage = Usage(prompt, estimate_tokens(guard.text))
-    return guard.text.strip(), usage
+    """The model's reply to ``messages``, streamed and cut at the first repeated sentence."""
+    return await guarded_reply(context.model, messages, options, on_token)
 
 
 def answer_prompt(question: str, passages: Sequence[Passage], max_chars: int) -> list[ChatMessage]:
