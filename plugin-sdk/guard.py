@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from .agents import estimate_tokens
 from .chat import ChatMessage, ChatModel, ChatOptions, Usage
 
+_CITATION = re.compile(r"\[\d+\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -29,8 +30,9 @@ def _phrase_loop(text: str, start: int, n: int = 3, times: int = 3) -> int | Non
 
 
 def _key(sentence: str) -> str:
-    """A sentence's words, lower-cased, numbers left out: "[4] jobs.md" repeats "[3] jobs.md"."""
-    return " ".join(w for w in re.findall(r"\w+", sentence.lower()) if not w.isdigit())
+    """A sentence's words, lower-cased, citation markers left out: "[4] jobs.md" repeats
+    "[3] jobs.md", but "nprobe 8 gives ..." does not repeat "nprobe 16 gives ..."."""
+    return " ".join(re.findall(r"\w+", _CITATION.sub(" ", sentence.lower())))
 
 
 class LoopGuard:

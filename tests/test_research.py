@@ -176,6 +176,12 @@ def test_a_phrase_repeated_within_a_sentence_is_cut() -> None:
     text = "A plugin has a config, a context and a name. It starts after what it requires."
     assert calm.feed(text) == ("A plugin has a config, a context and a name.", False)
     assert calm.rest() == " It starts after what it requires."
+    figures = LoopGuard()  # lines that differ in their figures are not repeats; citation numbers are
+    reply = "Results:\n- nprobe 8 gives recall 0.81 [1]\n- nprobe 16 gives recall 0.91 [1]\n"
+    assert figures.feed(reply)[1] is False
+    cited = LoopGuard()
+    assert cited.feed("[4] docs/jobs.md › Progress\n[5] docs/jobs.md › Progress\n") == (
+        "[4] docs/jobs.md › Progress", True)
 
 
 async def test_search_threshold_is_the_agents_setting() -> None:
