@@ -288,6 +288,33 @@ async def test_one_process_at_a_time_owns_the_data_directory(tmp_path: Path) -> 
         assert await store_of(h).count("c") == 1
 
 
+async def test_a_process_that_started_beside_the_owner_takes_over_once_it_stops(tmp_path: Path) -> None:
+    ready, release, done = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def owner() -> None:  # e.g. a long `pygent ingest`
+        async with harness(tmp_path) as first:
+            await store_of(first).create_collection("c", 4)
+            await store_of(first).upsert("c", ["a"], [[1.0, 0, 0, 0]])
+            ready.set()
+            await release.wait()
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(owner)
+        await ready.wait()
+        async with harness(tmp_path) as second:  # e.g. `pygent serve`, started meanwhile
+            stand_in = store_of(second)
+            with pytest.raises(VectorError, match="another process holds the lock"):
+                await stand_in.count("c")
+            release.set()
+            await done.wait()
+            assert await stand_in.count("c") == 1  # the real store, loaded on this call
+            await stand_in.upsert("c", ["b"], [[0, 1.0, 0, 0]])
+            assert (await second.kernel.health()).plugins["faiss"].status == "ok"
+    async with harness(tmp_path) as h:
+        assert await store_of(h).count("c") == 2
+
+
 async def test_a_collection_that_fails_to_load_is_kept_and_refuses_calls(tmp_path: Path) -> None:
     async with harness(tmp_path) as h:
         await store_of(h).create_collection("bad", 4)

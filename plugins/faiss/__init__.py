@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+import anyio
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.plugin import add_hookspecs_once
@@ -67,17 +68,30 @@ class FaissPlugin(Plugin):
     """Why the store is unavailable: another process owns the data directory."""
     _lock: IO[str] | None = None
 
+    def __init__(self, config: Any, context: Any) -> None:
+        super().__init__(config, context)
+        self._claiming = anyio.Lock()
+
     @hookimpl
     def pygent_addhooks(self, pluginmanager: Any) -> None:
         add_hookspecs_once(pluginmanager, VectorStoreHooks)
 
     async def start(self) -> None:
+        from .persist import DataLocked, LockedStore
+
+        try:
+            self.store = await self._open()
+        except DataLocked as error:
+            self.store, self.locked = LockedStore(error, self._claim), error
+
+    async def _open(self) -> FaissStore:
+        """Take the data directory's lock and load every collection (DataLocked: it is owned)."""
         import faiss
 
         from .collection import Policy
         from .device import Device
         from .options import IndexOptions
-        from .persist import DataLocked, LockedStore, lock
+        from .persist import lock
         from .store import FaissStore
 
         c = self.config
@@ -88,11 +102,7 @@ class FaissPlugin(Plugin):
                         hnsw_rebuild_ratio=c.hnsw_rebuild_ratio,
                         snapshot_bytes=int(c.snapshot_mb * (1 << 20)))
         device = Device(faiss, c.device, c.float16)
-        try:
-            self._lock = lock(self.context.data_dir / "LOCK")
-        except DataLocked as error:
-            self.store, self.locked = LockedStore(error), error
-            return
+        self._lock = lock(self.context.data_dir / "LOCK")
         try:
             store = FaissStore(faiss, self.context.data_dir / "collections", defaults, policy,
                                device, c.threads or faiss.omp_get_max_threads())
@@ -100,7 +110,19 @@ class FaissPlugin(Plugin):
         except BaseException:
             self._release()
             raise
-        self.store = store
+        return store
+
+    async def _claim(self) -> FaissStore:
+        """For the stand-in store: the real one, once the process that owned the data directory
+        has let go (a server started during a `pygent ingest`); else DataLocked again."""
+        from .store import FaissStore
+
+        async with self._claiming:
+            if not isinstance(self.store, FaissStore):
+                store = await self._open()  # DataLocked while the owner runs
+                self.store, self.locked = store, None
+                self.context.log.info("faiss: the data directory is free now; collections loaded")
+            return self.store
 
     async def stop(self) -> None:
         try:

@@ -22,7 +22,7 @@ import re
 import shutil
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,19 +56,21 @@ def lock(path: Path) -> IO[str]:
 
 class LockedStore:
     """Stands in for the store while another process owns the data directory: the plugin still
-    starts (so `pygent auth ...`, `pygent jobs list` work beside a running server), and every
-    call on the store raises the :class:`DataLocked` error naming the lock."""
+    starts (so `pygent auth ...`, `pygent jobs list` work beside a running server). Each call
+    tries the lock again: while the owner runs it raises :class:`DataLocked` naming the lock;
+    once the owner has stopped, the real store is loaded and answers."""
 
     name = "faiss"
 
-    def __init__(self, error: DataLocked) -> None:
-        self.error = error
+    def __init__(self, error: DataLocked, claim: Callable[[], Awaitable[Any]]) -> None:
+        self.error, self._claim = error, claim
 
     def __getattr__(self, attr: str) -> Callable[..., Any]:
-        async def refuse(*args: Any, **kwargs: Any) -> Any:
-            raise self.error
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            store = await self._claim()  # the real store once the owner has let go
+            return await getattr(store, attr)(*args, **kwargs)
 
-        return refuse
+        return call
 
 
 def fsync_dir(path: Path) -> None:
