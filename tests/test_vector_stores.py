@@ -385,9 +385,10 @@ async def test_pgvector_health_tables_and_the_background_hnsw_index(postgres_url
             await conn.execute(sa.text(f'DROP INDEX "{schema}"."{table}_hnsw"'))
     async with PluginHarness(["pgvector"], config) as h:
         store = h.kernel.service(VECTOR_STORE, name="pgvector")
-        await store.search(name, q, k=5)  # a search never builds
         assert (await store.get_collection(name)).details["index"].startswith("none yet")
-        await store.upsert(name, ids[:1], x[:1], metadata[:1])  # the next upsert does
+        # the first search after a start builds what an earlier process left undone (a
+        # `pygent ingest` that stopped mid-build, then a server that only searches)
+        await store.search(name, q, k=5)
         assert await _index_of(store, name, "hnsw") == "hnsw"
         async with store.engine.begin() as conn:  # as a concurrent build cut short leaves it
             await conn.execute(sa.text("UPDATE pg_index SET indisvalid = false "

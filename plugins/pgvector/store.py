@@ -128,6 +128,9 @@ class PgVectorStore:
         """Collections known to have their HNSW index."""
         self._builds: dict[str, asyncio.Task[None]] = {}
         """Index builds in flight, by collection."""
+        self._searched: set[str] = set()
+        """Collections whose first search in this process checked for a missing index."""
+        self._closing = False
 
     def _on_connect(self, type_schema: str) -> Any:
         """A connect listener: pgvector's binary codec, the configured ``hnsw.ef_search`` and,
@@ -179,7 +182,9 @@ class PgVectorStore:
         return store
 
     async def close(self) -> None:
-        """Stop index builds in flight (the next upsert starts them again) and disconnect."""
+        """Stop index builds in flight (the next upsert or first search starts them again) and
+        disconnect."""
+        self._closing = True
         for name in list(self._builds):
             await self._cancel_build(name)
         await self.engine.dispose()
@@ -302,8 +307,8 @@ class PgVectorStore:
         elif name in self._builds:
             index = "building (exact search until it is built)"
         else:
-            index = (f"none yet (exact search; built in the background once an upsert finds "
-                     f"{self.config.index_min_rows} rows)")
+            index = (f"none yet (exact search; built in the background once an upsert, or the "
+                     f"first search after a start, finds {self.config.index_min_rows} rows)")
         return CollectionInfo(info.name, info.dimension, info.metric, count,
                               {**info.details, "index": index, "bytes": size})
 
@@ -311,6 +316,7 @@ class PgVectorStore:
         await self._cancel_build(name)
         self._tables.pop(name, None)
         self._indexed.discard(name)
+        self._searched.discard(name)
         reject_nul(name, "a collection name")
         doing = f"dropping pgvector collection {name!r} on {self.where}"
         async with _mapped(doing), self.engine.begin() as conn:
@@ -352,7 +358,12 @@ class PgVectorStore:
             )
             await conn.execute(statement, list(latest.values()))
             build = await self._wants_index(conn, collection, table, info)
-        if build and collection not in self._builds:
+        if build:
+            self._start_build(collection)
+
+    def _start_build(self, collection: str) -> None:
+        """Start the collection's index build in the background, unless one runs or we close."""
+        if collection not in self._builds and not self._closing:
             self._builds[collection] = asyncio.get_running_loop().create_task(
                 self._build_index(collection), name=f"pgvector index of {collection!r}",
             )
@@ -384,7 +395,14 @@ class PgVectorStore:
                 sa.select(table.c.id, distance.label("distance"), table.c.metadata)
                 .where(condition(table.c.metadata, filter)).order_by(distance).limit(k)
             )
-            return [VectorHit(row.id, score(info.metric, row.distance), row.metadata) for row in result]
+            hits = [VectorHit(row.id, score(info.metric, row.distance), row.metadata) for row in result]
+            # The first search of a collection in this process starts a build an earlier process
+            # left undone (a `pygent ingest` that stopped mid-build, then a server that only searches).
+            build = collection not in self._searched and await self._wants_index(conn, collection, table, info)
+            self._searched.add(collection)
+        if build:
+            self._start_build(collection)
+        return hits
 
     async def _build_index(self, collection: str) -> None:
         """Build the collection's HNSW index concurrently with writes (a background task).
@@ -423,7 +441,8 @@ class PgVectorStore:
         except Exception as exc:  # noqa: BLE001 - a background task: log, the next upsert retries
             log.warning("pgvector: building the HNSW index of %r failed: %s", collection, _reason(exc))
         finally:
-            self._builds.pop(collection, None)
+            if self._builds.get(collection) is asyncio.current_task():
+                del self._builds[collection]
 
     async def _cancel_build(self, collection: str) -> None:
         """Stop the collection's index build if one is in flight (its invalid index is dropped
@@ -433,7 +452,8 @@ class PgVectorStore:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._builds.pop(collection, None)
+            if self._builds.get(collection) is task:
+                del self._builds[collection]
 
     async def delete(
         self, collection: str, ids: Sequence[str] | None = None, filter: Filter | None = None,
