@@ -155,14 +155,38 @@ def matches(metadata: Mapping[str, Any], filter: Filter | None) -> bool:
     return True
 
 
+def check_rows(
+    ids: Sequence[str], vectors: Vectors, metadata: Sequence[Mapping[str, Any]] | None,
+    what: str = "upsert()",
+) -> None:
+    """Raise ``ValueError`` unless ``ids``, ``vectors`` and ``metadata`` (when given) are equally
+    long: what every store's ``upsert`` checks first; ``what`` names the call in the message."""
+    if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
+        raise ValueError(
+            f"{what} got {len(ids)} ids, {len(vectors)} vectors and "
+            f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
+        )
+
+
+def own_store(
+    store: VectorStore | None, name: str | None, plugin: str, plugins: Sequence[PluginStatus],
+) -> VectorStore | None:
+    """What a store plugin answers to ``pygent_vector_store(name)``: its ``store`` when ``name``
+    is the store's name, or when ``name`` is None and ``plugin`` is :func:`first_store`; else None::
+
+        return own_store(self.store, name, self.context.name, self.context.plugins())
+    """
+    if store is None:
+        return None
+    if name is None:  # only the first store answers: pluggy asks the last registered first
+        return store if first_store(plugins) == plugin else None
+    return store if name == store.name else None
+
+
 def first_store(plugins: Sequence[PluginStatus]) -> str | None:
     """The plugin that answers ``pygent_vector_store(None)``: the first running ``vector-store``
     provider in the kernel's order (that of plugins.toml: stores need nothing of each other).
-    Pluggy calls the newest registration first, so each store checks this instead::
-
-        if name is None:
-            return self.store if first_store(self.context.plugins()) == self.context.name else None
-    """
+    Pluggy calls the newest registration first, so each store checks this (:func:`own_store`)."""
     return next((p.name for p in plugins
                  if VECTOR_STORE.provider in p.provides and p.state == "running"), None)
 

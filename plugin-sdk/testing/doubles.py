@@ -18,7 +18,8 @@ from typing import Any
 from ..chat import ToolSpec
 from ..tools import ToolResult
 from ..vectors import (
-    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorHit, matches,
+    CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorHit, check_rows,
+    matches,
 )
 
 _WORD = re.compile(r"\w+")
@@ -94,11 +95,7 @@ class InMemoryVectorStore:
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         info = await self.get_collection(collection)
-        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
-            raise ValueError(
-                f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
-                f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
-            )
+        check_rows(ids, vectors, metadata)
         for vector in vectors:
             if len(vector) != info.dimension:
                 raise DimensionMismatch(

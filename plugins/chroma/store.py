@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from pygent_sdk.vectors import (
     CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit, Vectors,
+    check_rows,
 )
 
 from .codec import NoMatch, decode, encode, where
@@ -155,11 +156,7 @@ class ChromaStore:
         self, collection: str, ids: Sequence[str], vectors: Vectors,
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
-            raise ValueError(
-                f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
-                f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
-            )
+        check_rows(ids, vectors, metadata)
 
         def write() -> None:
             import numpy as np

@@ -12,7 +12,7 @@ import anyio
 from pydantic import Field
 from pygent_sdk import Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.plugin import add_hookspecs_once
-from pygent_sdk.vectors import VectorError, VectorStore, VectorStoreHooks, first_store
+from pygent_sdk.vectors import VectorError, VectorStore, VectorStoreHooks, own_store
 
 if TYPE_CHECKING:
     from .persist import LockedStore
@@ -139,9 +139,7 @@ class FaissPlugin(Plugin):
 
     @hookimpl
     def pygent_vector_store(self, name: str | None) -> VectorStore | None:
-        if name is None:  # only the first store answers: pluggy asks the last registered first
-            return self.store if first_store(self.context.plugins()) == self.context.name else None
-        return self.store if name == "faiss" else None
+        return own_store(self.store, name, self.context.name, self.context.plugins())
 
     @hookimpl
     async def pygent_health(self) -> Health:

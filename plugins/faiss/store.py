@@ -16,6 +16,7 @@ import anyio
 from pygent_sdk.files import private_dir
 from pygent_sdk.vectors import (
     CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit,
+    check_rows,
 )
 
 from .collection import Collection, Policy
@@ -187,12 +188,7 @@ class FaissStore:
         self, collection: str, ids: Sequence[str], vectors: Any,
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
-            raise ValueError(
-                f"upsert() into faiss collection {collection!r} got {len(ids)} ids, {len(vectors)} "
-                f"vectors and {'no' if metadata is None else len(metadata)} metadata entries; "
-                "they must match"
-            )
+        check_rows(ids, vectors, metadata, f"upsert() into faiss collection {collection!r}")
         if not all(isinstance(key, str) for key in ids):
             raise ValueError(f"upsert() into faiss collection {collection!r}: ids must be strings")
         async with self._writing(collection) as c:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pygent_sdk import ConfigError, Health, Plugin, PluginConfig, hookimpl
 from pygent_sdk.plugin import add_hookspecs_once
-from pygent_sdk.vectors import VectorStore, VectorStoreHooks, first_store
+from pygent_sdk.vectors import VectorStore, VectorStoreHooks, own_store
 
 if TYPE_CHECKING:
     from .store import PgVectorStore
@@ -89,9 +89,7 @@ class PgVectorPlugin(Plugin):
 
     @hookimpl
     def pygent_vector_store(self, name: str | None) -> VectorStore | None:
-        if name is None:  # only the first store answers: pluggy asks the last registered first
-            return self.store if first_store(self.context.plugins()) == self.context.name else None
-        return self.store if name == "pgvector" else None
+        return own_store(self.store, name, self.context.name, self.context.plugins())
 
     @hookimpl
     async def pygent_health(self) -> Health:

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 from pygent_sdk.vectors import (
     CollectionInfo, DimensionMismatch, Filter, Metric, UnknownCollection, VectorError, VectorHit, Vectors,
+    check_rows,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -334,11 +335,7 @@ class PgVectorStore:
         self, collection: str, ids: Sequence[str], vectors: Vectors,
         metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
-            raise ValueError(
-                f"upsert() got {len(ids)} ids, {len(vectors)} vectors and "
-                f"{'no' if metadata is None else len(metadata)} metadata entries; they must match"
-            )
+        check_rows(ids, vectors, metadata)
         reject_nul([str(key) for key in ids], "an id")
         reject_nul([dict(entry) for entry in metadata or ()], "metadata")
         build = False
