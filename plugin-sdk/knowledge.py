@@ -200,14 +200,15 @@ def numbered_context(passages: Sequence[Passage], *, max_chars: int | None = Non
     return "\n\n".join(blocks)
 
 
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+MARKER = re.compile(r"\[(\d{1,3})\]")
+"""A citation marker in an answer, ``[n]``; its group is the number."""
 
 
 def cite(text: str, passages: Sequence[Passage], *, excerpt_chars: int = 240) -> tuple[Citation, ...]:
     """Citations for an answer written from :func:`numbered_context` of ``passages``: one per
     passage, numbered as in the prompt, ``cited`` where ``text`` has its ``[n]`` marker. When the
     text cites none, every passage counts as cited (the answer was built from them all)."""
-    referenced = {int(n) for n in _MARKER.findall(text)}
+    referenced = {int(n) for n in MARKER.findall(text)}
     any_cited = bool(referenced & set(range(1, len(passages) + 1)))
     return tuple(
         Citation(

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
 from pygent_sdk.agents import AgentContext, Step, TokenSink, estimate_tokens
-from pygent_sdk.knowledge import Passage, Retriever, SearchMode, cite
+from pygent_sdk.knowledge import MARKER, Passage, Retriever, SearchMode, cite
 
 from .search import (
     STOP, answer_prompt, context_chars, fit, nothing_found, relevant, stream_answer, title,
@@ -41,7 +41,6 @@ REPORT_SYSTEM = (
     "Keep the source numbers in square brackets, like [2], after each claim. Use only the findings."
 )
 _ITEM = re.compile(r"^\s*(?:\d{1,2}\s*[.):]|[-*•]|Q\d{1,2}\s*[.):]?)\s*(.+?)\s*$", re.IGNORECASE)
-_MARKER = re.compile(r"\[(\d{1,3})\]")
 _LABEL = re.compile(r"^(?:sub-?\s*)?(?:question|query|search)\s*\d*\s*:\s*", re.IGNORECASE)
 _CLAUSES = re.compile(r"\?\s+|;\s*|,?\s+and\s+(?=(?:how|what|why|when|where|which|who|does|do|is|are|can)\b)",
                       re.IGNORECASE)
@@ -230,7 +229,7 @@ def renumber(text: str, numbers: Sequence[int]) -> str:
     def repl(match: re.Match[str]) -> str:
         i = int(match.group(1))
         return f"[{numbers[i - 1]}]" if 1 <= i <= len(numbers) else ""
-    return _MARKER.sub(repl, text)
+    return MARKER.sub(repl, text)
 
 
 class ResearchAgent:
@@ -312,7 +311,7 @@ class ResearchAgent:
             await self.context.step(ReportStep(text=output, found=False, stopped=budget.stopped))
             return AgentResult(output, False, usage=budget.usage)
         report = await self._report(task, useful, budget, on_token)
-        cited = {n for f in useful for n in f.references} | {int(n) for n in _MARKER.findall(report)}
+        cited = {n for f in useful for n in f.references} | {int(n) for n in MARKER.findall(report)}
         references = refs.as_dicts(cited)
         tail = "\n\nReferences:\n" + "\n".join(
             f"[{r['number']}] {r['source']}" + (f" › {r['heading']}" if r["heading"] else "")
