@@ -1,0 +1,7 @@
+"""cot: placeholder, being written (issue 11)."""
+
+from pygent_sdk import Plugin
+
+
+class CotPlugin(Plugin):
+    """Placeholder."""
