@@ -366,6 +366,11 @@ class TreeSearch(Protocol):
         """The tasks ``pygent_reasoning_tasks`` contributed, by name."""
         ...
 
+    def settings(self, overrides: Mapping[str, Any] | None = None) -> TreeSettings:
+        """The ``[tot]`` defaults with ``overrides`` applied (a request's or an agent's), checked:
+        :class:`InvalidSettings` names each bad key and what was expected."""
+        ...
+
     async def solve(
         self, problem: str, *, task: str = "open", settings: TreeSettings | None = None,
         context: str = "", session_id: str | None = None, stop: StopSignal | None = None,
@@ -501,6 +506,10 @@ class ReasoningError(PygentError):
 
 class InvalidProblem(ReasoningError, ValueError):
     """A problem the task cannot take (empty, wrong numbers); the message names the task."""
+
+
+class InvalidSettings(ReasoningError, ValueError):
+    """Search settings out of range or unknown (breadth 0, depth 1000, a misspelt key)."""
 
 
 class UnknownTask(ReasoningError, LookupError):
