@@ -431,7 +431,8 @@ class ReasoningResult:
     ``adaptive``) and ``why``, ``confidence`` and where it came from (``confidence_source``:
     evaluator values, agreement, retrieval similarity or a verifier), seconds per stage, the
     tree (ToT modes), the passages used and each s3 search round, and whether it came from the
-    result cache."""
+    result cache. ``found`` is False when no answer was found (nothing relevant retrieved, a
+    search that ended without a final state): ``answer`` then says why."""
 
     session_id: str
     query: str
@@ -448,6 +449,7 @@ class ReasoningResult:
     searches: tuple[Mapping[str, Any], ...] = ()
     cached: bool = False
     usage: Usage = Usage()
+    found: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
