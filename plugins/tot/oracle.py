@@ -1,0 +1,159 @@
+"""Game24Oracle: a checkable Game of 24 "model" for benchmarks and demos (no language model).
+
+It reads the last ``Input: ...`` line of a ``game24`` prompt and answers like a model would:
+
+- a propose prompt ("Possible next steps:"): ``proposals`` legal next steps drawn at random from
+  all of them (all when ``proposals`` is None), one ``a op b = c (left: ...)`` line each;
+- a value prompt ("Evaluate if given numbers can reach 24"): ``sure`` when the numbers can truly
+  reach 24 (an exact, memoised search with fractions), else ``impossible``, the verdict flipped
+  with probability ``noise``;
+- any other prompt with an ``Input:`` line (IO and CoT): a random legal chain of steps ending in
+  ``Answer: <expression> = 24``, right or wrong: random play, an honest baseline.
+
+Steps subtract the smaller number from the larger (no negative numbers) and may divide either
+way; that loses no solution of numbers that are not negative (tests check it on every puzzle).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import AsyncIterator, Sequence
+from fractions import Fraction
+
+from pygent_sdk.agents import estimate_tokens
+from pygent_sdk.chat import BaseChatModel, ChatChunk, ChatMessage, ChatOptions, ModelProfile, Usage
+
+Step = tuple[int, int, str, Fraction]
+"""Indexes of the two numbers combined, the written operation ("a op b") and its result."""
+
+
+def fmt(number: Fraction) -> str:
+    """An integer, or a reduced fraction such as ``7/2``."""
+    return str(number)
+
+
+def steps(numbers: Sequence[Fraction]) -> list[Step]:
+    """Every legal step on ``numbers``: each pair with +, *, larger - smaller and / either way
+    (not by zero); a step written the same way twice (equal numbers) is listed once."""
+    found: dict[str, Step] = {}
+    for i in range(len(numbers)):
+        for j in range(i + 1, len(numbers)):
+            (x, xi), (y, yi) = sorted(((numbers[i], i), (numbers[j], j)), reverse=True)
+            candidates = [(xi, yi, "+", x + y), (xi, yi, "*", x * y), (xi, yi, "-", x - y)]
+            if y:
+                candidates.append((xi, yi, "/", x / y))
+            if x and x != y:
+                candidates.append((yi, xi, "/", y / x))
+            for a, b, op, result in candidates:
+                found.setdefault(f"{fmt(numbers[a])} {op} {fmt(numbers[b])}", (a, b, op, result))
+    return list(found.values())
+
+
+def left_after(numbers: Sequence[Fraction], step: Step) -> tuple[Fraction, ...]:
+    """The numbers left once ``step`` is taken, ascending."""
+    a, b, _, result = step
+    return tuple(sorted([n for k, n in enumerate(numbers) if k not in (a, b)] + [result]))
+
+
+def step_line(numbers: Sequence[Fraction], step: Step) -> str:
+    """``a op b = c (left: x y z)``, the line the ``game24`` task parses."""
+    a, b, op, result = step
+    left = " ".join(fmt(n) for n in left_after(numbers, step))
+    return f"{fmt(numbers[a])} {op} {fmt(numbers[b])} = {fmt(result)} (left: {left})"
+
+
+@functools.lru_cache(maxsize=None)
+def _solvable(numbers: tuple[Fraction, ...]) -> bool:
+    if len(numbers) == 1:
+        return numbers[0] == 24
+    return any(_solvable(left_after(numbers, step)) for step in steps(numbers))
+
+
+def solvable(numbers: Sequence[Fraction]) -> bool:
+    """Whether ``numbers`` can reach exactly 24, each used once (memoised on the sorted set)."""
+    return _solvable(tuple(sorted(Fraction(n) for n in numbers)))
+
+
+def last_input(text: str) -> tuple[Fraction, ...] | None:
+    """The numbers of the last ``Input:`` line of ``text``; None without one or when a word
+    of it is not an integer or fraction."""
+    at = text.rfind("Input:")
+    if at < 0:
+        return None
+    line = text[at + len("Input:"):].split("\n", 1)[0]
+    try:
+        numbers = tuple(Fraction(word) for word in line.split())
+    except (ValueError, ZeroDivisionError):
+        return None
+    return numbers or None
+
+
+class Game24Oracle(BaseChatModel):
+    """Answers game24 propose, value and direct prompts exactly (with ``noise`` on values)."""
+
+    description = "Checkable Game of 24 proposer and evaluator (no language model): for benchmarks and demos"
+    profile = ModelProfile(context_length=None, streaming=False)
+
+    def __init__(self, *, proposals: int | None = 8, noise: float = 0.2, seed: int | str | None = None,
+                 name: str = "oracle:game24") -> None:
+        if proposals is not None and proposals < 1:
+            raise ValueError(f"{name}: proposals must be at least 1 or None (all), not {proposals}")
+        if not 0 <= noise <= 1:
+            raise ValueError(f"{name}: noise is a probability (0 to 1), not {noise}")
+        self.name = name
+        self.proposals = proposals
+        self.noise = noise
+        self.reseed(seed)
+
+    def reseed(self, seed: int | str | None) -> None:
+        """Start the random draws over from ``seed`` (None: unpredictable)."""
+        self.rng = random.Random(seed)
+
+    def reply(self, prompt: str) -> str:
+        """The answer to one game24 prompt (the text of its last message)."""
+        numbers = last_input(prompt)
+        if numbers is None:
+            return f"{self.name} answers Game of 24 prompts only: this one has no 'Input: <numbers>' line."
+        if "Possible next steps:" in prompt[prompt.rfind("Input:"):]:
+            return self.propose(numbers)
+        if "Evaluate if given numbers can reach 24" in prompt:
+            return self.value(numbers)
+        return self.play(numbers)
+
+    def propose(self, numbers: Sequence[Fraction]) -> str:
+        """``proposals`` random legal next steps (all of them when None), one a line."""
+        legal = steps(numbers)
+        chosen = legal if self.proposals is None else self.rng.sample(legal, min(self.proposals, len(legal)))
+        return "\n".join(step_line(numbers, step) for step in chosen)
+
+    def value(self, numbers: Sequence[Fraction]) -> str:
+        """``sure`` or ``impossible``: the truth, flipped with probability ``noise``."""
+        verdict = solvable(numbers)
+        if self.noise and self.rng.random() < self.noise:
+            verdict = not verdict
+        return "sure" if verdict else "impossible"
+
+    def play(self, numbers: Sequence[Fraction]) -> str:
+        """A random legal chain of steps and the expression it builds, as ``Answer: ... = 24``."""
+        numbers = list(numbers)
+        written = [fmt(n) for n in numbers]
+        lines = []
+        while len(numbers) > 1:
+            step = self.rng.choice(steps(numbers))
+            lines.append(step_line(numbers, step))
+            a, b, op, result = step
+            expression = f"({written[a]} {op} {written[b]})"
+            numbers = [n for k, n in enumerate(numbers) if k not in (a, b)] + [result]
+            written = [w for k, w in enumerate(written) if k not in (a, b)] + [expression]
+        answer = written[0][1:-1] if written[0].startswith("(") else written[0]
+        return "\n".join(["Steps:", *lines, f"Answer: {answer} = 24"])
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        prompt = messages[-1].content if messages else ""
+        text = self.reply(prompt)
+        yield ChatChunk(text=text)
+        usage = Usage(sum(estimate_tokens(m.content) + 4 for m in messages), estimate_tokens(text))
+        yield ChatChunk(finish_reason="stop", usage=usage)

@@ -1,0 +1,125 @@
+"""The checkable Game of 24 oracle (plugins/tot/oracle.py) and bench/reasoning.py's machinery
+part on a few puzzles of the test split."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from pygent_plugins.tot.oracle import Game24Oracle, last_input, solvable, steps
+from pygent_sdk import ChatMessage
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench" / "reasoning.py"
+LINE = re.compile(r"^(\S+) ([-+*/]) (\S+) = (\S+) \(left: ([^)]*)\)$")
+VALUE = "Evaluate if given numbers can reach 24 (sure/likely/impossible)\n"
+PROPOSE = "Input: 2 8 8 14\nPossible next steps:\n2 + 8 = 10 (left: 8 10 14)\n"
+
+
+def propose_prompt(numbers: str) -> str:
+    return f"{PROPOSE}Input: {numbers}\nPossible next steps:\n"
+
+
+def value_prompt(numbers: str) -> str:
+    return f"{VALUE}Input: 10 14\n10 + 14 = 24\nsure\nInput: {numbers}\n"
+
+
+def numbers_of(text: str) -> Counter[Fraction]:
+    return Counter(Fraction(w) for w in text.split())
+
+
+def apply(a: Fraction, op: str, b: Fraction) -> Fraction:
+    return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else None}[op]
+
+
+@pytest.mark.parametrize("numbers", ["4 9 10 13", "1 1 4 6", "3 3 8 8", "2 7/2 5", "5 5", "1/3 8"])
+def test_proposals_are_legal_steps_drawn_from_all(numbers: str) -> None:
+    everything = Game24Oracle(proposals=None, seed=1).reply(propose_prompt(numbers)).splitlines()
+    assert len(everything) == len(set(everything)) == len(steps(list(numbers_of(numbers).elements())))
+    for line in everything:
+        a, op, b, c, left = LINE.match(line).groups()  # type: ignore[union-attr]
+        a, b, c = Fraction(a), Fraction(b), Fraction(c)
+        rest = numbers_of(numbers) - Counter([a, b])
+        assert sum(rest.values()) == len(numbers.split()) - 2, line  # both operands were there
+        assert apply(a, op, b) == c and c >= 0, line
+        assert numbers_of(left) == rest + Counter([c]), line
+        assert left.split() == [str(n) for n in sorted(numbers_of(left).elements())], line
+    eight = Game24Oracle(proposals=8, seed=2).reply(propose_prompt(numbers)).splitlines()
+    assert len(eight) == min(8, len(everything)) and set(eight) <= set(everything)
+    assert Game24Oracle(proposals=1, seed=3).reply(propose_prompt(numbers)).count("\n") == 0
+
+
+def test_proposals_follow_the_last_input_line_and_the_seed() -> None:
+    a = Game24Oracle(seed=5).reply(propose_prompt("1 2 3 4"))
+    assert a == Game24Oracle(seed=5).reply(propose_prompt("1 2 3 4"))
+    assert "14" not in a  # the few-shot example's numbers are not the input
+    assert a != Game24Oracle(seed=6).reply(propose_prompt("1 2 3 4"))
+
+
+@pytest.mark.parametrize("numbers", ["4 9 10 13", "1 1 4 6", "3 3 8 8", "1 5 5 5", "1 3 4 6",
+                                     "4 6", "24", "1/3 8", "3 8 1"])
+def test_solvable_sets_are_sure(numbers: str) -> None:
+    assert solvable(list(numbers_of(numbers).elements()))
+    assert Game24Oracle(noise=0).reply(value_prompt(numbers)) == "sure"
+
+
+@pytest.mark.parametrize("numbers", ["1 1 1 1", "1 1 2 3", "13 13 13 13", "1 1 1 2", "5 5", "23",
+                                     "1 2", "7/2 5"])
+def test_unsolvable_sets_are_impossible(numbers: str) -> None:
+    assert not solvable(list(numbers_of(numbers).elements()))
+    assert Game24Oracle(noise=0).reply(value_prompt(numbers)) == "impossible"
+
+
+def test_every_puzzle_of_the_data_set_is_solvable() -> None:
+    with (ROOT / "bench" / "data" / "game24.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1362 and [int(r["rank"]) for r in rows[900:1000]] == list(range(901, 1001))
+    assert all(solvable([Fraction(n) for n in r["puzzle"].split()]) for r in rows[900:1000])
+
+
+def test_noise_flips_about_p_of_the_verdicts() -> None:
+    oracle = Game24Oracle(noise=0.2, seed=11)
+    sure = Counter(oracle.reply(value_prompt("4 9 10 13")) for _ in range(4000))
+    impossible = Counter(oracle.reply(value_prompt("1 1 1 1")) for _ in range(4000))
+    assert 0.17 < sure["impossible"] / 4000 < 0.23 and sure["sure"] + sure["impossible"] == 4000
+    assert 0.17 < impossible["sure"] / 4000 < 0.23
+    exact = Game24Oracle(noise=0.0, seed=11)
+    assert {exact.reply(value_prompt("4 9 10 13")) for _ in range(500)} == {"sure"}
+
+
+def test_a_direct_prompt_gets_a_random_legal_chain() -> None:
+    oracle = Game24Oracle(seed=4)
+    right = 0
+    for _ in range(300):
+        reply = oracle.reply("Use numbers and basic arithmetic operations to obtain 24.\nInput: 1 1 4 6\n")
+        lines = reply.splitlines()
+        assert lines[0] == "Steps:" and len(lines) == 5 and all(LINE.match(s) for s in lines[1:4])
+        expression = re.fullmatch(r"Answer: (.+) = 24", lines[-1]).group(1)  # type: ignore[union-attr]
+        assert sorted(re.findall(r"\d+", expression)) == sorted(["1", "1", "4", "6"])
+        value = eval(re.sub(r"(\d+)", r"Fraction(\1)", expression), {"Fraction": Fraction})
+        assert value == Fraction(LINE.match(lines[3]).group(4))  # type: ignore[union-attr]
+        right += value == 24
+    assert 5 < right < 60  # random play (1 1 4 6 has many solutions): sometimes right
+
+
+def test_other_prompts_get_a_short_refusal_and_bad_settings_are_refused() -> None:
+    assert "no 'Input: <numbers>' line" in Game24Oracle().reply("What is the capital of France?")
+    assert last_input("Input: 1 x 3") is None and last_input("Input: 3 7/2") == (3, Fraction(7, 2))
+    with pytest.raises(ValueError, match="proposals"):
+        Game24Oracle(proposals=0)
+    with pytest.raises(ValueError, match="noise"):
+        Game24Oracle(noise=1.5)
+
+
+@pytest.mark.anyio
+async def test_the_oracle_streams_with_estimated_usage() -> None:
+    response = await Game24Oracle(seed=1).chat([ChatMessage("user", propose_prompt("4 9 10 13"))])
+    assert response.finish_reason == "stop" and len(response.text.splitlines()) == 8
+    assert response.usage.prompt_tokens > 10 and response.usage.completion_tokens > 10
+    assert response.model == "oracle:game24"
