@@ -11,6 +11,8 @@ class to validate as before.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from typing import Annotated, Any
 
 import annotated_types
@@ -42,9 +44,19 @@ def config_struct(model: type[BaseModel], name: str) -> Any:
                 bounds["pattern"] = item.pattern
         if info.description:
             bounds["description"] = info.description
-        kind = Annotated[info.annotation, msgspec.Meta(**bounds)] if bounds else info.annotation
+        kind = _bounded(info.annotation, msgspec.Meta(**bounds)) if bounds else info.annotation
         fields.append((field_name, kind | msgspec.UnsetType, msgspec.UNSET))
     return msgspec.defstruct(name, fields, forbid_unknown_fields=True, kw_only=True)
+
+
+def _bounded(annotation: Any, meta: Any) -> Any:
+    """``annotation`` with ``meta``; on an optional type (``int | None``) the bounds go on the
+    type that is not None, where msgspec accepts them."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = typing.Union[tuple(a for a in args if a is not type(None))]  # noqa: UP007
+        return Annotated[inner, meta] | None
+    return Annotated[annotation, meta]
 
 
 def given(struct: Any) -> dict[str, Any]:
