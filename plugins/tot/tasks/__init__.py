@@ -1,0 +1,1 @@
+"""The built-in reasoning tasks of the ``tot`` plugin."""

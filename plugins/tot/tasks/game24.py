@@ -1,0 +1,180 @@
+"""The Game of 24: reach 24 from four numbers with + - * /, each number used once.
+
+A state is the steps so far, one per line, ``a op b = c (left: x y z)``; the engine never sees
+numbers. Arithmetic is exact (``fractions.Fraction``); a proposal that uses a number not left,
+or gets a result wrong, is rejected; the verifier parses an expression with ``ast`` (numbers,
++ - * / and parentheses only) and never evaluates code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from fractions import Fraction
+
+from pygent_sdk import ChatMessage
+from pygent_sdk.reasoning import BaseTask, InvalidProblem, Problem, Proposal, context_block
+
+from . import game24_prompts as prompts
+
+_NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
+_STEP = re.compile(rf"({_NUM})\s*([-+*/×÷xX])\s*({_NUM})\s*=\s*({_NUM})")
+_LEFT = re.compile(r"\(left:\s*([^)]*)\)")
+_OPS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+}
+_ASCII = {"×": "*", "x": "*", "X": "*", "÷": "/"}
+_AST_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+
+def fmt(number: Fraction) -> str:
+    """An integer as itself, anything else as a reduced fraction (``7/2``)."""
+    return str(number.numerator) if number.denominator == 1 else f"{number.numerator}/{number.denominator}"
+
+
+def numbers_of(text: str) -> list[Fraction]:
+    """The numbers of a space-separated list (integers, fractions or decimals)."""
+    return [Fraction(token) for token in text.split()]
+
+
+def left_text(numbers: list[Fraction]) -> str:
+    return " ".join(fmt(n) for n in sorted(numbers))
+
+
+def apply(op: str, a: Fraction, b: Fraction) -> Fraction:
+    """``a op b`` exactly; ZeroDivisionError for a division by zero."""
+    return _OPS[op](a, b)
+
+
+class Game24(BaseTask):
+    """The Game of 24 of the Tree-of-Thought paper, with exact arithmetic and a verifier."""
+
+    name = "game24"
+    description = "Reach 24 from four numbers 1-13 with + - * / (e.g. \"4 9 10 13\"); verified exactly."
+    depth = 3
+
+    def problem(self, text: str, context: str = "") -> Problem:
+        tokens = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+        if len(tokens) != 4:
+            raise InvalidProblem(
+                f"Task 'game24': expected four numbers from 1 to 13, got {len(tokens)} ({text.strip()!r})."
+            )
+        for token in tokens:
+            if not token.isdigit() or not 1 <= int(token) <= 13:
+                raise InvalidProblem(
+                    f"Task 'game24': {token!r} is not an integer from 1 to 13 (problem {text.strip()!r})."
+                )
+        return Problem(" ".join(str(int(t)) for t in tokens), context)
+
+    def remaining(self, problem: Problem, state: str) -> list[Fraction]:
+        """The numbers left after ``state`` (the problem's for the empty state)."""
+        lines = state.strip().splitlines()
+        found = _LEFT.search(lines[-1]) if lines else None
+        return numbers_of(found.group(1)) if found else numbers_of(problem.text)
+
+    # --- proposals -----------------------------------------------------------------------------
+
+    def propose_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
+        left = left_text(self.remaining(problem, state))
+        return [ChatMessage("user", context_block(problem) + prompts.PROPOSE.format(input=left))]
+
+    def parse_proposals(self, problem: Problem, state: str, text: str) -> list[Proposal]:
+        left = self.remaining(problem, state)
+        return [self.step(state, left, found) for found in map(_STEP.search, text.splitlines()) if found]
+
+    def step(self, state: str, left: list[Fraction], found: re.Match[str]) -> Proposal:
+        """The proposal of one ``a op b = c`` line from the numbers ``left`` after ``state``."""
+        a, b, claimed = (Fraction(found.group(i)) for i in (1, 3, 4))
+        op = _ASCII.get(found.group(2), found.group(2))
+        thought = found.group(0)
+        rest = list(left)
+        for operand in (a, b):
+            if operand not in rest:
+                if operand in left:
+                    return Proposal(state, thought, f"uses {fmt(operand)} twice; only one is left ({left_text(left)})")
+                return Proposal(state, thought, f"uses {fmt(operand)}, which is not left ({left_text(left)})")
+            rest.remove(operand)
+        try:
+            result = apply(op, a, b)
+        except ZeroDivisionError:
+            return Proposal(state, thought, f"{fmt(a)} / {fmt(b)} divides by zero")
+        if result != claimed:
+            return Proposal(state, thought, f"{fmt(a)} {op} {fmt(b)} is {fmt(result)}, not {fmt(claimed)}")
+        line = f"{fmt(a)} {op} {fmt(b)} = {fmt(result)} (left: {left_text([*rest, result])})"
+        return Proposal(f"{state}\n{line}" if state else line, line)
+
+    # --- evaluation ----------------------------------------------------------------------------
+
+    def value_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
+        left = left_text(self.remaining(problem, state))
+        return [ChatMessage("user", context_block(problem) + prompts.VALUE.format(input=left))]
+
+    # --- final states and answers --------------------------------------------------------------
+
+    def is_final(self, problem: Problem, state: str) -> bool:
+        return bool(state.strip()) and len(self.remaining(problem, state)) == 1
+
+    def final_answer(self, problem: Problem, state: str) -> str | None:
+        """The expression the steps build, e.g. ``(13 - 9) * (10 - 4)``; None before the end."""
+        if not self.is_final(problem, state):
+            return None
+        items = [(n, fmt(n)) for n in numbers_of(problem.text)]
+        for line in state.strip().splitlines():
+            found = _STEP.search(line)
+            if found is None:
+                return None
+            (a, ea), (b, eb) = self.take(items, Fraction(found.group(1))), self.take(items, Fraction(found.group(3)))
+            items.append((Fraction(found.group(4)), f"({ea} {found.group(2)} {eb})"))
+        expression = items[0][1]
+        return expression[1:-1] if expression.startswith("(") and expression.endswith(")") else expression
+
+    @staticmethod
+    def take(items: list[tuple[Fraction, str]], value: Fraction) -> tuple[Fraction, str]:
+        """Remove and return the item of ``value`` (states are built by ``step``, so it is there)."""
+        index = next(i for i, (v, _) in enumerate(items) if v == value)
+        return items.pop(index)
+
+    def answer_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
+        """The paper's last step: the CoT prompt with the steps so far, to write the expression."""
+        steps = f"\nSteps:\n{state.strip()}" if state.strip() else ""
+        return [ChatMessage("user", context_block(problem) + prompts.COT.format(input=problem.text) + steps)]
+
+    def verify(self, problem: Problem, answer: str) -> bool:
+        """True iff ``answer`` (``expr`` or ``expr = 24``) uses exactly the four numbers and is 24."""
+        expression = answer.split("=")[0].strip()
+        for symbol, ascii_op in (("×", "*"), ("÷", "/")):
+            expression = expression.replace(symbol, ascii_op)
+        if not expression or len(expression) > 200:
+            return False
+        try:
+            value, used = evaluate(ast.parse(expression, mode="eval").body)
+        except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
+            return False
+        return sorted(used) == sorted(int(n) for n in problem.text.split()) and value == 24
+
+    def direct_messages(self, problem: Problem, *, chain: bool) -> list[ChatMessage]:
+        template = prompts.COT if chain else prompts.STANDARD
+        return [ChatMessage("user", context_block(problem) + template.format(input=problem.text))]
+
+    def extract_answer(self, problem: Problem, text: str) -> str | None:
+        """The expression of the last ``Answer:`` line, left of ``=``, whitespace collapsed."""
+        answer = super().extract_answer(problem, text)
+        expression = " ".join(answer.split("=")[0].split()) if answer else ""
+        return expression or None
+
+    def render(self, state: str) -> str:
+        return "; ".join(state.strip().splitlines()) or "(start)"
+
+
+def evaluate(node: ast.AST) -> tuple[Fraction, list[int]]:
+    """The exact value of an expression tree of integers and + - * /, and the integers it uses;
+    ValueError for anything else."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return Fraction(node.value), [node.value]
+    if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPS:
+        left, used_left = evaluate(node.left)
+        right, used_right = evaluate(node.right)
+        return apply(_AST_OPS[type(node.op)], left, right), used_left + used_right
+    raise ValueError(f"not allowed in an answer: {type(node).__name__}")
