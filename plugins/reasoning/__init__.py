@@ -34,6 +34,9 @@ class ReasoningConfig(PluginConfig):
     s3_rounds: int = Field(3, ge=1, le=10, description="Most search rounds of the s3 modes.")
     cache_size: int = Field(128, ge=0, le=100_000, description="Results kept in the result cache (0: no cache).")
     model: str | None = Field(None, description="Chat model of the pipeline's own calls (None: the default).")
+    min_similarity: float = Field(0.3, ge=-1, le=1, description="Retrieved passages whose cosine similarity to the query is lower do not count.")
+    max_tokens: int = Field(256, ge=16, le=4096, description="Longest answer the pipeline writes from passages (s3 queries and judgements are shorter).")
+    context_chars: int = Field(1500, ge=200, le=100_000, description="Characters of passages a prompt holds (ToT prompts carry them at every node).")
 
 
 class ReasoningPlugin(Plugin):

@@ -1,0 +1,124 @@
+"""The pipeline's modes, each a function of a run: retrieval, s3 search and Tree-of-Thought
+combined as the mode says. Each returns an :class:`Outcome`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from pygent_sdk.knowledge import Passage, numbered_context
+from pygent_sdk.reasoning import ChainOfThought, TreeResult, TreeSearch
+
+from . import retrieval, s3
+from .run import Run
+
+ADAPTIVE_SAMPLES = 3
+"""Chains sampled when adaptive answers a simple question by chain-of-thought."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a mode produced: the answer, whether one was found, the confidence and its source,
+    the tree, the passages used, the s3 rounds and a note for ``why``."""
+
+    answer: str
+    found: bool
+    confidence: float
+    source: str
+    tree: dict[str, Any] | None = None
+    passages: tuple[dict[str, Any], ...] = ()
+    searches: tuple[dict[str, Any], ...] = ()
+    note: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.tree is not None and self.tree["stopped"] == "cancelled"
+
+
+def _best(passages: Sequence[Passage]) -> float | None:
+    known = [p.similarity for p in passages if p.similarity is not None]
+    return max(known) if known else None
+
+
+async def _answer(run: Run, passages: Sequence[Passage], best: float | None,
+                  searches: Sequence[dict[str, Any]] = ()) -> Outcome:
+    """An answer from ``passages`` (already judged relevant); when there are none, an answer
+    that says so, with the best similarity seen as its (low) confidence."""
+    if not passages:
+        return Outcome(retrieval.nothing_relevant(run, best), False, min(1.0, max(0.0, best or 0.0)),
+                       "retrieval similarity", searches=tuple(searches), note="nothing relevant retrieved")
+    passages = retrieval.fit(passages, 2 * run.config.context_chars)
+    with run.timed("answer"):
+        text = await retrieval.answer(run, passages)
+    return Outcome(
+        text or "(the model gave no answer; the passages listed matched the question)", bool(text),
+        retrieval.similarity(passages), "retrieval similarity",
+        passages=retrieval.passage_dicts(passages, text), searches=tuple(searches),
+        note=f"answered from {len(passages)} passage(s)")
+
+
+def _tree(run: Run, tree: TreeResult, passages: Sequence[Passage] | None = None,
+          searches: Sequence[dict[str, Any]] = ()) -> Outcome:
+    """The outcome of a search; ``passages``: those that conditioned it (None: no retrieval)."""
+    run.usage += tree.usage
+    if tree.answer is not None:
+        answer, found = tree.answer, True
+    else:
+        answer, found = f"No answer: the search stopped ({tree.stopped}) after {len(tree.nodes)} node(s).", False
+    note = "" if passages is None else (
+        f"{len(passages)} passage(s) conditioned the search" if passages
+        else "nothing relevant retrieved: the search ran without sources")
+    return Outcome(answer, found, tree.confidence, "verifier" if tree.verified else "evaluator values",
+                   tree=tree.to_dict(), passages=retrieval.passage_dicts(passages or (), tree.answer or ""),
+                   searches=tuple(searches), note=note)
+
+
+async def _search(run: Run, tot: TreeSearch, task: str | None, passages: Sequence[Passage]) -> TreeResult:
+    with run.timed("tot"):
+        return await tot.solve(run.query, task=task or "open", settings=run.settings,
+                               context=numbered_context(passages), session_id=run.session_id,
+                               stop=run.stop)
+
+
+async def tot_only(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
+    return _tree(run, await _search(run, tot, task, ()))
+
+
+async def rag_only(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
+    with run.timed("retrieve"):
+        found = await run.retrieve(run.query)
+    return await _answer(run, retrieval.relevant(found, run.config.min_similarity), _best(found))
+
+
+async def s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
+    kept, searches, best = await s3.gather(run)
+    return await _answer(run, kept, best, searches)
+
+
+async def tot_enhanced_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
+    with run.timed("retrieve"):
+        found = await run.retrieve(run.query)
+    passages = retrieval.fit(retrieval.relevant(found, run.config.min_similarity), run.config.context_chars)
+    return _tree(run, await _search(run, tot, task, passages), passages)
+
+
+async def tot_s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
+    kept, searches, _ = await s3.gather(run)
+    passages = retrieval.fit(kept, run.config.context_chars) if kept else []
+    return _tree(run, await _search(run, tot, task, passages), passages, searches)
+
+
+async def chain(run: Run, cot: ChainOfThought, model: str | None) -> Outcome:
+    """Chain-of-thought with self-consistency (adaptive, a simple question, no knowledge base)."""
+    with run.timed("cot"):
+        result = await cot.solve(run.query, samples=ADAPTIVE_SAMPLES, model=model)
+    run.usage += result.usage
+    if result.answer is None:
+        return Outcome("No answer: none of the chains gave one.", False, result.confidence, "agreement")
+    return Outcome(result.answer, result.verified is not False, result.confidence, "agreement",
+                   note=f"{result.votes} of {result.samples} chains agree")
+
+
+MODES = {"tot_only": tot_only, "rag_only": rag_only, "s3_rag": s3_rag,
+         "tot_enhanced_rag": tot_enhanced_rag, "tot_s3_rag": tot_s3_rag}

@@ -1,0 +1,69 @@
+"""Answers from retrieved passages: which passages count, the answer prompt, and the confidence
+their similarity to the query gives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pygent_sdk import ChatMessage
+from pygent_sdk.knowledge import Passage, cite, numbered_context
+
+from .run import Run
+
+SYSTEM = (
+    "You answer questions using only the numbered sources you are given. Cite the sources you "
+    "use by their numbers in square brackets, like [1]. If the sources do not answer the "
+    "question, say so. Be concise."
+)
+
+
+def relevant(passages: Sequence[Passage], min_similarity: float) -> list[Passage]:
+    """The passages at or above ``min_similarity``; none when the best known similarity is below
+    it. A passage of unknown similarity (found by keyword only) counts when another passed."""
+    known = [p.similarity for p in passages if p.similarity is not None]
+    if known and max(known) < min_similarity:
+        return []
+    return [p for p in passages if p.similarity is None or p.similarity >= min_similarity]
+
+
+def fit(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
+    """The leading passages whose :func:`numbered_context` fits ``max_chars`` (at least one)."""
+    kept = list(passages)
+    while len(kept) > 1 and len(numbered_context(kept)) > max_chars:
+        kept.pop()
+    return kept
+
+
+def similarity(passages: Sequence[Passage]) -> float:
+    """The mean known cosine similarity of ``passages`` to the query, clamped to [0, 1] (0 when
+    none is known)."""
+    known = [p.similarity for p in passages if p.similarity is not None]
+    return min(1.0, max(0.0, sum(known) / len(known))) if known else 0.0
+
+
+def passage_dicts(passages: Sequence[Passage], answer: str = "") -> tuple[dict[str, Any], ...]:
+    """The passages as the result lists them, numbered as in the prompt; ``cited`` where the
+    answer refers to them (every one, when it cites none)."""
+    citations = cite(answer, passages)
+    return tuple(
+        {"number": c.number, "id": p.id, "document_id": p.document_id, "source": p.source,
+         "heading": p.heading, "chunk": p.chunk, "start": p.start, "end": p.end,
+         "similarity": p.similarity, "excerpt": c.excerpt, "cited": c.cited}
+        for c, p in zip(citations, passages)
+    )
+
+
+def nothing_relevant(run: Run, best: float | None) -> str:
+    where = f"collection {run.collection!r}" if run.collection else "the knowledge base"
+    seen = f" (best similarity {best:.2f}, below {run.config.min_similarity:.2f})" if best is not None else ""
+    return f"I found nothing relevant to {run.query!r} in {where}{seen}, so I cannot answer it from the documents."
+
+
+async def answer(run: Run, passages: Sequence[Passage]) -> str:
+    """The model's answer to the run's query from ``passages`` (fitted: see :func:`fit`),
+    citing them by number."""
+    sources = numbered_context(passages, max_chars=2 * run.config.context_chars)
+    messages = [ChatMessage("system", SYSTEM), ChatMessage(
+        "user", f"Sources:\n{sources}\n\nQuestion: {run.query}\nAnswer, citing the sources like [1]:")]
+    return await run.ask(messages, run.config.max_tokens)

@@ -1,0 +1,277 @@
+"""The reasoning pipeline: every mode on scripted models with a fake Tree-of-Thought engine and a
+fake knowledge service (logic), then every mode end to end on the real stack (SmolLM2, MiniLM,
+faiss, rag and the tot plugin) with tiny budgets, asserting structure, not wording."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from pygent_plugins.cot import CotPlugin
+from pygent_plugins.models import ModelsPlugin
+from pygent_plugins.reasoning import ReasoningPlugin
+from pygent_plugins.reasoning.adaptive import choose, classify, puzzle_numbers
+from pygent_plugins.reasoning.cache import ResultCache
+from pygent_plugins.reasoning.s3 import parse_query, parse_selection, parse_verdict
+from pygent_sdk import ChatMessage, ChatOptions
+from pygent_sdk.reasoning import (
+    MODES, REASONING, InvalidProblem, ReasoningError, ReasoningPipeline, ReasoningResult,
+    TreeSettings, UnknownMode,
+)
+from pygent_sdk.testing import PluginHarness, ScriptedChatModel
+
+from .agent_kit import ScriptedProvider
+from .reasoning_kit import FakeEngine, FakeKnowledge, FakeRag, FakeTot
+
+pytestmark = pytest.mark.anyio
+QUESTION = "In which order do plugins start?"
+
+
+def scripted(*, enough: str = "yes", select: str = "1", query: str = "plugin config keys",
+             answer: str = "Plugins start in dependency order [1].") -> ScriptedChatModel:
+    """Answers each of the pipeline's prompts by what it asks."""
+    def reply(messages: Sequence[ChatMessage], options: ChatOptions) -> str:
+        text = messages[-1].content
+        if "Which passages help" in text:
+            return select
+        if "enough information" in text:
+            return enough
+        if "search query" in text:
+            return query
+        if "Think step by step" in text:
+            return "Thinking.\nAnswer: 7"
+        return answer
+    return ScriptedChatModel(reply)
+
+
+def harness(model: ScriptedChatModel, *, rag: bool = True, cot: bool = False,
+            engine: FakeEngine | None = None, **reasoning: Any) -> PluginHarness:
+    ScriptedProvider.models = [model]
+    FakeTot.engine = engine or FakeEngine()
+    FakeRag.knowledge = FakeKnowledge()
+    plugins: dict[str, Any] = {"models": ModelsPlugin, "scripted": ScriptedProvider, "tot": FakeTot,
+                               "reasoning": ReasoningPlugin}
+    if rag:
+        plugins["rag"] = FakeRag
+    if cot:
+        plugins["cot"] = CotPlugin
+    return PluginHarness(plugins, {"models": {"default": model.name}, "reasoning": reasoning})
+
+
+def structure(result: ReasoningResult) -> None:
+    assert 0.0 <= result.confidence <= 1.0 and result.confidence_source
+    assert all(isinstance(v, float) and v >= 0 for v in result.timings.values())
+    assert result.to_dict()["mode"] == result.mode
+
+
+# --- parsing and classifying ---------------------------------------------------------------------
+
+
+def test_s3_replies_are_parsed_robustly() -> None:
+    assert parse_query('Query: "plugin start order".', []) == "plugin start order"
+    assert parse_query("\n  search: config keys\nmore", []) == "config keys"
+    assert parse_query("Plugin start order", ["plugin START order"]) is None  # a repeat
+    assert parse_query("???", []) is None and parse_query("", []) is None
+    assert parse_selection("Passages 1 and 3 help.", 3) == [0, 2]
+    assert parse_selection("[2], [2], 9", 3) == [1]  # out of range dropped, deduplicated
+    assert parse_selection("None of them.", 3) == []
+    assert parse_selection("They are all interesting.", 3) is None
+    assert parse_verdict("Yes.") is True and parse_verdict("no, more is needed") is False
+    assert parse_verdict("There is not enough here") is False and parse_verdict("Enough.") is True
+    assert parse_verdict("Maybe?") is None
+
+
+def test_adaptive_classifies_deterministically() -> None:
+    assert classify("What is a plugin?")[0] == "simple"
+    assert classify("How does the bus deliver events?") == ("moderate", "asks how")
+    assert classify("Compare faiss and pgvector and explain why one is faster") == (
+        "complex", "asks to compare and why")
+    assert classify("Write a research report on vector stores")[0] == "research"
+    assert classify("4 9 10 13") == ("complex", "a puzzle over a list of numbers")
+    assert classify(" ".join(["word"] * 45))[0] == "complex"
+    assert puzzle_numbers("use 3 3 8 8 to make 24") == [3, 3, 8, 8, 24]
+    assert puzzle_numbers("In 2020 and 2021 we had 3 releases of a big long project") is None
+
+
+def test_adaptive_maps_complexity_to_a_mode_by_what_is_available() -> None:
+    tasks = frozenset({"open", "game24"})
+    def mode(query: str, **kw: Any) -> str:
+        return choose(query, **{"task": None, "knowledge": True, "cot": True, "tasks": tasks, **kw}).mode
+    assert mode("What is a plugin?") == "rag_only"
+    assert mode("What is a plugin?", knowledge=False) == "cot"
+    assert mode("What is a plugin?", knowledge=False, cot=False) == "tot_only"
+    assert mode("How does the bus deliver events?") == "s3_rag"
+    assert mode("How does the bus deliver events?", knowledge=False) == "tot_only"
+    assert mode("Why do plugins start in order?") == "tot_enhanced_rag"
+    assert mode("Research how jobs survive restarts") == "tot_s3_rag"
+    assert mode("What is a plugin?", task="open") == "tot_only"  # a named task always searches
+    puzzle = choose("4 9 10 13", task=None, knowledge=True, cot=True, tasks=tasks)
+    assert (puzzle.mode, puzzle.task) == ("tot_only", "game24") and "game24" in puzzle.why
+    assert choose("4 9 10 13", task=None, knowledge=True, cot=True, tasks=frozenset({"open"})).task is None
+    why = choose("Compare faiss and pgvector and explain why", task=None, knowledge=True, cot=True, tasks=tasks).why
+    assert why == "complex: asks to compare and why; knowledge base present -> tot_enhanced_rag"
+
+
+def test_the_cache_drops_the_least_recently_used() -> None:
+    cache = ResultCache(2)
+    a, b, c = (ReasoningResult(x, x, "tot_only", "tot_only", "", x, 0.5, "evaluator values") for x in "abc")
+    cache.put("a", a), cache.put("b", b)
+    assert cache.get("a") is a
+    cache.put("c", c)
+    assert cache.get("b") is None and cache.get("a") is a and len(cache) == 2
+    off = ResultCache(0)
+    off.put("a", a)
+    assert off.get("a") is None
+
+
+# --- modes on scripted models --------------------------------------------------------------------
+
+
+async def test_tot_only_searches_with_the_settings_and_session_id() -> None:
+    async with harness(scripted()) as h:
+        pipeline = h.kernel.service(REASONING)
+        settings = TreeSettings(breadth=2, depth=1)
+        result = await pipeline.run("What is 6 * 7?", mode="tot_only", settings=settings, session_id="s1")
+        named = await pipeline.run("17 * 23", mode="tot_only", task="arith")
+    call = FakeTot.engine.calls[0]
+    assert call == {"problem": "What is 6 * 7?", "task": "open", "settings": settings, "context": "",
+                    "session_id": "s1"}
+    assert (result.session_id, result.mode, result.requested, result.answer) == ("s1", "tot_only", "tot_only", "42")
+    assert result.found and result.confidence == 0.8 and result.confidence_source == "evaluator values"
+    assert result.tree is not None and len(result.tree["nodes"]) == 3 and result.passages == ()
+    assert set(result.timings) == {"tot"} and result.usage.total_tokens == 15
+    assert FakeTot.engine.calls[1]["task"] == "arith" and len(named.session_id) == 32
+    structure(result)
+
+
+async def test_a_verified_tree_and_an_unfinished_one() -> None:
+    async with harness(scripted(), engine=FakeEngine("391", verified=True, confidence=1.0)) as h:
+        proven = await h.kernel.service(REASONING).run("17 * 23", mode="tot_only", task="arith")
+    assert proven.confidence_source == "verifier" and proven.confidence == 1.0
+    async with harness(scripted(), engine=FakeEngine(None, confidence=0.1)) as h:
+        none = await h.kernel.service(REASONING).run("17 * 23", mode="tot_only")
+    assert not none.found and none.answer.startswith("No answer: the search stopped (depth)")
+    assert none.confidence == 0.1
+
+
+async def test_rag_only_answers_from_passages_with_similarity_confidence() -> None:
+    model = scripted()
+    async with harness(model, k=3) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="rag_only")
+        nothing = await h.kernel.service(REASONING).run("zebra quantum banana?", mode="rag_only")
+    assert result.found and result.answer == "Plugins start in dependency order [1]."
+    assert result.passages[0]["source"] == "docs/writing-plugins.md" and result.passages[0]["cited"]
+    sims = [p["similarity"] for p in result.passages]
+    assert result.confidence == pytest.approx(sum(sims) / len(sims)) and 0.3 <= result.confidence < 1
+    assert result.confidence_source == "retrieval similarity" and set(result.timings) == {"retrieve", "answer"}
+    assert "[1] docs/writing-plugins.md › Lifecycle" in model.calls[0][0][-1].content
+    assert FakeRag.knowledge.queries[0] == QUESTION
+    assert not nothing.found and "found nothing relevant" in nothing.answer
+    assert nothing.confidence < 0.3 and nothing.passages == () and len(model.calls) == 1  # no model call
+    structure(result)
+
+
+async def test_s3_stops_when_the_model_says_enough() -> None:
+    model = scripted(enough="Yes, that is enough.")
+    async with harness(model, s3_rounds=3) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="s3_rag")
+    assert [s["round"] for s in result.searches] == [1]
+    first = result.searches[0]
+    assert first["query"] == QUESTION and first["decision"] == "enough (the model said yes)"
+    assert first["kept"] == 1 and first["selection"] == "model" and first["retrieved"] == 4
+    assert result.found and len(result.passages) == 1 and set(result.timings) == {"search_1", "answer"}
+    structure(result)
+
+
+async def test_s3_searches_again_with_the_models_query_until_the_last_round() -> None:
+    model = scripted(enough="No.", select="no idea", query="Query: config keys validated")
+    async with harness(model, s3_rounds=2, k=2) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="s3_rag")
+    first, second = result.searches
+    assert first["decision"] == "search again (the model said no)"
+    assert first["selection"].startswith("similarity")  # unreadable selection: by similarity
+    assert (second["query"], second["query_from"]) == ("config keys validated", "model")
+    assert second["decision"] == "stop: last round"
+    assert FakeRag.knowledge.queries == [QUESTION, "config keys validated"]
+    assert {"search_1", "search_2", "answer"} == set(result.timings)
+    assert len(result.passages) == first["kept"] + second["kept"]
+
+
+async def test_tot_enhanced_rag_conditions_the_search_on_passages() -> None:
+    async with harness(scripted()) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="tot_enhanced_rag", task="arith")
+    call = FakeTot.engine.calls[0]
+    assert call["task"] == "arith" and call["context"].startswith("[1] docs/writing-plugins.md › Lifecycle\n")
+    assert result.tree is not None and result.passages and result.confidence == 0.8
+    assert "passage(s) conditioned the search" in result.why and set(result.timings) == {"retrieve", "tot"}
+
+
+async def test_tot_s3_rag_searches_then_reasons_over_the_kept_passages() -> None:
+    async with harness(scripted()) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="tot_s3_rag")
+    assert result.searches and result.tree is not None and result.passages
+    assert FakeTot.engine.calls[0]["context"].startswith("[1] ")
+    assert set(result.timings) == {"search_1", "tot"}
+
+
+async def test_adaptive_says_what_it_chose_and_why() -> None:
+    async with harness(scripted()) as h:
+        pipeline = h.kernel.service(REASONING)
+        simple = await pipeline.run("What is a plugin Config?", mode="adaptive")
+        complex_ = await pipeline.run("Why do plugins start in dependency order?")  # [reasoning] mode
+        puzzle = await pipeline.run("4 9 10 13")
+    assert (simple.requested, simple.complexity, simple.mode) == ("adaptive", "simple", "rag_only")
+    assert simple.why.startswith("simple: a short question (5 words); knowledge base present -> rag_only")
+    assert "classify" in simple.timings
+    assert (complex_.complexity, complex_.mode) == ("complex", "tot_enhanced_rag")
+    assert (puzzle.mode, FakeTot.engine.calls[-1]["task"]) == ("tot_only", "game24")
+    async with harness(scripted(), rag=False, cot=True) as h:
+        chained = await h.kernel.service(REASONING).run("What is 3 + 4?")
+    assert (chained.mode, chained.answer, chained.confidence_source) == ("cot", "7", "agreement")
+    assert chained.confidence == 1.0 and "3 of 3 chains agree" in chained.why
+
+
+async def test_results_are_cached_until_the_corpus_changes() -> None:
+    async with harness(scripted()) as h:
+        pipeline = h.kernel.service(REASONING)
+        first = await pipeline.run(QUESTION, mode="tot_enhanced_rag", session_id="a")
+        again = await pipeline.run(QUESTION, mode="tot_enhanced_rag", session_id="b")
+        other = await pipeline.run(QUESTION, mode="tot_enhanced_rag", settings=TreeSettings(breadth=2))
+        assert len(FakeTot.engine.calls) == 2
+        assert again.cached and not first.cached and again.session_id == "b" and again.answer == first.answer
+        FakeRag.knowledge.ingest("docs/new.md", "New", "Plugins may start lazily.")
+        fresh = await pipeline.run(QUESTION, mode="tot_enhanced_rag")
+        uncached = await pipeline.run(QUESTION, mode="tot_enhanced_rag", use_cache=False)
+        stopped = await pipeline.run("Stop me", mode="tot_only", stop=lambda: True)
+        after = await pipeline.run("Stop me", mode="tot_only")
+        finished = h.events_on("reasoning.finished")
+    assert not other.cached and not fresh.cached and not uncached.cached
+    assert stopped.tree["stopped"] == "cancelled" and not after.cached  # a cancelled run is not kept
+    assert len(FakeTot.engine.calls) == 6
+    assert [e.cached for e in finished] == [False, True, False, False, False, False, False]
+    assert finished[1].session_id == "b"
+
+
+async def test_bad_requests_get_clear_errors() -> None:
+    async with harness(scripted(), rag=False) as h:
+        pipeline = h.kernel.service(REASONING)
+        with pytest.raises(UnknownMode, match="'deep'; modes: tot_only, rag_only, s3_rag"):
+            await pipeline.run(QUESTION, mode="deep")
+        with pytest.raises(InvalidProblem, match="empty"):
+            await pipeline.run("  ", mode="tot_only")
+        with pytest.raises(ReasoningError, match=r"'s3_rag' retrieves passages, but no plugin provides 'rag'"):
+            await pipeline.run(QUESTION, mode="s3_rag")
+        assert h.events_on("reasoning.*") == []
+
+
+async def test_hook_pygent_reasoning() -> None:
+    async with harness(scripted()) as h:
+        pipeline = h.kernel.hook.pygent_reasoning()
+        assert isinstance(pipeline, ReasoningPipeline) and pipeline is h.plugin("reasoning").pipeline
+        assert set(pipeline.modes()) == set(MODES) and all(pipeline.modes().values())
+        result = await pipeline.run(QUESTION, mode="rag_only", session_id="e1")
+        started, finished = h.events_on("reasoning.started")[0], h.events_on("reasoning.finished")[0]
+    assert (started.session_id, started.query, started.mode) == ("e1", QUESTION, "rag_only")
+    assert (finished.session_id, finished.mode, finished.confidence) == ("e1", "rag_only", result.confidence)
+    assert finished.source == "reasoning"
