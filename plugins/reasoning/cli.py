@@ -1,0 +1,169 @@
+"""``pygent reason "PROBLEM"``: the reasoning pipeline in this process, its tree drawn as it grows."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import uuid
+from typing import Any
+
+import anyio
+import click
+from pygent_sdk.cli import CliContext, err, out, pass_cli, run
+from pygent_sdk.reasoning import MODES, REASONING, TREE_SEARCH, ReasoningError, ReasoningResult
+from rich.markup import escape
+
+from .sessions import LiveTree, check_request
+
+
+def node_label(node: dict[str, Any]) -> str:
+    """A node as one line of the tree: its thought, its value and ✓ (a solution not refuted) or
+    ✗ (pruned, or refuted)."""
+    thought = " ".join((node["thought"] or node["state"] or node["id"]).split())
+    value = "" if node["value"] is None else f"  [cyan]{node['value']:g}[/]"
+    if node["status"] == "solution" and node["verified"] is not False:
+        mark = "  [green]✓[/]"
+    elif node["status"] == "pruned" or node["verified"] is False:
+        mark = "  [red]✗[/]"
+    else:
+        mark = ""
+    style = "dim" if node["status"] == "pruned" else "none"
+    return f"[{style}]{escape(thought)}[/]{value}{mark}"
+
+
+def draw(problem: str, tree: LiveTree) -> Any:
+    """The tree so far as a rich Tree (children under their parents, in the order they came)."""
+    from rich.tree import Tree
+
+    root = Tree(f"[bold]{escape(problem)}[/]")
+    branches: dict[str, Any] = {}
+    for node in tree.nodes.values():
+        if node["parent_id"] is None and not node["thought"]:
+            branches[node["id"]] = root  # the root state
+            continue
+        branches[node["id"]] = branches.get(node["parent_id"] or "", root).add(node_label(node))
+    return root
+
+
+def report(result: ReasoningResult) -> None:
+    """Print the mode, the solution path with each step's value, the answer and what it cost."""
+    out.print(f"[bold]Mode:[/] {escape(result.mode)}"
+              + (f" (asked: {escape(result.requested)})" if result.requested != result.mode else "")
+              + (f": {escape(result.why)}" if result.why else ""))
+    tree = result.tree or {}
+    nodes = {n["id"]: n for n in tree.get("nodes", ())}
+    steps = [nodes[i] for i in tree.get("path", ()) if i in nodes and nodes[i]["depth"] > 0]
+    if steps:
+        out.print("[bold]Solution path:[/]")
+        for number, node in enumerate(steps, 1):
+            value = "" if node["value"] is None else f"  [cyan](value {node['value']:g})[/]"
+            out.print(f"  {number}. {escape(' '.join(node['thought'].split()))}{value}")
+    verified = tree.get("verified")
+    verdict = {True: "[green]verified ✓[/]", False: "[red]refuted ✗[/]", None: "not verifiable"}[verified]
+    out.print(f"[bold]Answer:[/] {escape(result.answer)}" + (f"  ({verdict})" if tree else ""))
+    out.print(f"[bold]Confidence:[/] {result.confidence:.2f} ({escape(result.confidence_source)})")
+    if tree:
+        out.print(f"[bold]Search:[/] {tree.get('stopped')} after {len(nodes)} node(s), "
+                  f"{tree.get('model_calls', 0)} model call(s), {tree.get('cache_hits', 0)} cache hit(s)")
+    if result.timings:
+        out.print("[bold]Timings:[/] " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
+    out.print(f"[bold]Tokens:[/] {result.usage.prompt_tokens} prompt, {result.usage.completion_tokens} completion"
+              + ("  (from the result cache)" if result.cached else ""))
+
+
+def register(cli: click.Group) -> None:
+    """Add ``reason`` to the ``pygent`` command."""
+
+    @cli.command()
+    @click.argument("problem")
+    @click.option("--mode", type=click.Choice(MODES), help="Pipeline mode (default: [reasoning] mode).")
+    @click.option("--task", help="Reasoning task, e.g. game24 or open (default: the pipeline's choice).")
+    @click.option("--breadth", type=int, help="States kept per layer (BFS) or children tried (DFS).")
+    @click.option("--depth", type=int, help="Depth limit in steps (default: the task's).")
+    @click.option("--search", type=click.Choice(["bfs", "dfs"]), help="Search algorithm.")
+    @click.option("--evaluator", type=click.Choice(["value", "vote"]), help="How states are valued.")
+    @click.option("-m", "--model", help="Chat model of the search (default: the default model).")
+    @click.option("-C", "--collection", help="Collection the retrieving modes search.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no tree drawn).")
+    @pass_cli
+    def reason(ctx: CliContext, problem: str, mode: str | None, task: str | None, breadth: int | None,
+               depth: int | None, search: str | None, evaluator: str | None, model: str | None,
+               collection: str | None, as_json: bool) -> None:
+        """Reason about PROBLEM: draw the search tree as it grows, then the solution path."""
+        if not problem.strip():
+            raise click.UsageError('PROBLEM is empty: pygent reason "what to solve"')
+        overrides = {k: v for k, v in (("breadth", breadth), ("depth", depth), ("search", search),
+                                       ("evaluator", evaluator)) if v is not None}
+
+        async def main() -> ReasoningResult | str | None:
+            async with ctx.kernel() as kernel:
+                pipeline = kernel.service(REASONING)
+                try:
+                    settings = check_request(kernel.service(TREE_SEARCH), problem, mode=mode, task=task,
+                                             settings=overrides, model=model)
+                except ReasoningError as error:
+                    return str(error)  # raised as a usage error once the kernel has stopped
+                return await solve(kernel, pipeline, settings)
+
+        async def solve(kernel: Any, pipeline: Any, settings: Any) -> ReasoningResult | None:
+            session_id = uuid.uuid4().hex[:16]
+            tree = LiveTree(session_id)
+            stopping = False
+            result: ReasoningResult | None = None
+
+            async def follow(sub: Any, live: Any) -> None:
+                async for event in sub:
+                    tree.apply(event)
+                    if live is not None:
+                        live.update(draw(problem, tree))
+
+            async def interrupts(scope: anyio.CancelScope) -> None:
+                nonlocal stopping
+                with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                    async for _ in signals:
+                        if stopping:
+                            scope.cancel()
+                            return
+                        stopping = True
+                        err.print("[yellow]Stopping: the search ends with its best partial result "
+                                  "(Ctrl-C again to abort).[/]")
+
+            with kernel.bus.subscribe("tot.>", maxsize=10_000, name="pygent-reason") as sub:
+                live = None
+                if not as_json:
+                    from rich.live import Live
+
+                    live = Live(draw(problem, tree), console=err, refresh_per_second=8,
+                                vertical_overflow="ellipsis" if err.is_terminal else "visible")
+                    live.start()
+                try:
+                    async with anyio.create_task_group() as tasks:
+                        tasks.start_soon(follow, sub, live)
+                        if threading.current_thread() is threading.main_thread():
+                            tasks.start_soon(interrupts, tasks.cancel_scope)
+                        result = await pipeline.run(
+                            problem, mode=mode or pipeline.config.mode, task=task, settings=settings,
+                            collection=collection, session_id=session_id, stop=lambda: stopping)
+                        tasks.cancel_scope.cancel()
+                    for event in sub.drain():  # what the follower had not read yet
+                        tree.apply(event)
+                finally:
+                    if live is not None:
+                        live.update(draw(problem, tree))
+                        live.stop()
+            return result
+
+        found = run(main)
+        if isinstance(found, str):
+            raise click.UsageError(found)
+        if found is None:
+            err.print("[red]Aborted.[/]")
+            click.get_current_context().exit(130)
+        if as_json:
+            print(json.dumps(found.to_dict(), indent=2, default=str))
+        else:
+            report(found)
+        tree = found.tree or {}
+        if not found.found or tree.get("verified") is False:
+            click.get_current_context().exit(1)
