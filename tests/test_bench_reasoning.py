@@ -123,3 +123,58 @@ async def test_the_oracle_streams_with_estimated_usage() -> None:
     assert response.finish_reason == "stop" and len(response.text.splitlines()) == 8
     assert response.usage.prompt_tokens > 10 and response.usage.completion_tokens > 10
     assert response.model == "oracle:game24"
+
+
+def test_the_game24_task_accepts_every_oracle_line() -> None:
+    from pygent_plugins.tot.tasks.game24 import Game24
+
+    task = Game24()
+    problem = task.problem("4 9 10 13")
+    oracle = Game24Oracle(proposals=None, noise=0.0, seed=0)
+    state = ""
+    for _ in range(3):
+        text = oracle.reply(task.propose_messages(problem, state)[-1].content)
+        proposals = task.parse_proposals(problem, state, text)
+        assert len(proposals) == len(text.splitlines()) and all(p.rejected is None for p in proposals)
+        sure = [p for p in proposals
+                if oracle.reply(task.value_messages(problem, p.state)[-1].content) == "sure"]
+        state = sure[0].state
+    assert task.verify(problem, task.final_answer(problem, state) or "")
+    direct = oracle.reply(task.direct_messages(problem, chain=True)[-1].content)
+    assert task.extract_answer(problem, direct) == re.search(r"Answer: (.+) = 24", direct).group(1)  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_the_tot_plugin_offers_the_oracle_unless_configured_off() -> None:
+    from pygent_sdk.models import CHAT_MODEL
+    from pygent_sdk.reasoning import TREE_SEARCH
+    from pygent_sdk.testing import PluginHarness
+
+    async with PluginHarness(["models", "tot"], {"models": {"default": "oracle:game24"}}) as h:
+        model = h.kernel.service(CHAT_MODEL, name="oracle:game24")
+        assert model.name == "oracle:game24" and "no language model" in model.description
+        tot = h.kernel.service(TREE_SEARCH)
+        result = await tot.solve("4 9 10 13", task="game24", settings=tot.settings({"n_evaluate": 1}))
+        assert result.model_calls > 0 and result.solved is bool(result.verified)
+        reasons = {n.reason for n in result.nodes if n.status == "pruned"}
+        assert reasons <= {"not among the best 5", "the verifier refutes it"}  # none was illegal
+    async with PluginHarness(["models", "tot"], {"tot": {"oracle": False}}) as h:
+        names = [m.name for answer in h.kernel.hook.pygent_chat_models() for m in answer]
+        assert "oracle:game24" not in names
+
+
+def test_bench_machinery_on_ten_puzzles() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--puzzles", "10", "--skip-model", "--overhead-puzzles", "1",
+         "--delay", "0.005"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "1. Machinery: Game of 24 ranks 901-910 (10 puzzles)" in out
+    rows = {line.split("  ")[1].strip(): line.split() for line in out.splitlines()
+            if line.startswith(("  single chain", "  BFS b=", "  full expansion"))}
+    assert set(rows) == {"single chain", "BFS b=1", "BFS b=5", "full expansion"}
+    assert rows["full expansion"][-5:-3] == ["10/10", "1.00"]
+    assert "verifier and check disagree" not in out
+    assert "3. Overhead: tot engine" in out and re.search(r"\d\.\d{3}x", out)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pygent_sdk import Health, Plugin, hookimpl
+from pydantic import Field
+from pygent_sdk import ChatModel, Health, Plugin, hookimpl
 from pygent_sdk.plugin import PluginContext, add_hookspecs_once
 from pygent_sdk.reasoning import ReasoningHooks, ReasoningTask, TreeSearch, TreeSettings
 
@@ -24,6 +25,9 @@ __all__ = ["TotConfig", "TotPlugin"]
 class TotConfig(TreeSettings):
     """Configuration of the ``[tot]`` table: the defaults of every Tree-of-Thought search (a
     request or an agent's config overrides them)."""
+
+    oracle: bool = Field(True, description="Offer the chat model oracle:game24, a checkable Game of "
+                         "24 proposer and evaluator with no language model (for benchmarks and demos).")
 
 
 class TotPlugin(Plugin):
@@ -38,7 +42,8 @@ class TotPlugin(Plugin):
         super().__init__(config, context)
         from .engine import Engine
 
-        self.engine: Engine = Engine(context, config)
+        self.engine: Engine = Engine(context, TreeSettings(**config.model_dump(exclude={"oracle"})))
+        self._oracle: ChatModel | None = None
 
     @hookimpl
     def pygent_addhooks(self, pluginmanager: Any) -> None:
@@ -54,6 +59,16 @@ class TotPlugin(Plugin):
     @hookimpl
     def pygent_tree_search(self) -> TreeSearch | None:
         return self.engine
+
+    @hookimpl(optionalhook=True)
+    def pygent_chat_models(self) -> list[ChatModel]:
+        if not self.config.oracle:
+            return []
+        if self._oracle is None:
+            from .oracle import Game24Oracle
+
+            self._oracle = Game24Oracle()
+        return [self._oracle]
 
     @hookimpl
     def pygent_health(self) -> Health:
