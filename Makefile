@@ -38,6 +38,7 @@ bench: $(STAMP)  ## benchmarks (installs autogen-core, Agno, FastAPI, granian an
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/knowledge.py
+	$(BIN)/python bench/reasoning.py
 
 clean:
 	rm -rf $(VENV) .pygent .pytest_cache
