@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from functools import partial
 
 import anyio
 from pygent_sdk import ChatMessage, ChatModel, ChatOptions, Usage
@@ -20,6 +21,8 @@ from pygent_sdk.reasoning import (
     NodeStatus, Problem, Proposal, ReasoningTask, StopSignal, Stopped, ThoughtNode, TotNodeEvaluated,
     TotNodeProposed, TotNodePruned, TotSolution, TreeSettings,
 )
+
+from .gate import Gate
 
 Job = Callable[[], Awaitable[None]]
 STOP_POLL_S = 0.05
@@ -64,7 +67,7 @@ class Tree:
         self.task, self.problem, self.settings = task, problem, settings
         self.model, self.bus, self.source, self.session_id, self.stop = model, bus, source, session_id, stop
         self.options = ChatOptions(max_tokens=settings.max_reply_tokens, temperature=settings.temperature)
-        self.limiter = anyio.CapacityLimiter(settings.concurrency)
+        self.gate = Gate(settings.concurrency)
         self.depth = settings.depth or task.depth
         self.started = time.monotonic()
         self.deadline = self.started + settings.max_seconds if settings.max_seconds else math.inf
@@ -73,7 +76,7 @@ class Tree:
         self.usage = Usage()
         self.model_calls = 0
         self.model_seconds = 0.0
-        self.cache: dict[tuple[str, ...], float | anyio.Event] = {}
+        self.cache: dict[tuple[str, ...], float] = {}
         self.cache_hits = 0
         self.halted: Stopped | None = None
         self.solution: Node | None = None
@@ -105,22 +108,24 @@ class Tree:
         return self.halted is not None
 
     async def layer(self, jobs: Sequence[Job]) -> None:
-        """Run ``jobs`` concurrently until done or halted; a model or task error is raised here.
-        Every checked model call (:meth:`ask`) runs inside one."""
+        """Run ``jobs`` on up to ``concurrency`` workers until done or halted; a model or task
+        error is raised here. Every checked model call (:meth:`ask`) runs inside one."""
         if not jobs or self.over():
             return
+        queue = iter(jobs)
+        workers = min(len(jobs), self.settings.concurrency)
         with anyio.CancelScope(deadline=self.deadline) as scope:
             self._scope = scope
             try:
-                if self.stop is None and len(jobs) == 1:
-                    await self._guard(jobs[0])
+                if self.stop is None and workers == 1:
+                    await self._work(queue)
                 else:
                     async with anyio.create_task_group() as group:
                         if self.stop is not None:
                             group.start_soon(self._watch)
                         async with anyio.create_task_group() as work:
-                            for job in jobs:
-                                work.start_soon(self._guard, job)
+                            for _ in range(workers):
+                                work.start_soon(self._work, queue)
                         group.cancel_scope.cancel()
             finally:
                 self._scope = None
@@ -129,16 +134,18 @@ class Tree:
         if self.error is not None:
             raise self.error
 
-    async def _guard(self, job: Job) -> None:
-        try:
-            await job()
-        except Exception as error:  # a model or a task failed: end the layer, raise it after
-            while isinstance(error, ExceptionGroup):
-                error = error.exceptions[0]
-            if self.error is None:
-                self.error = error
-            if self._scope is not None:
-                self._scope.cancel()
+    async def _work(self, queue: Iterator[Job]) -> None:
+        for job in queue:
+            if self.halted is not None or self.error is not None:
+                return
+            try:
+                await job()
+            except Exception as error:  # a model or a task failed: end the layer, raise it after
+                while isinstance(error, ExceptionGroup):
+                    error = error.exceptions[0]
+                self.error = self.error or error
+                if self._scope is not None:
+                    self._scope.cancel()
 
     async def _watch(self) -> None:
         while not self.over():
@@ -149,7 +156,7 @@ class Tree:
     async def ask(self, messages: list[ChatMessage], *, checked: bool = True) -> str:
         """One model call, timed and counted; ``checked`` (inside a layer) ends the calling job
         instead when the search must stop."""
-        async with self.limiter:
+        async with self.gate:
             if checked and self.over():
                 await anyio.sleep_forever()  # the layer's scope is cancelled: this job ends here
             began = time.perf_counter()
@@ -200,7 +207,7 @@ class Tree:
         """The new children of ``parents`` to evaluate (identical states merged, rejected and
         settled ones left out)."""
         self.fresh, self._seen = [], set()
-        await self.layer([lambda parent=parent: self.expand(parent) for parent in parents])
+        await self.layer([partial(self.expand, parent) for parent in parents])
         return self.fresh
 
     async def expand(self, parent: Node) -> None:
@@ -262,42 +269,41 @@ class Tree:
                 group.start_soon(job)
 
     async def evaluate(self, nodes: Sequence[Node]) -> None:
-        """Value each node alone (``value``) or by the layer's votes (``vote``)."""
+        """Value each node alone (``value``) or by the layer's votes (``vote``). An identical
+        value prompt is asked once per search: the others reuse its value (cache hits)."""
         if not nodes:
             return
-        if self.settings.evaluator == "value":
-            await self.layer([lambda node=node: self.value(node) for node in nodes])
-        else:
-            await self.layer([lambda: self.vote(nodes)])
-
-    async def value(self, node: Node) -> None:
-        """``n_evaluate`` value samples of ``node``, summed; identical prompts are asked once."""
-        messages = self.task.value_messages(self.problem, node.state)
-        key = tuple(m.content for m in messages)
-        known = self.cache.get(key)
-        if isinstance(known, anyio.Event):
-            await known.wait()
-            known = self.cache.get(key)
-        if isinstance(known, float):
-            self.cache_hits += 1
-            await self.evaluated(node, known, cached=True)
+        if self.settings.evaluator == "vote":
+            await self.layer([partial(self.vote, nodes)])
             return
-        pending = self.cache[key] = anyio.Event()
+        asked: dict[tuple[str, ...], list[Node]] = {}
+        for node in nodes:
+            key = tuple(m.content for m in self.task.value_messages(self.problem, node.state))
+            if key in self.cache:
+                self.cache_hits += 1
+                await self.evaluated(node, self.cache[key], cached=True)
+            elif key in asked:
+                asked[key].append(node)
+            else:
+                asked[key] = [node]
+        await self.layer([partial(self.value, key, same) for key, same in asked.items()])
+
+    async def value(self, key: tuple[str, ...], nodes: list[Node]) -> None:
+        """``n_evaluate`` value samples of the state of ``nodes`` (one prompt), summed."""
+        first = nodes[0]
+        messages = self.task.value_messages(self.problem, first.state)
         samples: list[float] = []
 
         async def sample() -> None:
             text = await self.ask(messages)
-            samples.append(float(self.task.parse_value(self.problem, node.state, text)))
+            samples.append(float(self.task.parse_value(self.problem, first.state, text)))
 
-        try:
-            await self.together([sample] * self.settings.n_evaluate)
-        except BaseException:
-            del self.cache[key]
-            raise
-        finally:
-            pending.set()
-        self.cache[key] = sum(samples)
-        await self.evaluated(node, sum(samples))
+        await self.together([sample] * self.settings.n_evaluate)
+        value = self.cache[key] = sum(samples)
+        await self.evaluated(first, value)
+        for node in nodes[1:]:
+            self.cache_hits += 1
+            await self.evaluated(node, value, cached=True)
 
     async def vote(self, nodes: Sequence[Node]) -> None:
         """``n_evaluate`` votes over ``nodes``: each node's value is the votes it got (a lone
@@ -337,7 +343,7 @@ class Tree:
     async def answer_finals(self, nodes: Sequence[Node]) -> None:
         """Write and verify the answers of the final ``nodes`` the task cannot answer alone."""
         waiting = [n for n in nodes if n.final and n.answer is None]
-        await self.layer([lambda node=node: self.write(node) for node in waiting])
+        await self.layer([partial(self.write, node) for node in waiting])
 
     async def write(self, node: Node, *, checked: bool = True) -> None:
         """The model writes ``node``'s answer from its state (``answer_messages``), verified."""

@@ -34,9 +34,14 @@ def fmt(number: Fraction) -> str:
     return str(number.numerator) if number.denominator == 1 else f"{number.numerator}/{number.denominator}"
 
 
+def number(token: str) -> Fraction:
+    """An integer, fraction or decimal token as an exact number (integers the fast way)."""
+    return Fraction(int(token)) if token.lstrip("-").isdigit() else Fraction(token)
+
+
 def numbers_of(text: str) -> list[Fraction]:
-    """The numbers of a space-separated list (integers, fractions or decimals)."""
-    return [Fraction(token) for token in text.split()]
+    """The numbers of a space-separated list."""
+    return [number(token) for token in text.split()]
 
 
 def left_text(numbers: list[Fraction]) -> str:
@@ -68,16 +73,19 @@ class Game24(BaseTask):
                 )
         return Problem(" ".join(str(int(t)) for t in tokens), context)
 
+    def left(self, problem: Problem, state: str) -> str:
+        """The numbers left after ``state`` as written there (the problem's for the empty state)."""
+        found = _LEFT.search(state, state.rfind("\n") + 1) if state else None
+        return " ".join(found.group(1).split()) if found else problem.text
+
     def remaining(self, problem: Problem, state: str) -> list[Fraction]:
-        """The numbers left after ``state`` (the problem's for the empty state)."""
-        lines = state.strip().splitlines()
-        found = _LEFT.search(lines[-1]) if lines else None
-        return numbers_of(found.group(1)) if found else numbers_of(problem.text)
+        """The numbers left after ``state``."""
+        return numbers_of(self.left(problem, state))
 
     # --- proposals -----------------------------------------------------------------------------
 
     def propose_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
-        left = left_text(self.remaining(problem, state))
+        left = self.left(problem, state)
         return [ChatMessage("user", context_block(problem) + prompts.PROPOSE.format(input=left))]
 
     def parse_proposals(self, problem: Problem, state: str, text: str) -> list[Proposal]:
@@ -86,7 +94,7 @@ class Game24(BaseTask):
 
     def step(self, state: str, left: list[Fraction], found: re.Match[str]) -> Proposal:
         """The proposal of one ``a op b = c`` line from the numbers ``left`` after ``state``."""
-        a, b, claimed = (Fraction(found.group(i)) for i in (1, 3, 4))
+        a, b, claimed = (number(found.group(i)) for i in (1, 3, 4))
         op = _ASCII.get(found.group(2), found.group(2))
         thought = found.group(0)
         rest = list(left)
@@ -108,13 +116,13 @@ class Game24(BaseTask):
     # --- evaluation ----------------------------------------------------------------------------
 
     def value_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
-        left = left_text(self.remaining(problem, state))
+        left = self.left(problem, state)
         return [ChatMessage("user", context_block(problem) + prompts.VALUE.format(input=left))]
 
     # --- final states and answers --------------------------------------------------------------
 
     def is_final(self, problem: Problem, state: str) -> bool:
-        return bool(state.strip()) and len(self.remaining(problem, state)) == 1
+        return bool(state) and len(self.left(problem, state).split()) == 1
 
     def final_answer(self, problem: Problem, state: str) -> str | None:
         """The expression the steps build, e.g. ``(13 - 9) * (10 - 4)``; None before the end."""
@@ -125,8 +133,8 @@ class Game24(BaseTask):
             found = _STEP.search(line)
             if found is None:
                 return None
-            (a, ea), (b, eb) = self.take(items, Fraction(found.group(1))), self.take(items, Fraction(found.group(3)))
-            items.append((Fraction(found.group(4)), f"({ea} {found.group(2)} {eb})"))
+            (_, ea), (_, eb) = self.take(items, number(found.group(1))), self.take(items, number(found.group(3)))
+            items.append((number(found.group(4)), f"({ea} {found.group(2)} {eb})"))
         expression = items[0][1]
         return expression[1:-1] if expression.startswith("(") and expression.endswith(")") else expression
 
