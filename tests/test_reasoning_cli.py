@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.reasoning import ReasoningPlugin
 from pygent_plugins.tot import TotPlugin
+from pygent_plugins.tot.oracle import Game24Oracle
 from pygent_sdk.cli import CliContext
 from pygent_sdk.testing import cli_context
 
@@ -55,6 +56,19 @@ def test_reason_json_prints_the_result(context: CliContext) -> None:
     assert result["mode"] == "tot_only" and result["answer"] and result["tree"]["settings"]["search"] == "dfs"
     assert_tree(result["tree"]["nodes"])
     assert "idea" not in ran.stderr  # no tree drawn
+
+
+def test_reason_game24_shows_a_verified_solution_with_the_exact_checkable_model(context: CliContext) -> None:
+    ScriptedProvider.models = [Game24Oracle(proposals=None, noise=0.0, seed=1, name="exact")]
+    ran = CliRunner().invoke(group(), ["reason", "--task", "game24", "4 9 10 13", "-m", "exact"], obj=context)
+    assert ran.exit_code == 0, ran.output
+    assert "4 9 10 13" in ran.stderr and "(left: " in ran.stderr and "✓" in ran.stderr
+    lines = ran.stdout.splitlines()
+    path = lines.index("Solution path:")
+    assert [line.split(".")[0] for line in lines[path + 1:path + 4]] == ["  1", "  2", "  3"]
+    assert "(left: 24)" in lines[path + 3]
+    answer = next(line for line in lines if line.startswith("Answer: "))
+    assert "verified ✓" in answer, answer
 
 
 @pytest.mark.parametrize(("args", "says"), [

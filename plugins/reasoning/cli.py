@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import anyio
+import anyio.abc
 import click
 from pygent_sdk.cli import CliContext, err, out, pass_cli, run
 from pygent_sdk.reasoning import MODES, REASONING, TREE_SEARCH, ReasoningError, ReasoningResult
@@ -55,7 +56,7 @@ def report(result: ReasoningResult) -> None:
     nodes = {n["id"]: n for n in tree.get("nodes", ())}
     steps = [nodes[i] for i in tree.get("path", ()) if i in nodes and nodes[i]["depth"] > 0]
     if steps:
-        out.print("[bold]Solution path:[/]")
+        out.print("[bold]Solution path:[/]" if result.found else "[bold]Best path (no solution):[/]")
         for number, node in enumerate(steps, 1):
             value = "" if node["value"] is None else f"  [cyan](value {node['value']:g})[/]"
             out.print(f"  {number}. {escape(' '.join(node['thought'].split()))}{value}")
@@ -70,6 +71,26 @@ def report(result: ReasoningResult) -> None:
         out.print("[bold]Timings:[/] " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     out.print(f"[bold]Tokens:[/] {result.usage.prompt_tokens} prompt, {result.usage.completion_tokens} completion"
               + ("  (from the result cache)" if result.cached else ""))
+
+
+class Interrupts:
+    """Ctrl-C while ``pygent reason`` runs: the first asks the search to stop with its best
+    partial result, the second aborts it; later ones (the kernel stopping) are ignored."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self.abort = anyio.CancelScope()
+
+    async def watch(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            task_status.started()
+            async for _ in signals:
+                if self.stopping:
+                    self.abort.cancel()
+                    continue
+                self.stopping = True
+                err.print("[yellow]Stopping: the search ends with its best partial result "
+                          "(Ctrl-C again to abort).[/]")
 
 
 def register(cli: click.Group) -> None:
@@ -97,19 +118,25 @@ def register(cli: click.Group) -> None:
                                        ("evaluator", evaluator)) if v is not None}
 
         async def main() -> ReasoningResult | str | None:
-            async with ctx.kernel() as kernel:
-                pipeline = kernel.service(REASONING)
+            interrupts = Interrupts()
+            async with anyio.create_task_group() as watching:
+                if threading.current_thread() is threading.main_thread():
+                    await watching.start(interrupts.watch)  # until the kernel has stopped
                 try:
-                    settings = check_request(kernel.service(TREE_SEARCH), problem, mode=mode, task=task,
-                                             settings=overrides, model=model)
-                except ReasoningError as error:
-                    return str(error)  # raised as a usage error once the kernel has stopped
-                return await solve(kernel, pipeline, settings)
+                    async with ctx.kernel() as kernel:
+                        pipeline = kernel.service(REASONING)
+                        try:
+                            settings = check_request(kernel.service(TREE_SEARCH), problem, mode=mode,
+                                                     task=task, settings=overrides, model=model)
+                        except ReasoningError as error:
+                            return str(error)  # raised as a usage error once the kernel has stopped
+                        return await solve(kernel, pipeline, settings, interrupts)
+                finally:
+                    watching.cancel_scope.cancel()
 
-        async def solve(kernel: Any, pipeline: Any, settings: Any) -> ReasoningResult | None:
+        async def solve(kernel: Any, pipeline: Any, settings: Any, interrupts: Interrupts) -> ReasoningResult | None:
             session_id = uuid.uuid4().hex[:16]
             tree = LiveTree(session_id)
-            stopping = False
             result: ReasoningResult | None = None
 
             async def follow(sub: Any, live: Any) -> None:
@@ -117,17 +144,6 @@ def register(cli: click.Group) -> None:
                     tree.apply(event)
                     if live is not None:
                         live.update(draw(problem, tree))
-
-            async def interrupts(scope: anyio.CancelScope) -> None:
-                nonlocal stopping
-                with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                    async for _ in signals:
-                        if stopping:
-                            scope.cancel()
-                            return
-                        stopping = True
-                        err.print("[yellow]Stopping: the search ends with its best partial result "
-                                  "(Ctrl-C again to abort).[/]")
 
             with kernel.bus.subscribe("tot.>", maxsize=10_000, name="pygent-reason") as sub:
                 live = None
@@ -140,11 +156,10 @@ def register(cli: click.Group) -> None:
                 try:
                     async with anyio.create_task_group() as tasks:
                         tasks.start_soon(follow, sub, live)
-                        if threading.current_thread() is threading.main_thread():
-                            tasks.start_soon(interrupts, tasks.cancel_scope)
-                        result = await pipeline.run(
-                            problem, mode=mode or pipeline.config.mode, task=task, settings=settings,
-                            collection=collection, session_id=session_id, stop=lambda: stopping)
+                        with interrupts.abort:
+                            result = await pipeline.run(
+                                problem, mode=mode or pipeline.config.mode, task=task, settings=settings,
+                                collection=collection, session_id=session_id, stop=lambda: interrupts.stopping)
                         tasks.cancel_scope.cancel()
                     for event in sub.drain():  # what the follower had not read yet
                         tree.apply(event)
