@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from pygent_sdk import ChatMessage, ChatOptions
 from pygent_sdk.reasoning import MODES, TreeSettings
 from pygent_sdk.structs import config_struct
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
+from anyio.from_thread import start_blocking_portal
 from websockets.asyncio.client import connect
 
 from .agent_kit import ScriptedProvider
@@ -157,7 +159,8 @@ async def test_routes_start_follow_read_stop_refuse_and_survive_a_restart(tmp_pa
                             ({"problem": "x", "settings": {"depth": 1000}}, "depth"),
                             ({"problem": "x", "settings": {"colour": 1}}, "colour"),
                             ({"problem": "x", "query": "y"}, "query"), ({"problem": "x", "colour": 1}, "colour"),
-                            ({"problem": "1 2 3", "task": "game24"}, "game24")]:
+                            ({"problem": "1 2 3", "task": "game24"}, "game24"),
+                            ({"problem": "x", "model": "nope"}, "model")]:
             bad = await api.post("/reasoning/start", json=body)
             assert bad.status_code == 400, (body, bad.text)
             assert bad.headers["content-type"].startswith("application/problem+json")
@@ -252,3 +255,28 @@ async def test_websocket_frames_draw_the_tree_then_complete_and_stop_a_long_sear
         async with connect(url.replace("http://", "ws://") + f"/ws?token={keys['viewer']}") as ws:
             await ws.send(json.dumps({"type": "start_reasoning", "problem": "x"}))
             assert "needs the 'write' permission" in json.loads(await ws.recv())["error"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+def test_reasoning_routes_pass_schemathesis(tmp_path: Path, anyio_backend: str) -> None:
+    """The /reasoning routes' OpenAPI tells the truth (`schemathesis run --checks all`), except
+    that a task may refuse a problem the schema cannot describe (game24 takes four numbers from
+    1 to 13): a 400 that positive_data_acceptance would count as a failure."""
+    from .test_schema import SCHEMATHESIS, summary
+
+    with start_blocking_portal() as portal, \
+            portal.wrap_async_context_manager(served(tmp_path / "data")) as (url, _, h):
+        key = h.kernel.hook.pygent_auth_keys().create("admin")[1]
+        config = tmp_path / "schemathesis.toml"
+        config.write_text('[checks.negative_data_rejection]\nexpected-statuses = '
+                          '["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "429"]\n')
+        run = subprocess.run(
+            [SCHEMATHESIS, "--config-file", str(config), "run", f"{url}/schema/openapi.json",
+             "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+             "--header", f"X-API-Key: {key}", "--max-examples", "10", "--seed", "1",
+             "--include-path-regex", "/reasoning", "--request-timeout", "30", "--no-color"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        )
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, summary(report)
+    assert "Tested: 7" in report, report[-3000:]

@@ -12,6 +12,7 @@ import anyio
 import anyio.abc
 import click
 from pygent_sdk.cli import CliContext, err, out, pass_cli, run
+from pygent_sdk.errors import PygentError
 from pygent_sdk.reasoning import MODES, REASONING, TREE_SEARCH, ReasoningError, ReasoningResult
 from rich.markup import escape
 
@@ -117,7 +118,9 @@ def register(cli: click.Group) -> None:
         overrides = {k: v for k, v in (("breadth", breadth), ("depth", depth), ("search", search),
                                        ("evaluator", evaluator)) if v is not None}
 
-        async def main() -> ReasoningResult | str | None:
+        async def main() -> ReasoningResult | PygentError | str | None:
+            """The result (None: aborted), a bad request's message, or the error that stopped
+            the run: returned, not raised, so that no task group wraps it."""
             interrupts = Interrupts()
             async with anyio.create_task_group() as watching:
                 if threading.current_thread() is threading.main_thread():
@@ -129,8 +132,10 @@ def register(cli: click.Group) -> None:
                             settings = check_request(kernel.service(TREE_SEARCH), problem, mode=mode,
                                                      task=task, settings=overrides, model=model)
                         except ReasoningError as error:
-                            return str(error)  # raised as a usage error once the kernel has stopped
+                            return str(error)
                         return await solve(kernel, pipeline, settings, interrupts)
+                except PygentError as error:
+                    return error
                 finally:
                     watching.cancel_scope.cancel()
 
@@ -153,13 +158,18 @@ def register(cli: click.Group) -> None:
                     live = Live(draw(problem, tree), console=err, refresh_per_second=8,
                                 vertical_overflow="ellipsis" if err.is_terminal else "visible")
                     live.start()
+                failed: PygentError | None = None
                 try:
                     async with anyio.create_task_group() as tasks:
                         tasks.start_soon(follow, sub, live)
                         with interrupts.abort:
-                            result = await pipeline.run(
-                                problem, mode=mode or pipeline.config.mode, task=task, settings=settings,
-                                collection=collection, session_id=session_id, stop=lambda: interrupts.stopping)
+                            try:
+                                result = await pipeline.run(
+                                    problem, mode=mode or pipeline.config.mode, task=task, settings=settings,
+                                    collection=collection, session_id=session_id,
+                                    stop=lambda: interrupts.stopping)
+                            except PygentError as error:
+                                failed = error
                         tasks.cancel_scope.cancel()
                     for event in sub.drain():  # what the follower had not read yet
                         tree.apply(event)
@@ -167,11 +177,15 @@ def register(cli: click.Group) -> None:
                     if live is not None:
                         live.update(draw(problem, tree))
                         live.stop()
+            if failed is not None:
+                raise failed
             return result
 
         found = run(main)
         if isinstance(found, str):
             raise click.UsageError(found)
+        if isinstance(found, PygentError):
+            raise found  # `pygent` prints it and exits with status 2
         if found is None:
             err.print("[red]Aborted.[/]")
             click.get_current_context().exit(130)

@@ -3,6 +3,7 @@ results (the whole tree) and the modes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -10,7 +11,7 @@ from litestar import get, post, route
 from litestar.exceptions import ClientException, TooManyRequestsException
 from litestar.params import Body, JSONBody, PathParameter, QueryParameter
 from pygent_sdk.jobs import FINAL_JOB_STATES, Job, JobError, TooManyJobs
-from pygent_sdk.reasoning import MODES, ReasoningError, TreeSettings
+from pygent_sdk.reasoning import MODES, TREE_SEARCH, ReasoningError, TreeSettings
 from pygent_sdk.structs import config_struct, given
 
 from .sessions import LiveTree, Sessions
@@ -45,19 +46,23 @@ class StartByQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     settings: Settings | None = None  # type: ignore[valid-type]
 
 
-def _schema(struct: type) -> dict[str, Any]:
+def _schema(struct: type, tasks: Sequence[str]) -> dict[str, Any]:
+    """``struct``'s JSON schema with the settings inline and ``task`` one of ``tasks``."""
     schema = msgspec.json.schema(struct)
     found = dict(schema["$defs"][struct.__name__])
     settings = schema["$defs"]["ReasoningSettings"]
-    found["properties"] = {**found["properties"], "settings": {"anyOf": [settings, {"type": "null"}]}}
+    found["properties"] = {**found["properties"], "settings": {"anyOf": [settings, {"type": "null"}]},
+                           "task": {"anyOf": [{"enum": list(tasks)}, {"type": "null"}]}}
     return found
 
 
-StartBody = Annotated[dict[str, Any], Body(
-    description='The problem as "problem" (or as "query", not both), the mode, task, collection, '
-                "model and search settings.",
-    schema_extra={"anyOf": [_schema(StartByProblem), _schema(StartByQuery)]},
-)]
+def start_body(tasks: Sequence[str]) -> Any:
+    """The type of a start body: the problem or the query, with the tasks there are."""
+    return Annotated[dict[str, Any], Body(
+        description='The problem as "problem" (or as "query", not both), the mode, task, collection, '
+                    "model and search settings.",
+        schema_extra={"anyOf": [_schema(StartByProblem, tasks), _schema(StartByQuery, tasks)]},
+    )]
 
 
 def start_params(body: Any) -> dict[str, Any]:
@@ -220,9 +225,7 @@ def routes(sessions: Sessions) -> list[Any]:
     def session(session_id: str) -> Job:
         return sessions.get(session_id)  # UnknownJob: 404
 
-    @post("/reasoning/start", status_code=202, opt=WRITE,
-          summary="Start a reasoning session in the background (a reasoning job)")
-    async def start(data: StartBody) -> StartedOut:
+    async def start(data: Any) -> StartedOut:
         params = start_params(data)
         try:
             job = await sessions.start(params)
@@ -231,6 +234,10 @@ def routes(sessions: Sessions) -> list[Any]:
         except (ReasoningError, JobError) as error:  # UnknownMode/UnknownTask are 400 here, not 404
             raise ClientException(f"Bad reasoning request: {error}") from None
         return StartedOut(job.id, job.state, job.params["mode"])
+
+    start.__annotations__["data"] = start_body(sorted(sessions.context.service(TREE_SEARCH).tasks()))
+    start = post("/reasoning/start", status_code=202, opt=WRITE,
+                 summary="Start a reasoning session in the background (a reasoning job)")(start)
 
     @post("/reasoning/stop", status_code=200, opt=WRITE,
           summary="Stop a session: the search ends with its best partial result (a finished one is answered unchanged)")

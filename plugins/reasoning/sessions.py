@@ -19,8 +19,9 @@ import anyio
 from pydantic import Field
 from pygent_sdk import Event, PluginConfig, PluginContext, PygentError
 from pygent_sdk.jobs import JOBS, Job, JobContext, JobKind, Jobs, UnknownJob
+from pygent_sdk.models import CHAT_MODEL, ModelNotFound
 from pygent_sdk.reasoning import (
-    MODES, TREE_SEARCH, InvalidProblem, Mode, ReasoningFinished, ReasoningPipeline,
+    MODES, TREE_SEARCH, InvalidProblem, Mode, ReasoningError, ReasoningFinished, ReasoningPipeline,
     ReasoningStarted, TotFinished, TotNodeEvaluated, TotNodeProposed, TotNodePruned, TotSolution,
     TreeSettings, TreeSearch, UnknownMode, UnknownTask,
 )
@@ -160,10 +161,17 @@ class Sessions:
         return jobs
 
     def check(self, params: Mapping[str, Any]) -> TreeSettings | None:
-        """Check a session's params (:func:`check_request`); its search settings."""
-        return check_request(self.context.service(TREE_SEARCH), params["problem"],
-                             mode=params.get("mode"), task=params.get("task"),
-                             settings=params.get("settings"), model=params.get("model"))
+        """Check a session's params (:func:`check_request`, and that its model exists); its
+        search settings."""
+        settings = check_request(self.context.service(TREE_SEARCH), params["problem"],
+                                 mode=params.get("mode"), task=params.get("task"),
+                                 settings=params.get("settings"), model=params.get("model"))
+        if params.get("model"):
+            try:
+                self.context.service(CHAT_MODEL, name=params["model"])
+            except ModelNotFound as error:
+                raise ReasoningError(f"model: {error}") from None
+        return settings
 
     async def start(self, params: Mapping[str, Any]) -> Job:
         """Start a session (checked first: ReasoningError naming the field). The mode defaults
