@@ -3,6 +3,7 @@ the ``pygent_reasoning_tasks`` hook, and a search (search.py) runs over a tree (
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -96,9 +97,10 @@ class Engine:
 
 async def conclude(tree: Tree, stopped: Stopped) -> tuple[Stopped, Node]:
     """Why the search ended and the node it answers from: the verified solution; else the best
-    answered final state (where nothing verifies); else, unless the search was cancelled, out
-    of time or saw the verifier refute its final states, an answer the model writes from the
-    best state reached; else the best state, with no answer."""
+    answered final state (where nothing verifies); else, unless the search was cancelled or saw
+    the verifier refute its final states, an answer the model writes from the best state reached
+    (one call past a budget; past the time budget it gets a quarter of ``max_seconds``); else
+    the best state, with no answer."""
     if tree.solution is not None:
         return stopped, tree.solution
     if stopped == "cancelled":
@@ -108,10 +110,12 @@ async def conclude(tree: Tree, stopped: Stopped) -> tuple[Stopped, Node]:
         await tree.crown(found[0])
         return ("solved" if stopped in ("depth", "exhausted") else stopped), found[0]
     best = tree.best()
-    if tree.refuted or stopped == "budget_time":
+    if tree.refuted:
         return stopped, best
-    await tree.write(best, checked=False)
-    if best.verified is not False and best.status != "solution":
+    grace = (tree.settings.max_seconds or 0) / 4 if stopped == "budget_time" else math.inf
+    with anyio.move_on_after(grace):
+        await tree.write(best, checked=False)
+    if best.answer is not None and best.verified is None:
         await tree.crown(best)
     return stopped, best
 
