@@ -209,9 +209,12 @@ class Sessions:
         if job.state == "submitted":  # still waiting for a slot: nothing to keep
             return await jobs.cancel(session_id)
         self._stopping.add(session_id)
-        with anyio.move_on_after(STOP_GRACE_S):
-            return await jobs.wait(session_id)
-        return await jobs.cancel(session_id)
+        try:
+            with anyio.move_on_after(STOP_GRACE_S):
+                return await jobs.wait(session_id)
+            return await jobs.cancel(session_id)
+        finally:
+            self._stopping.discard(session_id)
 
     def _keep(self, session_id: str) -> LiveTree:
         tree = self._live[session_id] = LiveTree(session_id)
