@@ -15,6 +15,7 @@ from pygent_plugins.reasoning.adaptive import choose, classify, puzzle_numbers
 from pygent_plugins.reasoning.cache import ResultCache
 from pygent_plugins.reasoning.s3 import parse_query, parse_selection, parse_verdict
 from pygent_sdk import ChatMessage, ChatOptions
+from pygent_sdk.knowledge import KNOWLEDGE
 from pygent_sdk.reasoning import (
     MODES, REASONING, InvalidProblem, ReasoningError, ReasoningPipeline, ReasoningResult,
     TreeSettings, UnknownMode,
@@ -71,6 +72,7 @@ def structure(result: ReasoningResult) -> None:
 def test_s3_replies_are_parsed_robustly() -> None:
     assert parse_query('Query: "plugin start order".', []) == "plugin start order"
     assert parse_query("\n  search: config keys\nmore", []) == "config keys"
+    assert parse_query("Question: How do plugins start?", ["How do plugins start?"]) is None
     assert parse_query("Plugin start order", ["plugin START order"]) is None  # a repeat
     assert parse_query("???", []) is None and parse_query("", []) is None
     assert parse_selection("Passages 1 and 3 help.", 3) == [0, 2]
@@ -244,12 +246,14 @@ async def test_results_are_cached_until_the_corpus_changes() -> None:
         fresh = await pipeline.run(QUESTION, mode="tot_enhanced_rag")
         uncached = await pipeline.run(QUESTION, mode="tot_enhanced_rag", use_cache=False)
         stopped = await pipeline.run("Stop me", mode="tot_only", stop=lambda: True)
+        halted = await pipeline.run(QUESTION, mode="s3_rag", stop=lambda: True)
         after = await pipeline.run("Stop me", mode="tot_only")
         finished = h.events_on("reasoning.finished")
     assert not other.cached and not fresh.cached and not uncached.cached
     assert stopped.tree["stopped"] == "cancelled" and not after.cached  # a cancelled run is not kept
+    assert not halted.found and halted.searches == () and halted.answer.startswith("Stopped")
     assert len(FakeTot.engine.calls) == 6
-    assert [e.cached for e in finished] == [False, True, False, False, False, False, False]
+    assert [e.cached for e in finished] == [False, True, False, False, False, False, False, False]
     assert finished[1].session_id == "b"
 
 
@@ -275,3 +279,67 @@ async def test_hook_pygent_reasoning() -> None:
     assert (started.session_id, started.query, started.mode) == ("e1", QUESTION, "rag_only")
     assert (finished.session_id, finished.mode, finished.confidence) == ("e1", "rag_only", result.confidence)
     assert finished.source == "reasoning"
+
+
+# --- end to end: SmolLM2, MiniLM, faiss, rag, tot and cot, tiny budgets ------------------------------
+
+REAL = {name: None for name in ("models", "llamacpp", "embeddings", "faiss", "rag", "tot", "cot", "reasoning")}
+DOCS = {
+    "plugins.md": "# Plugins\nPlugins start in dependency order: a plugin starts after the plugins "
+                  "that provide what it requires. They stop in reverse order.\n\n## Config\nEach "
+                  "plugin has a Config class; plugins.toml holds one table per plugin.",
+    "jobs.md": "# Jobs\nJobs run long background work. A job reports progress and can be cancelled; "
+               "its result is kept across restarts.",
+}
+TINY = {"breadth": 2, "depth": 1, "n_evaluate": 1, "max_reply_tokens": 48, "concurrency": 2}
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def real(anyio_backend: str) -> Any:
+    config = {"reasoning": {"k": 2, "s3_rounds": 2, "max_tokens": 48, "context_chars": 600},
+              "cot": {"max_tokens": 48}, "tot": TINY}
+    async with PluginHarness(REAL, config) as h:
+        knowledge = h.kernel.service(KNOWLEDGE)
+        for source, text in DOCS.items():
+            await knowledge.ingest_text(text, source=source, format="markdown")
+        yield h
+
+
+def tree_ok(result: ReasoningResult) -> None:
+    assert result.tree is not None and result.tree["nodes"] and "tot" in result.timings
+    assert result.tree["session_id"] == result.session_id and result.tree["settings"]["breadth"] == 2
+    assert result.confidence_source in ("evaluator values", "verifier")
+
+
+@pytest.mark.parametrize("mode", ["tot_only", "rag_only", "s3_rag", "tot_enhanced_rag", "tot_s3_rag"])
+async def test_every_mode_on_the_embedded_model(real: PluginHarness, mode: str) -> None:
+    pipeline = real.kernel.service(REASONING)
+    result = await pipeline.run("In which order do plugins start?", mode=mode, use_cache=False)
+    structure(result)
+    assert result.mode == result.requested == mode and result.usage.completion_tokens > 0
+    if mode.startswith("tot"):
+        tree_ok(result)
+    if mode in ("rag_only", "tot_enhanced_rag"):
+        assert "retrieve" in result.timings and result.passages
+        assert result.passages[0]["source"] == "plugins.md", result.passages
+    if "s3" in mode:
+        assert 1 <= len(result.searches) <= 2 and "search_1" in result.timings
+        assert result.searches[0]["query"] == "In which order do plugins start?"
+        assert {"round", "query", "retrieved", "kept", "decision"} <= set(result.searches[0])
+    if mode in ("rag_only", "s3_rag"):
+        assert result.answer and (result.passages or not result.found)
+
+
+async def test_adaptive_on_the_embedded_model_then_from_the_cache(real: PluginHarness) -> None:
+    pipeline = real.kernel.service(REASONING)
+    simple = await pipeline.run("What is a plugin Config?")
+    assert (simple.requested, simple.complexity, simple.mode) == ("adaptive", "simple", "rag_only")
+    assert "classify" in simple.timings and simple.why.startswith("simple: ")
+    structure(simple)
+    again = await pipeline.run("What is a plugin  Config?")
+    assert again.cached and again.answer == simple.answer and again.session_id != simple.session_id

@@ -44,7 +44,10 @@ def _best(passages: Sequence[Passage]) -> float | None:
 async def _answer(run: Run, passages: Sequence[Passage], best: float | None,
                   searches: Sequence[dict[str, Any]] = ()) -> Outcome:
     """An answer from ``passages`` (already judged relevant); when there are none, an answer
-    that says so, with the best similarity seen as its (low) confidence."""
+    that says so, with the best similarity seen as its (low) confidence; none once stopped."""
+    if run.stopped:
+        return Outcome("Stopped before an answer was written.", False, retrieval.similarity(passages),
+                       "retrieval similarity", searches=tuple(searches), note="stopped")
     if not passages:
         return Outcome(retrieval.nothing_relevant(run, best), False, min(1.0, max(0.0, best or 0.0)),
                        "retrieval similarity", searches=tuple(searches), note="nothing relevant retrieved")

@@ -21,7 +21,7 @@ from .run import Run
 
 ENOUGH_SIMILARITY = 0.5
 """When the model's yes/no is unreadable: enough once a kept passage is this similar."""
-_QUERY_LABEL = re.compile(r"^(?:(?:search\s+)?query|search)\s*[:：-]\s*", re.I)
+_QUERY_LABEL = re.compile(r"^(?:(?:search\s+)?query|search|question)\s*[:：-]\s*", re.I)
 _VERDICT = re.compile(r"\b(not enough|insufficient|yes|no|enough|sufficient)\b", re.I)
 _NONE = re.compile(r"\b(none|no passages?|nothing)\b", re.I)
 
