@@ -88,7 +88,9 @@ def test_adaptive_classifies_deterministically() -> None:
     assert classify("What is a plugin?")[0] == "simple"
     assert classify("How does the bus deliver events?") == ("moderate", "asks how")
     assert classify("Compare faiss and pgvector and explain why one is faster") == (
-        "complex", "asks to compare and why")
+        "complex", "asks why and to compare")
+    assert classify("Why do plugins start in order?") == ("complex", "asks why")
+    assert classify("Plan and design a cache") == ("complex", "asks to design and plan")
     assert classify("Write a research report on vector stores")[0] == "research"
     assert classify("4 9 10 13") == ("complex", "a puzzle over a list of numbers")
     assert classify(" ".join(["word"] * 45))[0] == "complex"
@@ -112,7 +114,7 @@ def test_adaptive_maps_complexity_to_a_mode_by_what_is_available() -> None:
     assert (puzzle.mode, puzzle.task) == ("tot_only", "game24") and "game24" in puzzle.why
     assert choose("4 9 10 13", task=None, knowledge=True, cot=True, tasks=frozenset({"open"})).task is None
     why = choose("Compare faiss and pgvector and explain why", task=None, knowledge=True, cot=True, tasks=tasks).why
-    assert why == "complex: asks to compare and why; knowledge base present -> tot_enhanced_rag"
+    assert why == "complex: asks why and to compare; knowledge base present -> tot_enhanced_rag"
 
 
 def test_the_cache_drops_the_least_recently_used() -> None:

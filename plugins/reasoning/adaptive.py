@@ -49,7 +49,9 @@ def classify(query: str) -> tuple[str, str]:
         return "complex", "a puzzle over a list of numbers"
     cues = sorted({m.lower() for m in _COMPLEX.findall(query)})
     if cues:
-        return "complex", "asks to " + " and ".join(cues[:3])
+        verbs = [c for c in cues if c != "why"][:3]
+        asks = (["why"] if "why" in cues else []) + (["to " + " and ".join(verbs)] if verbs else [])
+        return "complex", "asks " + " and ".join(asks)
     if len(words) > 40:
         return "complex", f"long ({len(words)} words)"
     if query.count("?") > 1:
