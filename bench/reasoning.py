@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "game24.csv"
 TEST_SPLIT = range(901, 1001)
 PAPER_GPT4 = {"IO": "7.3%", "CoT": "4.0%", "ToT b=5": "74%"}
-console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+console = Console(width=None if sys.stdout.isatty() else 130, highlight=False)
 
 
 def test_split(count: int) -> list[tuple[int, str]]:
@@ -153,6 +153,10 @@ async def kernel(tables: dict[str, dict[str, Any]], classes: dict[str, type[Plug
             yield k
 
 
+def heading(text: str) -> None:
+    console.print(f"[bold]{text}[/]")
+
+
 def progress() -> Progress:
     return Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True)
@@ -178,6 +182,7 @@ class Tally:
     calls: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    model_seconds: float = 0.0
     stopped: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def add(self, result: TreeResult, ok: bool) -> None:
@@ -186,6 +191,7 @@ class Tally:
         self.nodes += len(result.nodes)
         self.calls += result.model_calls
         self.tokens += result.usage.total_tokens
+        self.model_seconds += result.model_seconds
         self.stopped[result.stopped] = self.stopped.get(result.stopped, 0) + 1
 
     @property
@@ -212,18 +218,19 @@ async def machinery(args: argparse.Namespace, puzzles: list[tuple[int, str]]) ->
                     bar.advance(task)
                 tallies[v.key].seconds = time.perf_counter() - start
     total = sum(t.seconds for t in tallies.values())
-    table = Table(title=f"1. Machinery: Game of 24 ranks {puzzles[0][0]}-{puzzles[-1][0]} "
-                  f"({len(puzzles)} puzzles), tot engine + game24 task, Game24Oracle as the model "
-                  f"(seed {args.seed})", box=box.SIMPLE_HEAD, title_justify="left")
-    for column in ("setting", "proposals/step", "evaluator", "breadth", "solved", "success",
-                   "nodes/puzzle", "calls/puzzle", "seconds"):
+    heading(f"1. Machinery: Game of 24 ranks {puzzles[0][0]}-{puzzles[-1][0]} ({len(puzzles)} puzzles), "
+            f"tot engine + game24 task, Game24Oracle as the model (seed {args.seed}), value "
+            "n_evaluate 1 (sure 20, likely 1, impossible 0.001)")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("setting", "proposals", "evaluator", "breadth", "solved", "rate",
+                   "nodes/puzzle", "calls/puzzle", "seconds", "s in calls"):
         table.add_column(column, justify="left" if column in ("setting", "evaluator") else "right")
     for v in VARIANTS:
         t = tallies[v.key]
         table.add_row(v.label, "all" if v.proposals is None else str(v.proposals),
                       "exact" if v.noise == 0 else f"{v.noise:.0%} wrong", str(v.breadth),
                       f"{t.solved}/{t.puzzles}", f"{t.rate:.2f}", f"{t.nodes / t.puzzles:.1f}",
-                      f"{t.calls / t.puzzles:.1f}", f"{t.seconds:.2f}")
+                      f"{t.calls / t.puzzles:.1f}", f"{t.seconds:.2f}", f"{t.model_seconds:.2f}")
     console.print(table)
     rates = [tallies[v.key].rate for v in VARIANTS]
     console.print(f"   all four settings: {total:.2f} s for {len(puzzles) * len(VARIANTS)} searches "
@@ -285,10 +292,10 @@ async def with_model(args: argparse.Namespace, puzzles: list[tuple[int, str]]) -
                 rows["ToT b=5"].seconds += time.perf_counter() - start
                 bar.advance(task)
     how = "through the cot service" if cot is not None else "task.direct_messages, one call"
-    table = Table(title=f"2. {name} on ranks {puzzles[0][0]}-{puzzles[-1][0]} ({len(puzzles)} "
-                  f"puzzles): IO and CoT one sample each ({how}); ToT b=5, n_evaluate "
-                  f"{settings.n_evaluate}, max {args.tot_seconds:g} s a puzzle",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    heading(f"2. {name} on ranks {puzzles[0][0]}-{puzzles[-1][0]} ({len(puzzles)} puzzles): IO and "
+            f"CoT one sample each ({how}); ToT b=5, n_evaluate {settings.n_evaluate}, at most "
+            f"{args.tot_seconds:g} s a puzzle")
+    table = Table(box=box.SIMPLE_HEAD)
     for column in ("method", "solved", "success", "tokens/puzzle", "s/puzzle", "GPT-4 (paper)"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for label, t in rows.items():
@@ -324,9 +331,9 @@ async def overhead(args: argparse.Namespace, puzzles: list[tuple[int, str]]) -> 
                 bar.advance(task)
     delayed = BenchModels.delayed
     ratio = wall / delayed.spent
-    table = Table(title=f"3. Overhead: tot engine, BFS b=5, concurrency 1, the oracle behind a "
-                  f"{args.delay * 1000:g} ms delay, {len(puzzles)} puzzles",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    heading(f"3. Overhead: tot engine, BFS b=5, concurrency 1, the oracle behind a "
+            f"{args.delay * 1000:g} ms delay, {len(puzzles)} puzzles")
+    table = Table(box=box.SIMPLE_HEAD)
     for column in ("model calls", "sum of calls s", "solve() wall s", "result.seconds",
                    "result.model_seconds", "wall / calls", "goal"):
         table.add_column(column, justify="right")

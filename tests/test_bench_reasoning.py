@@ -41,7 +41,7 @@ def apply(a: Fraction, op: str, b: Fraction) -> Fraction:
 @pytest.mark.parametrize("numbers", ["4 9 10 13", "1 1 4 6", "3 3 8 8", "2 7/2 5", "5 5", "1/3 8"])
 def test_proposals_are_legal_steps_drawn_from_all(numbers: str) -> None:
     everything = Game24Oracle(proposals=None, seed=1).reply(propose_prompt(numbers)).splitlines()
-    assert len(everything) == len(set(everything)) == len(steps(list(numbers_of(numbers).elements())))
+    assert len(everything) == len(set(everything)) == len(steps(tuple(numbers_of(numbers).elements())))
     for line in everything:
         a, op, b, c, left = LINE.match(line).groups()  # type: ignore[union-attr]
         a, b, c = Fraction(a), Fraction(b), Fraction(c)

@@ -33,7 +33,8 @@ def fmt(number: Fraction) -> str:
     return str(number)
 
 
-def steps(numbers: Sequence[Fraction]) -> list[Step]:
+@functools.lru_cache(maxsize=65536)
+def steps(numbers: tuple[Fraction, ...]) -> tuple[Step, ...]:
     """Every legal step on ``numbers``: each pair with +, *, larger - smaller and / either way
     (not by zero); a step written the same way twice (equal numbers) is listed once."""
     found: dict[str, Step] = {}
@@ -47,7 +48,7 @@ def steps(numbers: Sequence[Fraction]) -> list[Step]:
                 candidates.append((yi, xi, "/", y / x))
             for a, b, op, result in candidates:
                 found.setdefault(f"{fmt(numbers[a])} {op} {fmt(numbers[b])}", (a, b, op, result))
-    return list(found.values())
+    return tuple(found.values())
 
 
 def left_after(numbers: Sequence[Fraction], step: Step) -> tuple[Fraction, ...]:
@@ -72,7 +73,7 @@ def _solvable(numbers: tuple[Fraction, ...]) -> bool:
 
 def solvable(numbers: Sequence[Fraction]) -> bool:
     """Whether ``numbers`` can reach exactly 24, each used once (memoised on the sorted set)."""
-    return _solvable(tuple(sorted(Fraction(n) for n in numbers)))
+    return _solvable(tuple(sorted(n if isinstance(n, Fraction) else Fraction(n) for n in numbers)))
 
 
 def last_input(text: str) -> tuple[Fraction, ...] | None:
@@ -123,7 +124,7 @@ class Game24Oracle(BaseChatModel):
 
     def propose(self, numbers: Sequence[Fraction]) -> str:
         """``proposals`` random legal next steps (all of them when None), one a line."""
-        legal = steps(numbers)
+        legal = steps(tuple(numbers))
         chosen = legal if self.proposals is None else self.rng.sample(legal, min(self.proposals, len(legal)))
         return "\n".join(step_line(numbers, step) for step in chosen)
 
@@ -140,7 +141,7 @@ class Game24Oracle(BaseChatModel):
         written = [fmt(n) for n in numbers]
         lines = []
         while len(numbers) > 1:
-            step = self.rng.choice(steps(numbers))
+            step = self.rng.choice(steps(tuple(numbers)))
             lines.append(step_line(numbers, step))
             a, b, op, result = step
             expression = f"({written[a]} {op} {written[b]})"
