@@ -111,7 +111,8 @@ def test_adaptive_maps_complexity_to_a_mode_by_what_is_available() -> None:
     assert mode("Research how jobs survive restarts") == "tot_s3_rag"
     assert mode("What is a plugin?", task="open") == "tot_only"  # a named task always searches
     puzzle = choose("4 9 10 13", task=None, knowledge=True, cot=True, tasks=tasks)
-    assert (puzzle.mode, puzzle.task) == ("tot_only", "game24") and "game24" in puzzle.why
+    assert (puzzle.mode, puzzle.task, puzzle.problem) == ("tot_only", "game24", "4 9 10 13")
+    assert "game24" in puzzle.why
     assert choose("4 9 10 13", task=None, knowledge=True, cot=True, tasks=frozenset({"open"})).task is None
     why = choose("Compare faiss and pgvector and explain why", task=None, knowledge=True, cot=True, tasks=tasks).why
     assert why == "complex: asks why and to compare; knowledge base present -> tot_enhanced_rag"
@@ -224,12 +225,13 @@ async def test_adaptive_says_what_it_chose_and_why() -> None:
         pipeline = h.kernel.service(REASONING)
         simple = await pipeline.run("What is a plugin Config?", mode="adaptive")
         complex_ = await pipeline.run("Why do plugins start in dependency order?")  # [reasoning] mode
-        puzzle = await pipeline.run("4 9 10 13")
+        puzzle = await pipeline.run("Use 4 9 10 13 to make 24")
     assert (simple.requested, simple.complexity, simple.mode) == ("adaptive", "simple", "rag_only")
     assert simple.why.startswith("simple: a short question (5 words); knowledge base present -> rag_only")
     assert "classify" in simple.timings
     assert (complex_.complexity, complex_.mode) == ("complex", "tot_enhanced_rag")
     assert (puzzle.mode, FakeTot.engine.calls[-1]["task"]) == ("tot_only", "game24")
+    assert FakeTot.engine.calls[-1]["problem"] == "4 9 10 13" and puzzle.query == "Use 4 9 10 13 to make 24"
     async with harness(scripted(), rag=False, cot=True) as h:
         chained = await h.kernel.service(REASONING).run("What is 3 + 4?")
     assert (chained.mode, chained.answer, chained.confidence_source) == ("cot", "7", "agreement")

@@ -19,12 +19,14 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 class Choice:
     """A classification and the mode it leads to: ``mode`` is one of the pipeline's modes or
     ``cot`` (chain-of-thought with self-consistency, for a simple question with no knowledge
-    base); ``task`` is the task the search should use (None: the request's)."""
+    base); ``task`` is the task the search should use (None: the request's) and ``problem``
+    what it should search (None: the query; game24 takes the four numbers alone)."""
 
     complexity: str
     mode: str
     why: str
     task: str | None = None
+    problem: str | None = None
 
 
 def _words(text: str) -> list[str]:
@@ -77,7 +79,7 @@ def choose(query: str, *, task: str | None, knowledge: bool, cot: bool, tasks: f
         if len(numbers) in (4, 5) and "game24" in tasks and all(1 <= n <= 13 for n in numbers[:4]) \
                 and (len(numbers) == 4 or numbers[4] == 24):
             return Choice(complexity, "tot_only", f"{complexity}: {reason}, four numbers -> tot_only with task game24",
-                          task="game24")
+                          task="game24", problem=" ".join(map(str, numbers[:4])))
         return Choice(complexity, "tot_only", f"{complexity}: {reason} -> tot_only (retrieval cannot help)")
     if complexity == "simple":
         mode = "rag_only" if knowledge else ("cot" if cot else "tot_only")

@@ -98,6 +98,7 @@ class Pipeline:
                 choice = choose(query, task=task, knowledge=knowledge, cot=cot is not None,
                                 tasks=frozenset(tot.tasks()))
             chosen, why, complexity, task = choice.mode, choice.why, choice.complexity, choice.task or task
+            run.query = choice.problem or query
             if chosen == "cot":
                 assert cot is not None  # choose() picks cot only when it is there
                 outcome = await modes.chain(run, cot, model_name)
