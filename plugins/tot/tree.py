@@ -18,8 +18,8 @@ from pygent_sdk import ChatMessage, ChatModel, ChatOptions, Usage
 from pygent_sdk.agents import estimate_tokens
 from pygent_sdk.bus import Bus
 from pygent_sdk.reasoning import (
-    NodeStatus, Problem, Proposal, ReasoningTask, StopSignal, Stopped, ThoughtNode, TotNodeEvaluated,
-    TotNodeProposed, TotNodePruned, TotSolution, TreeSettings,
+    NodeStatus, Problem, Proposal, ReasoningTask, StopSignal, Stopped, ThoughtNode,
+    TotNodeEvaluated, TotNodeProposed, TotNodePruned, TotSolution, TreeSettings,
 )
 
 from .gate import Gate
@@ -46,8 +46,9 @@ class Node:
     final: bool = False
 
     def frozen(self) -> ThoughtNode:
-        return ThoughtNode(self.id, self.parent.id if self.parent else None, self.depth, self.state,
-                           self.thought, self.status, self.value, self.reason, self.answer, self.verified)
+        return ThoughtNode(self.id, self.parent.id if self.parent else None, self.depth,
+                           self.state, self.thought, self.status, self.value, self.reason,
+                           self.answer, self.verified)
 
     def path(self) -> tuple[str, ...]:
         ids: list[str] = []
@@ -65,8 +66,10 @@ class Tree:
                  model: ChatModel, bus: Bus, source: str, session_id: str,
                  stop: StopSignal | None) -> None:
         self.task, self.problem, self.settings = task, problem, settings
-        self.model, self.bus, self.source, self.session_id, self.stop = model, bus, source, session_id, stop
-        self.options = ChatOptions(max_tokens=settings.max_reply_tokens, temperature=settings.temperature)
+        self.model, self.bus, self.source = model, bus, source
+        self.session_id, self.stop = session_id, stop
+        self.options = ChatOptions(max_tokens=settings.max_reply_tokens,
+                                   temperature=settings.temperature)
         self.gate = Gate(settings.concurrency)
         self.depth = settings.depth or task.depth
         self.started = time.monotonic()
@@ -165,7 +168,8 @@ class Tree:
         self.model_calls += 1
         usage = response.usage
         if usage.total_tokens == 0:
-            usage = Usage(sum(estimate_tokens(m.content) for m in messages), estimate_tokens(response.text))
+            prompt = sum(estimate_tokens(m.content) for m in messages)
+            usage = Usage(prompt, estimate_tokens(response.text))
         self.usage += usage
         return response.text
 
@@ -331,7 +335,8 @@ class Tree:
             value=value, cached=cached))
 
     async def select(self, nodes: Sequence[Node]) -> list[Node]:
-        """The best ``breadth`` evaluated nodes, kept (ties: the earlier proposed); the rest pruned."""
+        """The best ``breadth`` evaluated nodes, kept (ties: the earlier proposed); the rest
+        pruned."""
         ranked = sorted((n for n in nodes if n.value is not None), key=lambda n: -(n.value or 0.0))
         kept, dropped = ranked[: self.settings.breadth], ranked[self.settings.breadth:]
         for node in kept:
@@ -360,7 +365,8 @@ class Tree:
 
     def candidates(self) -> list[Node]:
         """Answered final states that nothing refuted, the most valuable first."""
-        found = [n for n in self.nodes if n.answer is not None and n.verified is None and n.status != "pruned"]
+        found = [n for n in self.nodes
+                 if n.answer is not None and n.verified is None and n.status != "pruned"]
         return sorted(found, key=lambda n: -(n.value or 0.0))
 
     def normalised(self, value: float) -> float:

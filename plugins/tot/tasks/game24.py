@@ -31,7 +31,9 @@ _AST_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 def fmt(number: Fraction) -> str:
     """An integer as itself, anything else as a reduced fraction (``7/2``)."""
-    return str(number.numerator) if number.denominator == 1 else f"{number.numerator}/{number.denominator}"
+    if number.denominator == 1:
+        return str(number.numerator)
+    return f"{number.numerator}/{number.denominator}"
 
 
 def number(token: str) -> Fraction:
@@ -57,20 +59,19 @@ class Game24(BaseTask):
     """The Game of 24 of the Tree-of-Thought paper, with exact arithmetic and a verifier."""
 
     name = "game24"
-    description = "Reach 24 from four numbers 1-13 with + - * / (e.g. \"4 9 10 13\"); verified exactly."
+    description = "Reach 24 from four numbers 1-13 with + - * / (\"4 9 10 13\"); verified exactly."
     depth = 3
 
     def problem(self, text: str, context: str = "") -> Problem:
-        tokens = [t for t in re.split(r"[\s,]+", text.strip()) if t]
+        given = text.strip()
+        tokens = [t for t in re.split(r"[\s,]+", given) if t]
         if len(tokens) != 4:
-            raise InvalidProblem(
-                f"Task 'game24': expected four numbers from 1 to 13, got {len(tokens)} ({text.strip()!r})."
-            )
+            raise InvalidProblem(f"Task 'game24': expected four numbers from 1 to 13, "
+                                 f"got {len(tokens)} ({given!r}).")
         for token in tokens:
             if not token.isdigit() or not 1 <= int(token) <= 13:
-                raise InvalidProblem(
-                    f"Task 'game24': {token!r} is not an integer from 1 to 13 (problem {text.strip()!r})."
-                )
+                raise InvalidProblem(f"Task 'game24': {token!r} is not an integer from 1 to 13 "
+                                     f"(problem {given!r}).")
         return Problem(" ".join(str(int(t)) for t in tokens), context)
 
     def left(self, problem: Problem, state: str) -> str:
@@ -90,26 +91,30 @@ class Game24(BaseTask):
 
     def parse_proposals(self, problem: Problem, state: str, text: str) -> list[Proposal]:
         left = self.remaining(problem, state)
-        return [self.step(state, left, found) for found in map(_STEP.search, text.splitlines()) if found]
+        found = (_STEP.search(line) for line in text.splitlines())
+        return [self.step(state, left, match) for match in found if match]
 
     def step(self, state: str, left: list[Fraction], found: re.Match[str]) -> Proposal:
         """The proposal of one ``a op b = c`` line from the numbers ``left`` after ``state``."""
         a, b, claimed = (number(found.group(i)) for i in (1, 3, 4))
         op = _ASCII.get(found.group(2), found.group(2))
         thought = found.group(0)
-        rest = list(left)
+        rest, shown = list(left), left_text(left)
         for operand in (a, b):
             if operand not in rest:
                 if operand in left:
-                    return Proposal(state, thought, f"uses {fmt(operand)} twice; only one is left ({left_text(left)})")
-                return Proposal(state, thought, f"uses {fmt(operand)}, which is not left ({left_text(left)})")
+                    why = f"uses {fmt(operand)} twice; only one is left ({shown})"
+                else:
+                    why = f"uses {fmt(operand)}, which is not left ({shown})"
+                return Proposal(state, thought, why)
             rest.remove(operand)
         try:
             result = apply(op, a, b)
         except ZeroDivisionError:
             return Proposal(state, thought, f"{fmt(a)} / {fmt(b)} divides by zero")
         if result != claimed:
-            return Proposal(state, thought, f"{fmt(a)} {op} {fmt(b)} is {fmt(result)}, not {fmt(claimed)}")
+            why = f"{fmt(a)} {op} {fmt(b)} is {fmt(result)}, not {fmt(claimed)}"
+            return Proposal(state, thought, why)
         line = f"{fmt(a)} {op} {fmt(b)} = {fmt(result)} (left: {left_text([*rest, result])})"
         return Proposal(f"{state}\n{line}" if state else line, line)
 
@@ -125,7 +130,8 @@ class Game24(BaseTask):
         return bool(state) and len(self.left(problem, state).split()) == 1
 
     def final_answer(self, problem: Problem, state: str) -> str | None:
-        """The expression the steps build, e.g. ``(13 - 9) * (10 - 4)``; None before the end."""
+        """The expression the steps build, e.g. ``(13 - 9) * (10 - 4)`` (the last step's
+        parentheses dropped); None before the end."""
         if not self.is_final(problem, state):
             return None
         items = [(n, fmt(n)) for n in numbers_of(problem.text)]
@@ -133,24 +139,26 @@ class Game24(BaseTask):
             found = _STEP.search(line)
             if found is None:
                 return None
-            (_, ea), (_, eb) = self.take(items, number(found.group(1))), self.take(items, number(found.group(3)))
-            items.append((number(found.group(4)), f"({ea} {found.group(2)} {eb})"))
-        expression = items[0][1]
-        return expression[1:-1] if expression.startswith("(") and expression.endswith(")") else expression
+            _, first = self.take(items, number(found.group(1)))
+            _, second = self.take(items, number(found.group(3)))
+            items.append((number(found.group(4)), f"({first} {found.group(2)} {second})"))
+        return items[0][1][1:-1]
 
     @staticmethod
     def take(items: list[tuple[Fraction, str]], value: Fraction) -> tuple[Fraction, str]:
-        """Remove and return the item of ``value`` (states are built by ``step``, so it is there)."""
+        """Remove and return the item of ``value`` (``step`` built the state: it is there)."""
         index = next(i for i, (v, _) in enumerate(items) if v == value)
         return items.pop(index)
 
     def answer_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
         """The paper's last step: the CoT prompt with the steps so far, to write the expression."""
         steps = f"\nSteps:\n{state.strip()}" if state.strip() else ""
-        return [ChatMessage("user", context_block(problem) + prompts.COT.format(input=problem.text) + steps)]
+        prompt = prompts.COT.format(input=problem.text)
+        return [ChatMessage("user", context_block(problem) + prompt + steps)]
 
     def verify(self, problem: Problem, answer: str) -> bool:
-        """True iff ``answer`` (``expr`` or ``expr = 24``) uses exactly the four numbers and is 24."""
+        """True iff ``answer`` (``expr`` or ``expr = 24``) uses exactly the four numbers and
+        is 24."""
         expression = answer.split("=")[0].strip()
         for symbol, ascii_op in (("×", "*"), ("÷", "/")):
             expression = expression.replace(symbol, ascii_op)

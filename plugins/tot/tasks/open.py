@@ -15,7 +15,7 @@ from pygent_sdk.reasoning import BaseTask, Problem, Proposal, context_block
 
 MAX_STEP = 200
 MAX_PROPOSALS = 3
-_PREFIX = re.compile(r"^\s*(?:[-*•]\s*|\(?\d+[.):]\s*)?(?:step\s*\d*\s*[:.)-]\s*)?", re.I)
+_PREFIX = re.compile(r"^\s*(?:[-*•]\s+|\(?\d+[.):]\s+)?(?:step\s*\d*\s*[:.)-]\s*)?", re.I)
 _ECHO = re.compile(r"^(?:question|steps so far|sources)\b", re.I)
 
 
@@ -28,7 +28,7 @@ class OpenTask(BaseTask):
     """Any question: propose next reasoning steps, value them, write the answer from the best."""
 
     name = "open"
-    description = "A general question: reasoning steps proposed and valued, then an answer written from the best."
+    description = "A general question: steps proposed and valued, the answer written from the best."
     depth = 3
 
     def prompt(self, problem: Problem, state: str, ask: str) -> list[ChatMessage]:
@@ -39,13 +39,14 @@ class OpenTask(BaseTask):
     def propose_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
         k = len(steps_of(state)) + 1
         return self.prompt(problem, state, (
-            f"Write {MAX_PROPOSALS} different short next steps, one per line, each as \"Step {k}: ...\". "
-            f"If you know the answer, write \"Step {k}: Final answer: ...\"."
+            f"Write {MAX_PROPOSALS} different short next steps, one per line, each as "
+            f"\"Step {k}: ...\". If you know the answer, write \"Step {k}: Final answer: ...\"."
         ))
 
     def sample_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
         k = len(steps_of(state)) + 1
-        return self.prompt(problem, state, f"Write the next step in one short line, as \"Step {k}: ...\".")
+        ask = f"Write the next step in one short line, as \"Step {k}: ...\"."
+        return self.prompt(problem, state, ask)
 
     def parse_proposals(self, problem: Problem, state: str, text: str) -> list[Proposal]:
         seen = {s.lower() for s in steps_of(state)}
@@ -64,9 +65,12 @@ class OpenTask(BaseTask):
 
     def value_messages(self, problem: Problem, state: str) -> list[ChatMessage]:
         return self.prompt(problem, state, (
-            "Do these steps lead to a correct answer? Reply with one word: sure, likely or impossible."
+            "Do these steps lead to a correct answer? "
+            "Reply with one word: sure, likely or impossible."
         ))
 
     def is_final(self, problem: Problem, state: str) -> bool:
         steps = steps_of(state)
-        return bool(steps) and (steps[-1].lower().startswith("final answer") or len(steps) >= self.depth)
+        if not steps:
+            return False
+        return steps[-1].lower().startswith("final answer") or len(steps) >= self.depth
