@@ -130,6 +130,8 @@ async def test_dfs_step_limit_stops_with_the_best_partial_result() -> None:
     assert result.stopped == "budget_nodes" and len(result.nodes) == 6  # the root and 5
     assert result.path[0] == "n0" and len(result.path) >= 2
     assert result.answer is not None and result.verified is False  # written from the best state, refuted
+    best = next(n for n in result.nodes if n.id == result.solution_id)
+    assert best.status == "kept" and best.answer == result.answer and best.id == result.path[-1]
 
 
 async def test_vote_evaluator_values_states_by_their_votes() -> None:

@@ -114,8 +114,9 @@ async def conclude(tree: Tree, stopped: Stopped) -> tuple[Stopped, Node]:
         return stopped, best
     grace = (tree.settings.max_seconds or 0) / 4 if stopped == "budget_time" else math.inf
     with anyio.move_on_after(grace):
-        await tree.write(best, checked=False)
-    if best.answer is not None and best.verified is None:
+        answer = await tree.write(best, checked=False)
+        best.answer, best.verified = answer, tree.task.verify(tree.problem, answer)
+    if best.answer is not None and best.verified is not False:
         await tree.crown(best)
     return stopped, best
 

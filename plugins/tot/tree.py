@@ -348,13 +348,15 @@ class Tree:
     async def answer_finals(self, nodes: Sequence[Node]) -> None:
         """Write and verify the answers of the final ``nodes`` the task cannot answer alone."""
         waiting = [n for n in nodes if n.final and n.answer is None]
-        await self.layer([partial(self.write, node) for node in waiting])
+        await self.layer([partial(self.answer_final, node) for node in waiting])
 
-    async def write(self, node: Node, *, checked: bool = True) -> None:
-        """The model writes ``node``'s answer from its state (``answer_messages``), verified."""
+    async def answer_final(self, node: Node) -> None:
+        await self.settle(node, await self.write(node))
+
+    async def write(self, node: Node, *, checked: bool = True) -> str:
+        """The answer the model writes from ``node``'s state (``answer_messages``)."""
         text = await self.ask(self.task.answer_messages(self.problem, node.state), checked=checked)
-        answer = self.task.extract_answer(self.problem, text) or text.strip()
-        await self.settle(node, answer)
+        return self.task.extract_answer(self.problem, text) or text.strip()
 
     # --- the end -------------------------------------------------------------------------------
 
