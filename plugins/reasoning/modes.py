@@ -80,8 +80,8 @@ def _tree(run: Run, tree: TreeResult, passages: Sequence[Passage] | None = None,
 async def _search(run: Run, tot: TreeSearch, task: str | None, passages: Sequence[Passage]) -> TreeResult:
     with run.timed("tot"):
         return await tot.solve(run.query, task=task or "open", settings=run.settings,
-                               context=numbered_context(passages), session_id=run.session_id,
-                               stop=run.stop)
+                               context=numbered_context(passages, max_chars=run.config.context_chars),
+                               session_id=run.session_id, stop=run.stop)
 
 
 async def tot_only(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
@@ -108,7 +108,7 @@ async def tot_enhanced_rag(run: Run, tot: TreeSearch, task: str | None) -> Outco
 
 async def tot_s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
     kept, searches, _ = await s3.gather(run)
-    passages = retrieval.fit(kept, run.config.context_chars) if kept else []
+    passages = retrieval.fit(kept, run.config.context_chars)
     return _tree(run, await _search(run, tot, task, passages), passages, searches)
 
 
