@@ -164,7 +164,8 @@ async def test_identical_value_prompts_are_asked_once() -> None:
         text = messages[-1].content
         calls.append(text)
         if "Possible next steps" in text:
-            return "4 + 9 = 13 (left: 10 13 13)\n9 + 4 = 13 (left: 10 13 13)\n13 - 10 = 3 (left: 3 4 9)"
+            return ("4 + 9 = 13 (left: 10 13 13)\n9 + 4 = 13 (left: 10 13 13)\n13 - 10 = 3 (left: 3 4 9)\n"
+                    "4 + 7 = 11\n7 * 4 = 28\n4 + 7 = 11")
         return "likely"
 
     result = await solve(scripted(script), "4 9 10 13", task="game24", h=h, breadth=3, depth=1,
@@ -174,6 +175,8 @@ async def test_identical_value_prompts_are_asked_once() -> None:
     assert result.cache_hits == 1
     cached = [e for e in h[0].events_on("tot.node.evaluated") if e.cached]
     assert len(cached) == 1 and cached[0].value == 2.0
+    rejected = [n.thought for n in result.nodes if n.reason == "uses 7, which is not left (4 9 10 13)"]
+    assert rejected == ["4 + 7 = 11", "7 * 4 = 28"]  # the same reason twice, the same line once
 
 
 async def test_layer_calls_run_concurrently_under_the_bound() -> None:

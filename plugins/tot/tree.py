@@ -86,7 +86,7 @@ class Tree:
         self.refuted = 0
         self.error: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[tuple[str, ...]] = set()
         self.fresh: list[Node] = []
 
     # --- budgets and halting -------------------------------------------------------------------
@@ -234,7 +234,8 @@ class Tree:
     async def add(self, parent: Node, proposal: Proposal) -> None:
         """A child of ``parent`` unless the layer has it already; rejected ones are pruned, a
         final one is answered and verified when the task can answer without the model."""
-        key = (proposal.state, proposal.rejected or "")
+        key = (proposal.state,) if proposal.rejected is None else (
+            proposal.state, proposal.thought, proposal.rejected)
         if self.halted is not None or key in self._seen:
             return
         if len(self.nodes) > self.settings.max_nodes:
