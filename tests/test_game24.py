@@ -16,7 +16,8 @@ def problem(text: str) -> Problem:
 def test_problems_are_four_numbers_from_1_to_13() -> None:
     assert problem(" 4, 9 10  13 ").text == "4 9 10 13"
     for bad, why in (("4 9 10", "four numbers from 1 to 13, got 3"), ("4 9 10 14", "'14' is not an integer from 1 to 13"),
-                     ("4 9 10 x", "'x'"), ("", "got 0"), ("4 9 10 2.5", "'2.5'"), ("0 1 2 3", "'0'")):
+                     ("4 9 10 x", "'x'"), ("", "got 0"), ("4 9 10 2.5", "'2.5'"), ("0 1 2 3", "'0'"),
+                     ("² 3 4 5", "'²'"), ("٣ 3 4 5", "'٣'"), ("4 9 10 １３", "'１３'")):
         with pytest.raises(InvalidProblem, match=f"game24.*{why}"):
             problem(bad)
 
@@ -38,6 +39,11 @@ def test_problems_are_four_numbers_from_1_to_13() -> None:
     ("1 2 3 4", "-(1 - 2 * 3 * 4) - 1", False),
     ("1 2 3 4", "(1 * 2 * 3 * 4", False),
     ("1 2 3 4", "", False),
+    ("4 9 10 13", "(13-9)*(10-4)=25", False),  # the right-hand side must be 24
+    ("4 9 10 13", "(13 - 9) * (10 - 4) = 4 * 6", False),
+    ("4 9 10 13", "(13 - 9) * (10 - 4) =", False),
+    ("4 9 10 13", "(13 - 9) * (10 - 4) == 24", True),
+    ("4 9 10 13", "(13 − 9) × (10 – 4) = 24.", True),  # U+2212 minus, en dash
 ])
 def test_verifier(numbers: str, answer: str, right: bool) -> None:
     assert TASK.verify(problem(numbers), answer) is right
@@ -66,6 +72,29 @@ def test_proposals_are_recomputed_exactly_and_misuse_is_rejected() -> None:
     zero = TASK.parse_proposals(problem("13 13 1 2"), "13 - 13 = 0 (left: 0 1 2)", "1 / 0 = 0\n0 / 2 = 0")
     assert [x.rejected for x in zero] == ["1 / 0 divides by zero", None]
     assert zero[1].state == "13 - 13 = 0 (left: 0 1 2)\n0 / 2 = 0 (left: 0 1)"
+
+
+def test_step_lines_start_the_line_and_keep_the_legal_reading() -> None:
+    p = problem("4 9 10 13")
+    reply = "\n".join([
+        "x4 + 9 = 13", "2 * 4 + 9 = 13", "so 13 - 9 = 4",  # not a step at the line's start
+        "1. 13 − 9 = 4", "- 13 – 4 = 9", "* 10 ÷ 4 = 5/2", "Step 1: 13 × 4 = 52", "(2) 9+4=13",
+    ])
+    found = TASK.parse_proposals(p, "", reply)
+    assert [(x.state, x.rejected) for x in found] == [
+        ("13 - 9 = 4 (left: 4 4 10)", None),
+        ("13 - 4 = 9 (left: 9 9 10)", None),
+        ("10 / 4 = 5/2 (left: 5/2 9 13)", None),
+        ("13 * 4 = 52 (left: 9 10 52)", None),
+        ("9 + 4 = 13 (left: 10 13 13)", None),
+    ]
+    state = "4 / 9 = 4/9 (left: 4/9 10 13)"
+    (split,) = TASK.parse_proposals(p, state, "10/4/9 = 45/2")  # 10 / (4/9): 10/4 is not left
+    assert split.rejected is None and split.thought == "10 / 4/9 = 45/2 (left: 13 45/2)"
+    (wrong,) = TASK.parse_proposals(p, state, "10/4/9 = 5/18")  # neither reading is legal
+    assert (wrong.state, wrong.rejected) == (state, "uses 5/2, which is not left (4/9 10 13)")
+    (first,) = TASK.parse_proposals(p, "10 / 4 = 5/2 (left: 5/2 9 13)", "5/2/9 = 5/18")
+    assert first.rejected is None and first.thought == "5/2 / 9 = 5/18 (left: 5/18 13)"
 
 
 def test_final_answer_rebuilds_a_verifiable_expression() -> None:

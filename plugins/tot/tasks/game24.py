@@ -18,15 +18,21 @@ from pygent_sdk.reasoning import BaseTask, InvalidProblem, Problem, Proposal, co
 
 from . import game24_prompts as prompts
 
-_NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
-_STEP = re.compile(rf"({_NUM})\s*([-+*/×÷xX])\s*({_NUM})\s*=\s*({_NUM})")
+_NUM = r"-?[0-9]+(?:\.[0-9]+)?(?:/[0-9]+)?"
+_MARKER = r"(?:[-*•]\s+|\(?[0-9]+[.)]\s+)?(?:step\s*[0-9]*\s*[:.)]\s*)?"
+_STEP = re.compile(rf"^\s*{_MARKER}({_NUM})\s*([-+*/xX])\s*({_NUM})\s*=\s*({_NUM})", re.I)
+"""A step line: ``a op b = c`` at the line's start, after an optional "1.", "-", "*" or "Step 1:"."""
 _LEFT = re.compile(r"\(left:\s*([^)]*)\)")
 _OPS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b,
     "*": lambda a, b: a * b, "/": lambda a, b: a / b,
 }
-_ASCII = {"×": "*", "x": "*", "X": "*", "÷": "/"}
+_ASCII = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/"})
+"""Unicode minus, en dash, times and division signs as ASCII operators."""
 _AST_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+Step = tuple[Fraction, str, Fraction, Fraction]
+"""One written step: ``a op b = claimed``."""
 
 
 def fmt(number: Fraction) -> str:
@@ -50,6 +56,21 @@ def left_text(numbers: list[Fraction]) -> str:
     return " ".join(fmt(n) for n in sorted(numbers))
 
 
+def read_step(line: str) -> tuple[str, list[Step]]:
+    """The step a line writes (its text and its readings), or ``("", [])`` for no step. An
+    unspaced ``a/b/c`` has two readings, ``(a/b) / c`` first and ``a / (b/c)`` second."""
+    found = _STEP.match(line.translate(_ASCII))
+    if found is None:
+        return "", []
+    first, op, second, claimed = found.group(1, 2, 3, 4)
+    op = "*" if op in "xX" else op
+    readings = [(number(first), op, number(second), number(claimed))]
+    if op == "/" and "/" in first and "/" not in second:
+        top, bottom = first.split("/")
+        readings.append((number(top), op, number(f"{bottom}/{second}"), readings[0][3]))
+    return found.string[found.start(1):found.end()], readings
+
+
 def apply(op: str, a: Fraction, b: Fraction) -> Fraction:
     """``a op b`` exactly; ZeroDivisionError for a division by zero."""
     return _OPS[op](a, b)
@@ -69,7 +90,7 @@ class Game24(BaseTask):
             raise InvalidProblem(f"Task 'game24': expected four numbers from 1 to 13, "
                                  f"got {len(tokens)} ({given!r}).")
         for token in tokens:
-            if not token.isdigit() or not 1 <= int(token) <= 13:
+            if not (token.isascii() and token.isdigit()) or not 1 <= int(token) <= 13:
                 raise InvalidProblem(f"Task 'game24': {token!r} is not an integer from 1 to 13 "
                                      f"(problem {given!r}).")
         return Problem(" ".join(str(int(t)) for t in tokens), context)
@@ -91,14 +112,22 @@ class Game24(BaseTask):
 
     def parse_proposals(self, problem: Problem, state: str, text: str) -> list[Proposal]:
         left = self.remaining(problem, state)
-        found = (_STEP.search(line) for line in text.splitlines())
-        return [self.step(state, left, match) for match in found if match]
+        found = []
+        for line in text.splitlines():
+            thought, readings = read_step(line)
+            if readings:
+                found.append(self.step(state, left, thought, readings))
+        return found
 
-    def step(self, state: str, left: list[Fraction], found: re.Match[str]) -> Proposal:
-        """The proposal of one ``a op b = c`` line from the numbers ``left`` after ``state``."""
-        a, b, claimed = (number(found.group(i)) for i in (1, 3, 4))
-        op = _ASCII.get(found.group(2), found.group(2))
-        thought = found.group(0)
+    def step(self, state: str, left: list[Fraction], thought: str, readings: list[Step]) -> Proposal:
+        """The proposal of one ``a op b = c`` line from the numbers ``left`` after ``state``:
+        its first legal reading, else the first reading's rejection."""
+        tried = [self.check(state, left, thought, reading) for reading in readings]
+        return next((p for p in tried if p.rejected is None), tried[0])
+
+    def check(self, state: str, left: list[Fraction], thought: str, reading: Step) -> Proposal:
+        """One reading of a step, checked against the numbers ``left``."""
+        a, op, b, claimed = reading
         rest, shown = list(left), left_text(left)
         for operand in (a, b):
             if operand not in rest:
@@ -136,12 +165,13 @@ class Game24(BaseTask):
             return None
         items = [(n, fmt(n)) for n in numbers_of(problem.text)]
         for line in state.strip().splitlines():
-            found = _STEP.search(line)
-            if found is None:
+            _, readings = read_step(line)  # written by check(): spaced, one reading
+            if not readings:
                 return None
-            _, first = self.take(items, number(found.group(1)))
-            _, second = self.take(items, number(found.group(3)))
-            items.append((number(found.group(4)), f"({first} {found.group(2)} {second})"))
+            a, op, b, result = readings[0]
+            _, first = self.take(items, a)
+            _, second = self.take(items, b)
+            items.append((result, f"({first} {op} {second})"))
         return items[0][1][1:-1]
 
     @staticmethod
@@ -158,10 +188,11 @@ class Game24(BaseTask):
 
     def verify(self, problem: Problem, answer: str) -> bool:
         """True iff ``answer`` (``expr`` or ``expr = 24``) uses exactly the four numbers and
-        is 24."""
-        expression = answer.split("=")[0].strip()
-        for symbol, ascii_op in (("×", "*"), ("÷", "/")):
-            expression = expression.replace(symbol, ascii_op)
+        is 24; a right-hand side, when written, must be 24 (``−``, ``×``, ``÷`` read as ASCII)."""
+        expression, equals, claimed = answer.translate(_ASCII).partition("=")
+        if equals and claimed.lstrip("=").strip().rstrip(".").strip() != "24":
+            return False
+        expression = expression.strip()
         if not expression or len(expression) > 200:
             return False
         try:
