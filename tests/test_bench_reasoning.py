@@ -56,10 +56,10 @@ def test_proposals_are_legal_steps_drawn_from_all(numbers: str) -> None:
 
 
 def test_proposals_follow_the_last_input_line_and_the_seed() -> None:
-    a = Game24Oracle(seed=5).reply(propose_prompt("1 2 3 4"))
-    assert a == Game24Oracle(seed=5).reply(propose_prompt("1 2 3 4"))
+    a = Game24Oracle(proposals=8, seed=5).reply(propose_prompt("1 2 3 4"))
+    assert a == Game24Oracle(proposals=8, seed=5).reply(propose_prompt("1 2 3 4"))
     assert "14" not in a  # the few-shot example's numbers are not the input
-    assert a != Game24Oracle(seed=6).reply(propose_prompt("1 2 3 4"))
+    assert a != Game24Oracle(proposals=8, seed=6).reply(propose_prompt("1 2 3 4"))
 
 
 @pytest.mark.parametrize("numbers", ["4 9 10 13", "1 1 4 6", "3 3 8 8", "1 5 5 5", "1 3 4 6",
@@ -94,7 +94,7 @@ def test_noise_flips_about_p_of_the_verdicts() -> None:
 
 
 def test_a_direct_prompt_gets_a_random_legal_chain() -> None:
-    oracle = Game24Oracle(seed=4)
+    oracle = Game24Oracle(seed=4)  # exact: the direct prompt is random play all the same
     right = 0
     for _ in range(300):
         reply = oracle.reply("Use numbers and basic arithmetic operations to obtain 24.\nInput: 1 1 4 6\n")
@@ -119,7 +119,7 @@ def test_other_prompts_get_a_short_refusal_and_bad_settings_are_refused() -> Non
 
 @pytest.mark.anyio
 async def test_the_oracle_streams_with_estimated_usage() -> None:
-    response = await Game24Oracle(seed=1).chat([ChatMessage("user", propose_prompt("4 9 10 13"))])
+    response = await Game24Oracle(proposals=8, seed=1).chat([ChatMessage("user", propose_prompt("4 9 10 13"))])
     assert response.finish_reason == "stop" and len(response.text.splitlines()) == 8
     assert response.usage.prompt_tokens > 10 and response.usage.completion_tokens > 10
     assert response.model == "oracle:game24"
@@ -145,22 +145,50 @@ def test_the_game24_task_accepts_every_oracle_line() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_tot_plugin_offers_the_oracle_unless_configured_off() -> None:
+async def test_the_tot_plugin_offers_the_exact_and_the_noisy_oracle_unless_configured_off() -> None:
     from pygent_sdk.models import CHAT_MODEL
     from pygent_sdk.reasoning import TREE_SEARCH
     from pygent_sdk.testing import PluginHarness
 
     async with PluginHarness(["models", "tot"], {"models": {"default": "oracle:game24"}}) as h:
-        model = h.kernel.service(CHAT_MODEL, name="oracle:game24")
-        assert model.name == "oracle:game24" and "no language model" in model.description
+        exact = h.kernel.service(CHAT_MODEL, name="oracle:game24")
+        noisy = h.kernel.service(CHAT_MODEL, name="oracle:game24-noisy")
+        assert "no language model: every legal step, an exact evaluator" in exact.description
+        assert "8 random legal steps, an evaluator wrong with probability 0.2" in noisy.description
         tot = h.kernel.service(TREE_SEARCH)
-        result = await tot.solve("4 9 10 13", task="game24", settings=tot.settings({"n_evaluate": 1}))
-        assert result.model_calls > 0 and result.solved is bool(result.verified)
-        reasons = {n.reason for n in result.nodes if n.status == "pruned"}
-        assert reasons <= {"not among the best 5", "the verifier refutes it"}  # none was illegal
+        for _ in range(5):  # the checkable setup: a verified solution every time
+            result = await tot.solve("4 9 10 13", task="game24", settings=tot.settings({"model": "oracle:game24"}))
+            assert result.solved and result.verified and result.stopped == "solved", result.stopped
+        runs = [await tot.solve("4 9 10 13", task="game24",
+                                settings=tot.settings({"model": "oracle:game24-noisy", "n_evaluate": 1}))
+                for _ in range(8)]
+        for result in runs:
+            assert result.model_calls > 0 and result.solved is bool(result.verified)
+            reasons = {n.reason for n in result.nodes if n.status == "pruned"}
+            assert reasons <= {"not among the best 5", "the verifier refutes it"}  # none was illegal
     async with PluginHarness(["models", "tot"], {"tot": {"oracle": False}}) as h:
         names = [m.name for answer in h.kernel.hook.pygent_chat_models() for m in answer]
-        assert "oracle:game24" not in names
+        assert not [name for name in names if name.startswith("oracle:")]
+
+
+def test_pygent_reason_solves_with_the_offered_exact_oracle() -> None:
+    import click
+    from click.testing import CliRunner
+    from pygent_plugins.models import ModelsPlugin
+    from pygent_plugins.reasoning import ReasoningPlugin
+    from pygent_plugins.tot import TotPlugin
+    from pygent_sdk.testing import cli_context
+
+    cli = click.Group("pygent")
+    ReasoningPlugin.pygent_cli_commands(cli=cli)
+    context = cli_context({"models": ModelsPlugin, "tot": TotPlugin, "reasoning": ReasoningPlugin}, {})
+    for _ in range(3):
+        ran = CliRunner().invoke(cli, ["reason", "--task", "game24", "4 9 10 13", "--model", "oracle:game24"],
+                                 obj=context)
+        assert ran.exit_code == 0, ran.output
+        assert "(left: " in ran.stderr and "✓" in ran.stderr  # the tree
+        answer = next(line for line in ran.stdout.splitlines() if line.startswith("Answer: "))
+        assert "verified ✓" in answer, ran.stdout
 
 
 def test_bench_machinery_on_ten_puzzles() -> None:
@@ -176,5 +204,6 @@ def test_bench_machinery_on_ten_puzzles() -> None:
     assert rows.keys() == {"single chain", "BFS b=1", "BFS b=5", "full expansion"}
     assert rows["full expansion"] == "10/10"
     assert re.search(r"^  full expansion +all +exact +5 +10/10 +1\.00 ", out, re.M)
+    assert "BFS b=1 and b=5 run the setting of oracle:game24-noisy, full expansion that of oracle:game24" in out
     assert "verifier and check disagree" not in out
     assert "3. Overhead: tot engine" in out and re.search(r"\d\.\d{3}x", out)

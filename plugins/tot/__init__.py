@@ -26,8 +26,10 @@ class TotConfig(TreeSettings):
     """Configuration of the ``[tot]`` table: the defaults of every Tree-of-Thought search (a
     request or an agent's config overrides them)."""
 
-    oracle: bool = Field(True, description="Offer the chat model oracle:game24, a checkable Game of "
-                         "24 proposer and evaluator with no language model (for benchmarks and demos).")
+    oracle: bool = Field(True, description="Offer the chat models oracle:game24 (every legal step, an "
+                         "exact evaluator: a search always solves) and oracle:game24-noisy (8 random "
+                         "steps, an evaluator wrong 20% of the time: the benchmark's setting), checkable "
+                         "Game of 24 stand-ins with no language model (for benchmarks and demos).")
 
 
 class TotPlugin(Plugin):
@@ -43,7 +45,7 @@ class TotPlugin(Plugin):
         from .engine import Engine
 
         self.engine: Engine = Engine(context, TreeSettings(**config.model_dump(exclude={"oracle"})))
-        self._oracle: ChatModel | None = None
+        self._oracles: list[ChatModel] | None = None
 
     @hookimpl
     def pygent_addhooks(self, pluginmanager: Any) -> None:
@@ -64,11 +66,11 @@ class TotPlugin(Plugin):
     def pygent_chat_models(self) -> list[ChatModel]:
         if not self.config.oracle:
             return []
-        if self._oracle is None:
-            from .oracle import Game24Oracle
+        if self._oracles is None:
+            from .oracle import offered
 
-            self._oracle = Game24Oracle()
-        return [self._oracle]
+            self._oracles = list(offered())
+        return list(self._oracles)
 
     @hookimpl
     def pygent_health(self) -> Health:

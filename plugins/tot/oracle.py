@@ -1,5 +1,10 @@
 """Game24Oracle: a checkable Game of 24 "model" for benchmarks and demos (no language model).
 
+The tot plugin offers two (:func:`offered`): ``oracle:game24``, every legal step and an exact
+evaluator (a search always solves: the checkable setup), and ``oracle:game24-noisy``, 8 random
+steps and an evaluator wrong with probability 0.2 (the benchmark's BFS setting: b=5 solves about
+half the puzzles).
+
 It reads the last ``Input: ...`` line of a ``game24`` prompt and answers like a model would:
 
 - a propose prompt ("Possible next steps:"): ``proposals`` legal next steps drawn at random from
@@ -24,13 +29,15 @@ from fractions import Fraction
 from pygent_sdk.agents import estimate_tokens
 from pygent_sdk.chat import BaseChatModel, ChatChunk, ChatMessage, ChatOptions, ModelProfile, Usage
 
+from .tasks.game24 import fmt
+
 Step = tuple[int, int, str, Fraction]
 """Indexes of the two numbers combined, the written operation ("a op b") and its result."""
 
-
-def fmt(number: Fraction) -> str:
-    """An integer, or a reduced fraction such as ``7/2``."""
-    return str(number)
+EXACT = "oracle:game24"
+"""Every legal step, an exact evaluator: a search solves every solvable puzzle."""
+NOISY = "oracle:game24-noisy"
+"""8 random legal steps, an evaluator wrong with probability 0.2 (the benchmark's setting)."""
 
 
 @functools.lru_cache(maxsize=65536)
@@ -93,11 +100,10 @@ def last_input(text: str) -> tuple[Fraction, ...] | None:
 class Game24Oracle(BaseChatModel):
     """Answers game24 propose, value and direct prompts exactly (with ``noise`` on values)."""
 
-    description = "Checkable Game of 24 proposer and evaluator (no language model): for benchmarks and demos"
     profile = ModelProfile(context_length=None, streaming=False)
 
-    def __init__(self, *, proposals: int | None = 8, noise: float = 0.2, seed: int | str | None = None,
-                 name: str = "oracle:game24") -> None:
+    def __init__(self, *, proposals: int | None = None, noise: float = 0.0, seed: int | str | None = None,
+                 name: str = EXACT) -> None:
         if proposals is not None and proposals < 1:
             raise ValueError(f"{name}: proposals must be at least 1 or None (all), not {proposals}")
         if not 0 <= noise <= 1:
@@ -105,6 +111,10 @@ class Game24Oracle(BaseChatModel):
         self.name = name
         self.proposals = proposals
         self.noise = noise
+        steps_said = "every legal step" if proposals is None else f"{proposals} random legal steps"
+        values_said = "an exact evaluator" if not noise else f"an evaluator wrong with probability {noise:g}"
+        self.description = (f"Checkable Game of 24 stand-in, no language model: {steps_said}, "
+                            f"{values_said} (for benchmarks and demos)")
         self.reseed(seed)
 
     def reseed(self, seed: int | str | None) -> None:
@@ -158,3 +168,8 @@ class Game24Oracle(BaseChatModel):
         yield ChatChunk(text=text)
         usage = Usage(sum(estimate_tokens(m.content) + 4 for m in messages), estimate_tokens(text))
         yield ChatChunk(finish_reason="stop", usage=usage)
+
+
+def offered() -> list[Game24Oracle]:
+    """The chat models ``[tot] oracle`` offers: ``oracle:game24`` and ``oracle:game24-noisy``."""
+    return [Game24Oracle(name=EXACT), Game24Oracle(proposals=8, noise=0.2, name=NOISY)]
