@@ -26,7 +26,10 @@ from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.reasoning import ReasoningPlugin
 from pygent_plugins.tot import TotPlugin
 from pygent_sdk import ChatMessage, ChatOptions
-from pygent_sdk.reasoning import MODES, TreeSettings
+from pygent_plugins.reasoning.sessions import LiveTree, check_request
+from pygent_sdk.reasoning import (
+    MODES, InvalidProblem, Problem, TotNodeEvaluated, TotNodeProposed, TreeSettings,
+)
 from pygent_sdk.structs import config_struct
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 from anyio.from_thread import start_blocking_portal
@@ -115,6 +118,34 @@ def test_settings_schema_takes_optional_bounded_fields() -> None:
         msgspec.convert({"depth": 13}, Settings)
 
 
+class Picky:
+    """The problem check of a contributed task that raises a bare ValueError."""
+
+    name = "picky"
+
+    def problem(self, text: str, context: str = "") -> Problem:
+        return Problem(str(int(text)), context)
+
+
+class Tasks:
+    def tasks(self) -> dict[str, Any]:
+        return {"picky": Picky()}
+
+
+def test_a_contributed_tasks_own_error_is_a_bad_problem_naming_the_task() -> None:
+    with pytest.raises(InvalidProblem, match=r"task 'picky': .*invalid literal for int"):
+        check_request(Tasks(), "two", mode=None, task="picky")  # type: ignore[arg-type]
+
+
+def test_a_live_tree_keeps_its_first_nodes_and_counts_the_others() -> None:
+    tree = LiveTree("s", limit=2)
+    for n in range(4):
+        tree.apply(TotNodeProposed(session_id="s", node_id=f"n{n}", parent_id=None if n == 0 else "n0",
+                                   depth=int(n > 0), thought=f"t{n}", state=f"t{n}"))
+    tree.apply(TotNodeEvaluated(session_id="s", node_id="n3", parent_id="n0", depth=1, value=1.0))
+    assert list(tree.nodes) == ["n0", "n1"] and tree.omitted == 2 and tree.size == 4
+
+
 async def test_routes_start_follow_read_stop_refuse_and_survive_a_restart(tmp_path: Path) -> None:
     async with served(tmp_path) as (url, keys, _), client(url, keys["operator"]) as api:
         for method in ("post", "get"):
@@ -160,7 +191,9 @@ async def test_routes_start_follow_read_stop_refuse_and_survive_a_restart(tmp_pa
                             ({"problem": "x", "settings": {"colour": 1}}, "colour"),
                             ({"problem": "x", "query": "y"}, "query"), ({"problem": "x", "colour": 1}, "colour"),
                             ({"problem": "1 2 3", "task": "game24"}, "game24"),
-                            ({"problem": "x", "model": "nope"}, "model")]:
+                            ({"problem": "² 3 4 5", "task": "game24"}, "game24"),
+                            ({"problem": "x", "model": "nope"}, "model"),
+                            ({"problem": "x", "settings": {"model": "nope"}}, "'nope'")]:
             bad = await api.post("/reasoning/start", json=body)
             assert bad.status_code == 400, (body, bad.text)
             assert bad.headers["content-type"].startswith("application/problem+json")

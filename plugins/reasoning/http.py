@@ -24,26 +24,26 @@ Settings = config_struct(TreeSettings, "ReasoningSettings")
 READ, WRITE = {"permission": "read"}, {"permission": "write"}
 
 
-class StartByProblem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class StartFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The fields of a start body besides the problem."""
+
+    mode: ModeName | None = None
+    task: str | None = None
+    collection: str | None = None
+    model: str | None = None
+    settings: Settings | None = None  # type: ignore[valid-type]
+
+
+class StartByProblem(StartFields, kw_only=True):
     """The problem, its mode and task, and the search's settings (overriding ``[tot]``)."""
 
     problem: Problem
-    mode: ModeName | None = None
-    task: str | None = None
-    collection: str | None = None
-    model: str | None = None
-    settings: Settings | None = None  # type: ignore[valid-type]
 
 
-class StartByQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class StartByQuery(StartFields, kw_only=True):
     """The same, the problem named ``query`` as the original system named it."""
 
     query: Problem
-    mode: ModeName | None = None
-    task: str | None = None
-    collection: str | None = None
-    model: str | None = None
-    settings: Settings | None = None  # type: ignore[valid-type]
 
 
 def _schema(struct: type, tasks: Sequence[str]) -> dict[str, Any]:
@@ -158,7 +158,8 @@ class TreeOut(msgspec.Struct, kw_only=True):
 class ResultOut(msgspec.Struct, kw_only=True):
     session_id: str
     state: str
-    """The session's job state; ``running`` and ``submitted`` answer with the live tree so far."""
+    """The session's job state; ``running`` and ``submitted`` answer with the live tree so far
+    (its first 5,000 nodes at most; ``failed`` and ``cancelled`` ones keep theirs while remembered)."""
     query: str
     requested: str | None
     mode: str | None = None
@@ -195,7 +196,7 @@ def _tree(job: Job) -> dict[str, Any] | None:
 
 def session_out(job: Job, live: LiveTree | None) -> SessionOut:
     p, tree = job.progress, _tree(job)
-    nodes = len(tree["nodes"]) if tree else len(live.nodes) if live else 0
+    nodes = len(tree["nodes"]) if tree else live.size if live else 0
     answer = job.result.get("answer") if isinstance(job.result, dict) else None
     return SessionOut(job.id, job.state, str(job.params.get("problem", "")), job.params.get("mode"),
                       job.params.get("task"), job.created_at, job.started_at, job.finished_at,

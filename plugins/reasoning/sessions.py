@@ -27,8 +27,12 @@ from pygent_sdk.reasoning import (
 )
 
 KIND = "reasoning"
-LIVE_SESSIONS = 100
-"""Sessions whose live tree is kept in memory (the oldest is forgotten first)."""
+LIVE_SESSIONS = 32
+"""Sessions whose live tree is kept in memory (the oldest is forgotten first); the live trees of
+completed sessions are dropped when the next session starts (their results hold the whole tree)."""
+LIVE_NODES = 5_000
+"""Nodes a session's live tree keeps: the first ones (a tree from the root); later nodes are only
+counted. So live trees hold at most LIVE_SESSIONS x LIVE_NODES nodes."""
 STOP_GRACE_S = 5.0
 """How long ``stop`` waits for the search to end by itself before it cancels the job."""
 EVENT_BUFFER = 10_000
@@ -62,24 +66,42 @@ def check_request(tot: TreeSearch, problem: str, *, mode: str | None, task: str 
         tasks = tot.tasks()
         if task not in tasks:
             raise UnknownTask(f"task: unknown task {task!r}; the tasks are {', '.join(sorted(tasks)) or 'none'}")
-        tasks[task].problem(problem)  # InvalidProblem names the task and what is wrong
+        try:
+            tasks[task].problem(problem)  # InvalidProblem names the task and what is wrong
+        except ReasoningError:
+            raise
+        except (ValueError, TypeError) as error:  # a contributed task's own check: 400, never 500
+            raise InvalidProblem(f"task {task!r}: the problem is refused: {error}") from None
     overrides = {**(settings or {}), **({"model": model} if model else {})}
     return tot.settings(overrides) if overrides else None  # InvalidSettings names each key
 
 
 class LiveTree:
     """A session's tree as its events tell it: nodes by id (the fields of a ThoughtNode), the
-    requested mode, the latest event as a message, and the search's end once it came."""
+    requested mode, the latest event as a message, and the search's end once it came. With a
+    ``limit``, only the first ``limit`` nodes are kept; ``omitted`` counts the others."""
 
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, limit: int | None = None) -> None:
         self.session_id = session_id
+        self.limit = limit
+        self.omitted = 0
+        self.changes = 0
+        """Events that changed a kept node."""
         self.nodes: dict[str, dict[str, Any]] = {}
         self.mode: str | None = None
         self.message = ""
         self.finished: dict[str, Any] | None = None
 
-    def _node(self, event: Any) -> dict[str, Any]:
+    @property
+    def size(self) -> int:
+        """Nodes seen: those kept and those omitted."""
+        return len(self.nodes) + self.omitted
+
+    def _node(self, event: Any) -> dict[str, Any] | None:
         node = self.nodes.get(event.node_id)
+        if node is None and self.limit is not None and len(self.nodes) >= self.limit:
+            self.omitted += isinstance(event, TotNodeProposed)
+            return None
         if node is None:  # its proposal was not seen (dropped, or published before we listened)
             node = self.nodes[event.node_id] = {
                 "id": event.node_id, "parent_id": event.parent_id, "depth": event.depth, "state": "",
@@ -105,6 +127,9 @@ class LiveTree:
         if not isinstance(event, (TotNodeProposed, TotNodeEvaluated, TotNodePruned, TotSolution)):
             return None
         node = self._node(event)
+        if node is None:
+            return None
+        self.changes += 1
         if isinstance(event, TotNodeProposed):
             node.update(parent_id=event.parent_id, depth=event.depth, thought=event.thought,
                         state=event.state)
@@ -161,14 +186,14 @@ class Sessions:
         return jobs
 
     def check(self, params: Mapping[str, Any]) -> TreeSettings | None:
-        """Check a session's params (:func:`check_request`, and that its model exists); its
-        search settings."""
+        """Check a session's params (:func:`check_request`, and that its model exists, given as
+        ``model`` or in ``settings``); its search settings."""
         settings = check_request(self.context.service(TREE_SEARCH), params["problem"],
                                  mode=params.get("mode"), task=params.get("task"),
                                  settings=params.get("settings"), model=params.get("model"))
-        if params.get("model"):
+        if settings is not None and settings.model:
             try:
-                self.context.service(CHAT_MODEL, name=params["model"])
+                self.context.service(CHAT_MODEL, name=settings.model)
             except ModelNotFound as error:
                 raise ReasoningError(f"model: {error}") from None
         return settings
@@ -217,7 +242,13 @@ class Sessions:
             self._stopping.discard(session_id)
 
     def _keep(self, session_id: str) -> LiveTree:
-        tree = self._live[session_id] = LiveTree(session_id)
+        for kept in list(self._live):  # a completed session's result holds its whole tree
+            try:
+                if self._jobs().get(kept).state == "completed":
+                    del self._live[kept]
+            except UnknownJob:
+                del self._live[kept]
+        tree = self._live[session_id] = LiveTree(session_id, LIVE_NODES)
         while len(self._live) > LIVE_SESSIONS:
             self._live.popitem(last=False)
         return tree
@@ -236,7 +267,7 @@ class Sessions:
                     now = time.monotonic()
                     if now - reported >= _PROGRESS_EVERY_S:
                         reported = now
-                        await ctx.progress(len(tree.nodes), None, tree.message)
+                        await ctx.progress(tree.size, None, tree.message + _omitted(tree))
 
         bus = self.context.bus
         try:
@@ -257,6 +288,10 @@ class Sessions:
             self._stopping.discard(ctx.id)
         outcome = result.to_dict()
         stopped = (outcome.get("tree") or {}).get("stopped")
-        await ctx.progress(len(tree.nodes), len(tree.nodes),
+        await ctx.progress(tree.size, tree.size,
                            f"done: mode {result.mode}" + (f", search {stopped}" if stopped else ""))
         return outcome
+
+
+def _omitted(tree: LiveTree) -> str:
+    return f" (the live tree keeps the first {len(tree.nodes)} of {tree.size} nodes)" if tree.omitted else ""
