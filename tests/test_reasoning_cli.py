@@ -4,16 +4,21 @@ answer on standard output, ``--json``, and bad input refused with exit status 2.
 from __future__ import annotations
 
 import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
 
 import click
 import pytest
 from click.testing import CliRunner
 from pygent_plugins.models import ModelsPlugin
-from pygent_plugins.reasoning import ReasoningPlugin
+from pygent_plugins.reasoning import ReasoningPlugin, cli
+from pygent_plugins.reasoning.cli import ORACLE_TIP, draw
 from pygent_plugins.tot import TotPlugin
-from pygent_plugins.tot.oracle import Game24Oracle
+from pygent_sdk import ChatMessage, ChatOptions
 from pygent_sdk.cli import CliContext
-from pygent_sdk.testing import cli_context
+from pygent_sdk.testing import ScriptedChatModel, cli_context
 
 from .agent_kit import ScriptedProvider
 from .test_reasoning_api import OpenModel, assert_tree
@@ -58,11 +63,12 @@ def test_reason_json_prints_the_result(context: CliContext) -> None:
     assert "idea" not in ran.stderr  # no tree drawn
 
 
-def test_reason_game24_shows_a_verified_solution_with_the_exact_checkable_model(context: CliContext) -> None:
-    ScriptedProvider.models = [Game24Oracle(proposals=None, noise=0.0, seed=1, name="exact")]
-    ran = CliRunner().invoke(group(), ["reason", "--task", "game24", "4 9 10 13", "-m", "exact"], obj=context)
+def test_reason_game24_shows_a_verified_solution_with_the_checkable_oracle(context: CliContext) -> None:
+    ran = CliRunner().invoke(group(), ["reason", "--task", "game24", "4 9 10 13", "--model", "oracle:game24"],
+                             obj=context)
     assert ran.exit_code == 0, ran.output
     assert "4 9 10 13" in ran.stderr and "(left: " in ran.stderr and "✓" in ran.stderr
+    assert "Tip:" not in ran.stderr
     lines = ran.stdout.splitlines()
     path = lines.index("Solution path:")
     assert [line.split(".")[0] for line in lines[path + 1:path + 4]] == ["  1", "  2", "  3"]
@@ -78,8 +84,53 @@ def test_reason_game24_shows_a_verified_solution_with_the_exact_checkable_model(
     (["x", "--breadth", "0"], "breadth"),
     (["x", "--depth", "1000"], "depth"),
     (["1 2 3", "--task", "game24"], "game24"),
+    (["² 3 4 5", "--task", "game24"], "game24"),
 ])
 def test_reason_refuses_bad_input_with_status_2(context: CliContext, args: list[str], says: str) -> None:
     ran = CliRunner().invoke(group(), ["reason", *args], obj=context)
     assert ran.exit_code == 2, ran.output
     assert says in ran.output
+
+
+def adder(messages: Sequence[ChatMessage], options: ChatOptions) -> str:
+    """A game24 model that always adds the first two numbers left and values every state
+    "likely": its one final state (36 for 4 9 10 13) is refuted, so the search has no answer."""
+    text = messages[-1].content
+    if "Possible next steps" not in text:
+        return "likely"
+    a, b, *rest = re.findall(r"Input: (.*)", text)[-1].split()
+    left = " ".join(sorted([*rest, str(int(a) + int(b))], key=int))
+    return f"{a} + {b} = {int(a) + int(b)} (left: {left})"
+
+
+def test_reason_without_a_solution_says_so_plainly_and_tips_the_checkable_oracle(context: CliContext) -> None:
+    ScriptedProvider.models = [ScriptedChatModel(adder, name="open")]
+    ran = CliRunner().invoke(group(), ["reason", "--task", "game24", "4 9 10 13"], obj=context)
+    assert ran.exit_code == 1, ran.output
+    assert "Answer: no solution found" in ran.stdout.splitlines()
+    assert "verifiable" not in ran.output
+    assert ran.stderr.endswith(f"Tip: {ORACLE_TIP}\n"), ran.stderr
+    assert "4 9 10 13\n" in ran.stderr  # the drawn tree (its root) ends its line
+
+
+def test_reason_redraws_a_growing_tree_a_few_times_a_second_and_draws_every_node_at_the_end(
+        context: CliContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    ScriptedProvider.models = [OpenModel(delay=0.002)]
+    drawn: list[int] = []
+
+    def counting(problem: str, nodes: Any) -> Any:
+        nodes = list(nodes)
+        drawn.append(len(nodes))
+        return draw(problem, nodes)
+
+    monkeypatch.setattr(cli, "draw", counting)
+    began = time.monotonic()
+    ran = CliRunner().invoke(group(), ["reason", "Plan a trip", "--task", "open", "--breadth", "3",
+                                       "--depth", "4"], obj=context)
+    seconds = time.monotonic() - began
+    assert ran.exit_code == 0, ran.output
+    nodes = int(re.search(r"after (\d+) node\(s\)", ran.stdout).group(1))
+    assert nodes > 20
+    assert len(drawn) <= 3 + seconds * cli.REDRAWS_PER_S, (len(drawn), seconds, nodes)  # not one per event
+    assert drawn[-1] == nodes  # the final drawing: the result's whole tree
+    assert sum(line.lstrip("│ ").startswith(("├──", "└──")) for line in ran.stderr.splitlines()) == nodes - 1

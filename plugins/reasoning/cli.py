@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -17,6 +19,11 @@ from pygent_sdk.reasoning import MODES, REASONING, TREE_SEARCH, ReasoningError, 
 from rich.markup import escape
 
 from .sessions import LiveTree, check_request
+
+ORACLE_TIP = ("--model oracle:game24 runs the checkable setup (an exact proposer and evaluator, "
+              "no language model)")
+REDRAWS_PER_S = 8
+"""How often at most the tree is redrawn while it grows."""
 
 
 def node_label(node: dict[str, Any]) -> str:
@@ -34,18 +41,33 @@ def node_label(node: dict[str, Any]) -> str:
     return f"[{style}]{escape(thought)}[/]{value}{mark}"
 
 
-def draw(problem: str, tree: LiveTree) -> Any:
-    """The tree so far as a rich Tree (children under their parents, in the order they came)."""
+def draw(problem: str, nodes: Iterable[dict[str, Any]]) -> Any:
+    """The tree of ``nodes`` as a rich Tree (children under their parents, in the order given)."""
     from rich.tree import Tree
 
     root = Tree(f"[bold]{escape(problem)}[/]")
     branches: dict[str, Any] = {}
-    for node in tree.nodes.values():
+    for node in nodes:
         if node["parent_id"] is None and not node["thought"]:
             branches[node["id"]] = root  # the root state
             continue
         branches[node["id"]] = branches.get(node["parent_id"] or "", root).add(node_label(node))
     return root
+
+
+async def paint(live: Any, problem: str, tree: LiveTree) -> None:
+    """Redraw ``live`` from ``tree`` while it grows: at most REDRAWS_PER_S times a second, and
+    less often when a drawing is slow (drawing takes at most a fifth of the time), so that a large
+    tree does not hold up the search."""
+    drawn = -1
+    while True:
+        if tree.changes != drawn:
+            began = time.perf_counter()
+            drawn = tree.changes
+            live.update(draw(problem, tree.nodes.values()), refresh=True)
+            await anyio.sleep(max(1 / REDRAWS_PER_S, 4 * (time.perf_counter() - began)))
+        else:
+            await anyio.sleep(1 / REDRAWS_PER_S)
 
 
 def report(result: ReasoningResult) -> None:
@@ -63,7 +85,10 @@ def report(result: ReasoningResult) -> None:
             out.print(f"  {number}. {escape(' '.join(node['thought'].split()))}{value}")
     verified = tree.get("verified")
     verdict = {True: "[green]verified ✓[/]", False: "[red]refuted ✗[/]", None: "not verifiable"}[verified]
-    out.print(f"[bold]Answer:[/] {escape(result.answer)}" + (f"  ({verdict})" if tree else ""))
+    if tree and tree.get("answer") is None:
+        out.print("[bold]Answer:[/] no solution found")
+    else:
+        out.print(f"[bold]Answer:[/] {escape(result.answer)}" + (f"  ({verdict})" if tree else ""))
     out.print(f"[bold]Confidence:[/] {result.confidence:.2f} ({escape(result.confidence_source)})")
     if tree:
         out.print(f"[bold]Search:[/] {tree.get('stopped')} after {len(nodes)} node(s), "
@@ -144,24 +169,24 @@ def register(cli: click.Group) -> None:
             tree = LiveTree(session_id)
             result: ReasoningResult | None = None
 
-            async def follow(sub: Any, live: Any) -> None:
+            async def follow(sub: Any) -> None:
                 async for event in sub:
                     tree.apply(event)
-                    if live is not None:
-                        live.update(draw(problem, tree))
 
             with kernel.bus.subscribe("tot.>", maxsize=10_000, name="pygent-reason") as sub:
                 live = None
                 if not as_json:
                     from rich.live import Live
 
-                    live = Live(draw(problem, tree), console=err, refresh_per_second=8,
+                    live = Live(draw(problem, ()), console=err, auto_refresh=False,
                                 vertical_overflow="ellipsis" if err.is_terminal else "visible")
                     live.start()
                 failed: PygentError | None = None
                 try:
                     async with anyio.create_task_group() as tasks:
-                        tasks.start_soon(follow, sub, live)
+                        tasks.start_soon(follow, sub)
+                        if live is not None:
+                            tasks.start_soon(paint, live, problem, tree)
                         with interrupts.abort:
                             try:
                                 result = await pipeline.run(
@@ -174,9 +199,12 @@ def register(cli: click.Group) -> None:
                     for event in sub.drain():  # what the follower had not read yet
                         tree.apply(event)
                 finally:
-                    if live is not None:
-                        live.update(draw(problem, tree))
+                    if live is not None:  # once at the end: the whole tree (the result's, if any)
+                        nodes = (result.tree or {}).get("nodes") if result is not None else None
+                        live.update(draw(problem, nodes or tree.nodes.values()))  # stop() draws it
                         live.stop()
+                        if not err.is_terminal:
+                            err.print()  # the drawn tree ends its line
             if failed is not None:
                 raise failed
             return result
@@ -194,5 +222,8 @@ def register(cli: click.Group) -> None:
         else:
             report(found)
         tree = found.tree or {}
+        used = model or (tree.get("settings") or {}).get("model") or ""
+        if tree.get("task") == "game24" and tree.get("verified") is not True and not used.startswith("oracle:"):
+            err.print(f"Tip: {ORACLE_TIP}", soft_wrap=True)
         if not found.found or tree.get("verified") is False:
             click.get_current_context().exit(1)
