@@ -94,8 +94,37 @@ def test_adaptive_classifies_deterministically() -> None:
     assert classify("Write a research report on vector stores")[0] == "research"
     assert classify("4 9 10 13") == ("complex", "a puzzle over a list of numbers")
     assert classify(" ".join(["word"] * 45))[0] == "complex"
-    assert puzzle_numbers("use 3 3 8 8 to make 24") == [3, 3, 8, 8, 24]
+    assert puzzle_numbers("use 3 3 8 8 to make 24.") == ["3", "3", "8", "8", "24"]
     assert puzzle_numbers("In 2020 and 2021 we had 3 releases of a big long project") is None
+
+
+def test_adaptive_sends_only_four_whole_numbers_from_1_to_13_to_game24() -> None:
+    tasks = frozenset({"open", "game24"})
+    def pick(query: str) -> Any:
+        return choose(query, task=None, knowledge=True, cot=True, tasks=tasks)
+    for query in ("4 9 10 13", "4, 9, 10, 13", "Use 4 9 10 13 to make 24.", "(4 9 10 13)"):
+        chosen = pick(query)
+        assert (chosen.mode, chosen.task, chosen.problem) == ("tot_only", "game24", "4 9 10 13"), query
+        assert chosen.why == "complex: a puzzle over a list of numbers, four numbers from 1 to 13 -> tot_only with task game24"
+    refused = {  # a long number, decimals, signs, other scripts, other numbers: never changed, never a crash
+        "9" * 400 + " 1 2 3": "'999999999...' is not a whole number from 1 to 13",
+        "4.5 9 10 13": "'4.5' is not a whole number from 1 to 13",
+        "-4 9 10 13": "'-4' is not a whole number from 1 to 13",
+        "4 9 10 14": "'14' is not a whole number from 1 to 13",
+        "\u00b2 3 4 5": "'\u00b2' is not a whole number from 1 to 13",
+        "\u0664 9 10 13": "'\u0664' is not a whole number from 1 to 13",
+        "\uff14 9 10 13": "'\uff14' is not a whole number from 1 to 13",
+        "1e5 9 10 13": "'1e5' is not a whole number from 1 to 13",
+        "4 9 10 13 and 4.5.": "5 numbers, not four",
+        "4 9 10 13 7": "5 numbers, not four",
+        "9" * 400 + " 1 2": "3 numbers, not four",
+    }
+    for query, reason in refused.items():
+        chosen = pick(query)
+        assert (chosen.mode, chosen.task, chosen.problem) == ("tot_only", None, None), query
+        assert chosen.why == f"complex: a puzzle over a list of numbers ({reason}) -> tot_only (retrieval cannot help)"
+    assert choose("4 9 10 13", task=None, knowledge=True, cot=True, tasks=frozenset({"open"})).why.endswith(
+        "(four numbers from 1 to 13, but there is no game24 task) -> tot_only (retrieval cannot help)")
 
 
 def test_adaptive_maps_complexity_to_a_mode_by_what_is_available() -> None:
