@@ -235,7 +235,7 @@ async def machinery(args: argparse.Namespace, puzzles: list[tuple[int, str]]) ->
                       f"{t.calls / t.puzzles:.1f}", f"{t.seconds:.2f}", f"{t.model_seconds:.2f}")
     console.print(table)
     console.print(f"   BFS b=1 and b=5 run the setting of {NOISY}, full expansion that of {EXACT} "
-                  "(the chat models [tot] oracle offers)")
+                  "(the chat models \\[tot] oracle offers)")
     rates = [tallies[v.key].rate for v in VARIANTS]
     console.print(f"   all four settings: {total:.2f} s for {len(puzzles) * len(VARIANTS)} searches "
                   f"(goal for 100 puzzles: < 10 s: {'met' if total < 10 * len(puzzles) / 100 else 'NOT met'})")

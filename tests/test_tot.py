@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -344,11 +345,43 @@ def test_open_task_parses_short_steps_and_knows_final_states() -> None:
     assert not task.is_final(problem, proposals[0].state) and task.is_final(problem, proposals[2].state)
     deeper = task.parse_proposals(problem, proposals[0].state, "Step 2: Light scatters off air molecules.\nStep 2: Blue scatters most.")
     assert [p.state for p in deeper] == ["Step 1: Light scatters off air molecules.\nStep 2: Blue scatters most."]
-    assert task.is_final(problem, "Step 1: a\nStep 2: b\nStep 3: c")
+    assert not task.is_final(problem, "\n".join(f"Step {k}: s{k}" for k in range(1, 7)))  # the depth limit ends it
     for messages in (task.propose_messages(problem, ""), task.value_messages(problem, "Step 1: a"),
                      task.answer_messages(problem, "Step 1: a")):
         assert messages[-1].content.startswith("Sources:\n[1] Rayleigh scattering")
     assert task.parse_value(problem, "Step 1: a", "Likely.") == 1.0
+
+
+def open_script(messages: Sequence[ChatMessage], options: ChatOptions) -> str:
+    """Two next steps per state, every state likely, the answer "done"."""
+    text = messages[-1].content
+    asked = re.search(r'short next steps, one per line, each as "Step (\d+)', text)
+    if asked:
+        k = asked.group(1)
+        return f"Step {k}: idea {k}a\nStep {k}: idea {k}b"
+    return "likely" if "Do these steps lead" in text else "Answer: done"
+
+
+@pytest.mark.parametrize("depth", [2, 5])
+async def test_depth_bounds_the_open_task_and_ends_states_there(depth: int) -> None:
+    h: list[Any] = []
+    model = scripted(open_script)
+    result = await solve(model, "Why is the sky blue?", task="open", h=h, breadth=2, n_evaluate=1, depth=depth)
+    assert max(n.depth for n in result.nodes) == depth  # reached, and not passed
+    limit = at_depth(result, depth)
+    assert len(limit) == 4 and all(n.state.count("\n") == depth - 1 for n in limit)
+    answered = [n for n in limit if n.answer is not None]
+    assert len(answered) == 2 and {n.answer for n in answered} == {"done"}  # the kept two, by answer_messages
+    writes = [c for c in model.calls if "Reasoning so far:" in c[0][-1].content]
+    assert len(writes) == 2
+    assert result.stopped == "solved" and result.answer == "done" and len(result.path) == depth + 1
+
+
+async def test_no_answer_means_no_confidence() -> None:
+    result = await solve(scripted(letters_script()), "ccc", breadth=1, n_evaluate=1)
+    assert result.answer is None and result.stopped == "exhausted" and not result.solved
+    assert all(n.reason == "the verifier refutes it" for n in at_depth(result, 3))  # every final state
+    assert result.confidence == 0.0  # not the path's values (likely: 0.05)
 
 
 async def test_open_on_the_embedded_model() -> None:

@@ -57,10 +57,10 @@ async def _descend(tree: Tree, node: Node) -> bool:
     for child in alive:
         if tree.halted:
             break
-        if child.final or child.status != "kept":
-            continue
-        if child.depth >= tree.depth:
+        if child.depth >= tree.depth:  # final: answered above
             reached = True
+            continue
+        if child.final or child.status != "kept":
             continue
         reached = await _descend(tree, child) or reached
     return reached

@@ -247,8 +247,9 @@ class Tree:
         if proposal.rejected is not None:
             await self.prune(node, proposal.rejected)
             return
-        node.final = self.task.is_final(self.problem, node.state)
-        answer = self.task.final_answer(self.problem, node.state) if node.final else None
+        ends = self.task.is_final(self.problem, node.state)
+        node.final = ends or node.depth >= self.depth  # the depth limit ends a state too
+        answer = self.task.final_answer(self.problem, node.state) if ends else None
         if answer is not None:
             await self.settle(node, answer)
         if node.status == "proposed":
@@ -378,8 +379,10 @@ class Tree:
         return min(1.0, max(0.0, value / most))
 
     def confidence(self, node: Node) -> float:
-        """1 for a verified answer, 0 for a refuted one, else the mean normalised value of the
-        path's evaluated nodes."""
+        """0 without an answer, 1 for a verified answer, 0 for a refuted one, else the mean
+        normalised value of the path's evaluated nodes."""
+        if node.answer is None:
+            return 0.0
         if node.verified is not None:
             return 1.0 if node.verified else 0.0
         values: list[float] = []

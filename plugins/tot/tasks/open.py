@@ -2,8 +2,9 @@
 
 Prompts stay short and steps are capped, because small models ramble: a proposal is one line
 of at most ``MAX_STEP`` characters; empty lines, repeats and echoes of the prompt are dropped.
-A state is final when its last step starts with "Final answer" or it has ``depth`` steps; the
-answer is written by the model from the steps (``answer_messages``).
+A state is final when its last step starts with "Final answer" (the engine also ends every state
+at the search's depth limit); the answer is written by the model from the steps
+(``answer_messages``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,4 @@ class OpenTask(BaseTask):
 
     def is_final(self, problem: Problem, state: str) -> bool:
         steps = steps_of(state)
-        if not steps:
-            return False
-        return steps[-1].lower().startswith("final answer") or len(steps) >= self.depth
+        return bool(steps) and steps[-1].lower().startswith("final answer")
