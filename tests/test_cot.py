@@ -1,5 +1,6 @@
 """The cot plugin: chain-of-thought with self-consistency on scripted models (majority vote,
-agreement as confidence, verification, bounded concurrency, errors, the cot.finished event)."""
+agreement as confidence unless a verifier proves or refutes the answer, bounded concurrency,
+errors, the cot.finished event)."""
 
 from __future__ import annotations
 
@@ -57,13 +58,13 @@ async def test_self_consistency_votes_and_reports_agreement_and_verification() -
         result = await cot.solve("What is 17 * 23?", task="arith")
         event = await h.wait_for("cot.finished")
     assert result.samples == 5 and result.votes == 3 and result.answer == "391"
-    assert result.confidence == pytest.approx(0.6) and result.verified is True
+    assert result.confidence == 1.0 and result.verified is True  # proven: 1, not the agreement 0.6
     assert Counter(result.answers) == Counter(["391", "391", "391", "390", None])
     assert result.task == "arith" and len(result.chains) == 5 and result.usage.completion_tokens > 0
     prompt = model.calls[0][0][-1].content
     assert "What is 17 * 23?" in prompt and "step by step" in prompt  # the task's CoT prompt
     assert model.calls[0][1].temperature == 0.7 and model.calls[0][1].max_tokens == 256
-    assert (event.task, event.samples, event.votes, event.confidence) == ("arith", 5, 3, pytest.approx(0.6))
+    assert (event.task, event.samples, event.votes, event.confidence) == ("arith", 5, 3, 1.0)
 
 
 async def test_a_wrong_majority_is_refuted_and_no_answer_gives_zero_confidence() -> None:
@@ -72,7 +73,8 @@ async def test_a_wrong_majority_is_refuted_and_no_answer_gives_zero_confidence()
         cot = h.kernel.service(CHAIN_OF_THOUGHT)
         wrong = await cot.solve("What is 17 * 23?", task="arith", chain=False, temperature=0.2)
         nothing = await cot.solve("What is 17 * 23?", task="arith")
-    assert wrong.answer == "390" and wrong.verified is False and wrong.confidence == pytest.approx(2 / 3)
+    assert wrong.answer == "390" and wrong.verified is False and wrong.votes == 2
+    assert wrong.confidence == 0.0  # refuted: 0, as a tree's refuted answer, not the agreement 2/3
     assert "step by step" not in model.calls[0][0][-1].content  # IO prompting
     assert model.calls[0][1].temperature == 0.2
     assert nothing.answer is None and nothing.votes == 0 and nothing.confidence == 0.0
@@ -85,6 +87,7 @@ async def test_without_a_task_the_generic_prompt_and_extraction_are_used() -> No
         result = await h.kernel.service(CHAIN_OF_THOUGHT).solve("Capital of France?", samples=3)
     assert result.task == "direct" and result.answer == "Paris" and result.votes == 2
     assert "Maybe Lyon" in result.answers and result.verified is None
+    assert result.confidence == pytest.approx(2 / 3)  # nothing verifies: the agreement
 
 
 class Slow(BaseChatModel):

@@ -1,6 +1,7 @@
 """cot: chain-of-thought with self-consistency (Wang et al., 2023). ``samples`` chains are sampled
 concurrently, each reply's answer is extracted by the task (a generic ``Answer:`` line when none
-is named), and the majority answer wins; the agreement, votes / samples, is the confidence.
+is named), and the majority answer wins; the agreement, votes / samples, is the confidence (1 or
+0 where the task's verifier proves or refutes the answer).
 
 Tasks come from the ``pygent_reasoning_tasks`` hook (the ``tot`` plugin adds ``game24`` and
 ``open``); the chat model from ``CHAT_MODEL``. See docs/reasoning.md.

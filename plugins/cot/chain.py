@@ -62,6 +62,12 @@ def majority(answers: Sequence[str | None]) -> tuple[str | None, int]:
     return winner, best
 
 
+def confidence(votes: int, samples: int, verified: bool | None) -> float:
+    """The verifier's verdict where it gave one (1 proven, 0 refuted: the rule of a tree's
+    answer), else the agreement, votes / samples."""
+    return votes / samples if verified is None else float(verified)
+
+
 class SelfConsistency:
     """The ``CHAIN_OF_THOUGHT`` service (see :class:`pygent_sdk.reasoning.ChainOfThought`)."""
 
@@ -117,11 +123,11 @@ class SelfConsistency:
         answer, votes = majority(answers)
         usage = sum((u for _, u in replies), Usage())
         seconds = time.perf_counter() - start
+        verified = solver.verify(checked, answer) if answer is not None else None
         result = ChainResult(
             problem=checked.text, task=solver.name, answer=answer, votes=votes, samples=samples,
-            confidence=votes / samples, answers=answers, chains=tuple(t for t, _ in replies),
-            verified=solver.verify(checked, answer) if answer is not None else None,
-            usage=usage, seconds=seconds,
+            confidence=confidence(votes, samples, verified), answers=answers,
+            chains=tuple(t for t, _ in replies), verified=verified, usage=usage, seconds=seconds,
         )
         await self.context.bus.publish(CotFinished(
             task=solver.name, samples=samples, votes=votes, confidence=result.confidence,
