@@ -11,14 +11,17 @@ import pytest
 from pygent_plugins.cot import CotPlugin
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.reasoning import ReasoningPlugin
+from pygent_plugins.reasoning import ReasoningConfig
 from pygent_plugins.reasoning.adaptive import choose, classify, puzzle_numbers
 from pygent_plugins.reasoning.cache import ResultCache
-from pygent_plugins.reasoning.s3 import parse_query, parse_selection, parse_verdict
+from pygent_plugins.reasoning.modes import chain
+from pygent_plugins.reasoning.run import Run
+from pygent_plugins.reasoning.s3 import content_words, parse_query, parse_selection, parse_verdict
 from pygent_sdk import ChatMessage, ChatOptions
 from pygent_sdk.knowledge import KNOWLEDGE
 from pygent_sdk.reasoning import (
-    MODES, REASONING, InvalidProblem, ReasoningError, ReasoningPipeline, ReasoningResult,
-    TreeSettings, UnknownMode,
+    MODES, REASONING, ChainResult, InvalidProblem, ReasoningError, ReasoningPipeline,
+    ReasoningResult, TreeSettings, UnknownMode,
 )
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
@@ -29,9 +32,13 @@ pytestmark = pytest.mark.anyio
 QUESTION = "In which order do plugins start?"
 
 
-def scripted(*, enough: str = "yes", select: str = "1", query: str = "plugin config keys",
+def scripted(*, enough: str = "yes", select: str = "1", queries: Sequence[str] = ("plugins start in which order",),
              answer: str = "Plugins start in dependency order [1].") -> ScriptedChatModel:
-    """Answers each of the pipeline's prompts by what it asks."""
+    """Answers each of the pipeline's prompts by what it asks; s3's queries in turn (the last
+    one repeated)."""
+    written = iter(queries)
+    last = [""]
+
     def reply(messages: Sequence[ChatMessage], options: ChatOptions) -> str:
         text = messages[-1].content
         if "Which passages help" in text:
@@ -39,7 +46,8 @@ def scripted(*, enough: str = "yes", select: str = "1", query: str = "plugin con
         if "enough information" in text:
             return enough
         if "search query" in text:
-            return query
+            last[0] = next(written, last[0])
+            return last[0]
         if "Think step by step" in text:
             return "Thinking.\nAnswer: 7"
         return answer
@@ -82,6 +90,8 @@ def test_s3_replies_are_parsed_robustly() -> None:
     assert parse_verdict("Yes.") is True and parse_verdict("no, more is needed") is False
     assert parse_verdict("There is not enough here") is False and parse_verdict("Enough.") is True
     assert parse_verdict("Maybe?") is None
+    assert content_words("Which plugins start first?") & content_words("plugin start order") == {"plugi", "start"}
+    assert not content_words("What is the weather?") & content_words("In which order do plugins start?")
 
 
 def test_adaptive_classifies_deterministically() -> None:
@@ -212,24 +222,38 @@ async def test_s3_stops_when_the_model_says_enough() -> None:
         result = await h.kernel.service(REASONING).run(QUESTION, mode="s3_rag")
     assert [s["round"] for s in result.searches] == [1]
     first = result.searches[0]
-    assert first["query"] == QUESTION and first["decision"] == "enough (the model said yes)"
+    assert (first["query"], first["query_from"]) == ("plugins start in which order", "model")  # round 1: the model's
+    assert "for the information needed" in model.calls[0][0][-1].content
+    assert first["decision"] == "enough (the model said yes)"
     assert first["kept"] == 1 and first["selection"] == "model" and first["retrieved"] == 4
     assert result.found and len(result.passages) == 1 and set(result.timings) == {"search_1", "answer"}
     structure(result)
 
 
 async def test_s3_searches_again_with_the_models_query_until_the_last_round() -> None:
-    model = scripted(enough="No.", select="no idea", query="Query: config keys validated")
+    model = scripted(enough="No.", select="no idea", queries=["Query: plugin order", "Query: plugin config keys"])
     async with harness(model, s3_rounds=2, k=2) as h:
         result = await h.kernel.service(REASONING).run(QUESTION, mode="s3_rag")
     first, second = result.searches
     assert first["decision"] == "search again (the model said no)"
     assert first["selection"].startswith("similarity")  # unreadable selection: by similarity
-    assert (second["query"], second["query_from"]) == ("config keys validated", "model")
+    assert (first["query"], first["query_from"]) == ("plugin order", "model")
+    assert (second["query"], second["query_from"]) == ("plugin config keys", "model")
     assert second["decision"] == "stop: last round"
-    assert FakeRag.knowledge.queries == [QUESTION, "config keys validated"]
+    assert FakeRag.knowledge.queries == ["plugin order", "plugin config keys"]
     assert {"search_1", "search_2", "answer"} == set(result.timings)
     assert len(result.passages) == first["kept"] + second["kept"]
+
+
+async def test_s3_falls_back_to_the_question_when_the_models_query_is_off_topic_or_unusable() -> None:
+    model = scripted(enough="No.", queries=["Query: weather forecast today", "???"])
+    async with harness(model, s3_rounds=2) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="s3_rag")
+    first, second = result.searches
+    assert (first["query"], first["query_from"]) == (
+        QUESTION, "the question (the model's query 'weather forecast today' shares no word with it)")
+    assert (second["query"], second["query_from"]) == (QUESTION, "the question (the model's query was unusable)")
+    assert FakeRag.knowledge.queries == [QUESTION, QUESTION] and second["decision"] == "stop: last round"
 
 
 async def test_tot_enhanced_rag_conditions_the_search_on_passages() -> None:
@@ -362,8 +386,10 @@ async def test_every_mode_on_the_embedded_model(real: PluginHarness, mode: str) 
         assert result.passages[0]["source"] == "plugins.md", result.passages
     if "s3" in mode:
         assert 1 <= len(result.searches) <= 2 and "search_1" in result.timings
-        assert result.searches[0]["query"] == "In which order do plugins start?"
-        assert {"round", "query", "retrieved", "kept", "decision"} <= set(result.searches[0])
+        first = result.searches[0]
+        assert {"round", "query", "query_from", "retrieved", "kept", "decision"} <= set(first)
+        assert first["query_from"] == "model" or first["query_from"].startswith("the question")
+        assert content_words(first["query"]) & content_words("In which order do plugins start?")
     if mode in ("rag_only", "s3_rag"):
         assert result.answer and (result.passages or not result.found)
 

@@ -1,7 +1,9 @@
 """s3-style iterative search (Jiang et al., 2025, "s3"): the model writes a search query, the
 passages are retrieved, the useful ones kept, and the model decides whether to search again.
 
-Kept cheap for a small model: the first round searches the question itself; passages below
+Every round's query is the model's; it falls back to the question when the model's reply is
+unusable (empty, a repeat) or shares no content word with the question (a small model's query
+can drift off the topic). Kept cheap for a small model: passages below
 ``[reasoning] min_similarity`` are never shown to the model; one selection call per round picks
 among the rest (a reply with no usable numbers falls back to similarity); one yes/no call decides
 whether to go on (an unreadable reply falls back to the best kept similarity).
@@ -24,6 +26,10 @@ ENOUGH_SIMILARITY = 0.5
 _QUERY_LABEL = re.compile(r"^(?:(?:search\s+)?query|search|question)\s*[:：-]\s*", re.I)
 _VERDICT = re.compile(r"\b(not enough|insufficient|yes|no|enough|sufficient)\b", re.I)
 _NONE = re.compile(r"\b(none|no passages?|nothing)\b", re.I)
+_STOPWORDS = frozenset(
+    "about an and are as at be by can do does for from has have how if in into is it its not of on "
+    "or so that the their there these this to was we what when where which who why will with you "
+    "your".split())
 
 
 def parse_query(text: str, previous: Sequence[str]) -> str | None:
@@ -36,6 +42,12 @@ def parse_query(text: str, previous: Sequence[str]) -> str | None:
     if query.casefold() in {q.casefold() for q in previous}:
         return None
     return query
+
+
+def content_words(text: str) -> set[str]:
+    """The words of ``text`` that carry meaning, cut to their first five letters (a crude stem:
+    "plugins" and "plugin" meet): lower-cased, two letters or more, no stopword."""
+    return {w[:5] for w in re.findall(r"[a-z0-9]{2,}", text.casefold()) if w not in _STOPWORDS}
 
 
 def parse_selection(text: str, count: int) -> list[int] | None:
@@ -62,15 +74,19 @@ def _listing(passages: Sequence[Passage], chars: int = 300) -> str:
 
 
 async def write_query(run: Run, kept: Sequence[Passage], previous: Sequence[str]) -> tuple[str, str]:
-    """The next round's query and how it was made (the model's, or the question when the
-    model's reply was unusable)."""
+    """The round's query and where it came from: ``model``, or the question when the model's
+    query was unusable or off the topic (no content word of the question)."""
     known = "\n".join(f"- {p.source}{f' › {p.heading}' if p.heading else ''}" for p in kept) or "nothing yet"
+    missing = "the information still missing" if previous else "the information needed"
     messages = [ChatMessage("user", (
         f"Question: {run.query}\nFound so far:\n{known}\n\n"
-        "Write one short search query (a few words) for the information still missing. "
-        "Reply with the query only."))]
+        f"Write one short search query (a few words) for {missing}. Reply with the query only."))]
     query = parse_query(await run.ask(messages, 24), previous)
-    return (query, "model") if query else (run.query, "the question (the model's query was unusable)")
+    if query is None:
+        return run.query, "the question (the model's query was unusable)"
+    if not content_words(query) & content_words(run.query):
+        return run.query, f"the question (the model's query {query!r} shares no word with it)"
+    return query, "model"
 
 
 async def select(run: Run, candidates: Sequence[Passage]) -> tuple[list[Passage], str]:
@@ -120,7 +136,7 @@ async def gather(run: Run) -> tuple[list[Passage], list[dict[str, Any]], float |
         if run.stopped:
             break
         with run.timed(f"search_{round}"):
-            query, made = (run.query, "the question") if round == 1 else await write_query(run, kept, queries)
+            query, made = await write_query(run, kept, queries)
             queries.append(query)
             found = await run.retrieve(query)
             new = [p for p in found if p.id not in seen]
