@@ -196,7 +196,35 @@ async def test_a_verified_tree_and_an_unfinished_one() -> None:
     async with harness(scripted(), engine=FakeEngine(None, confidence=0.1)) as h:
         none = await h.kernel.service(REASONING).run("17 * 23", mode="tot_only")
     assert not none.found and none.answer.startswith("No answer: the search stopped (depth)")
-    assert none.confidence == 0.1
+    assert none.confidence == 0.0 and none.confidence_source == "evaluator values"  # no answer: 0, not 0.1
+    async with harness(scripted(), engine=FakeEngine("390", verified=False, confidence=0.8)) as h:
+        refuted = await h.kernel.service(REASONING).run("17 * 23", mode="tot_only", task="arith")
+    assert not refuted.found and refuted.answer == "390" and refuted.confidence == 0.0
+    assert refuted.confidence_source == "verifier" and "the verifier refuted the answer" in refuted.why
+
+
+class StubCot:
+    """A CHAIN_OF_THOUGHT whose vote came out as ``answer`` (2 of 3) with ``verified``."""
+
+    def __init__(self, answer: str | None, verified: bool | None, confidence: float) -> None:
+        self.result = ChainResult("q", "direct", answer, 2 if answer else 0, 3, confidence,
+                                  (answer, answer, None), ("", "", ""), verified)
+
+    async def solve(self, problem: str, **options: Any) -> ChainResult:
+        return self.result
+
+
+async def test_chain_of_thought_confidence_follows_the_one_rule() -> None:
+    run = Run("s", "q", ReasoningConfig(), lambda: None, None, None, None, None)  # type: ignore[arg-type,return-value]
+    agreed = await chain(run, StubCot("7", None, 2 / 3), None)
+    proven = await chain(run, StubCot("391", True, 1.0), None)
+    refuted = await chain(run, StubCot("390", False, 2 / 3), None)  # a service that kept the agreement
+    nothing = await chain(run, StubCot(None, None, 0.5), None)
+    assert (agreed.found, agreed.confidence, agreed.source) == (True, pytest.approx(2 / 3), "agreement")
+    assert (proven.found, proven.confidence, proven.source) == (True, 1.0, "verifier")
+    assert (refuted.found, refuted.confidence, refuted.source) == (False, 0.0, "verifier")
+    assert refuted.note == "2 of 3 chains agree; the verifier refuted the majority answer"
+    assert (nothing.found, nothing.confidence, nothing.source) == (False, 0.0, "agreement")
 
 
 async def test_rag_only_answers_from_passages_with_similarity_confidence() -> None:
@@ -212,7 +240,8 @@ async def test_rag_only_answers_from_passages_with_similarity_confidence() -> No
     assert "[1] docs/writing-plugins.md › Lifecycle" in model.calls[0][0][-1].content
     assert FakeRag.knowledge.queries[0] == QUESTION
     assert not nothing.found and "found nothing relevant" in nothing.answer
-    assert nothing.confidence < 0.3 and nothing.passages == () and len(model.calls) == 1  # no model call
+    assert nothing.confidence == 0.0 and "best similarity" in nothing.answer  # no answer: confidence 0
+    assert nothing.passages == () and len(model.calls) == 1  # no model call
     structure(result)
 
 
@@ -299,6 +328,7 @@ async def test_results_are_cached_until_the_corpus_changes() -> None:
         other = await pipeline.run(QUESTION, mode="tot_enhanced_rag", settings=TreeSettings(breadth=2))
         assert len(FakeTot.engine.calls) == 2
         assert again.cached and not first.cached and again.session_id == "b" and again.answer == first.answer
+        assert again.tree["session_id"] == "b" and first.tree["session_id"] == "a"  # no stale id
         FakeRag.knowledge.ingest("docs/new.md", "New", "Plugins may start lazily.")
         fresh = await pipeline.run(QUESTION, mode="tot_enhanced_rag")
         uncached = await pipeline.run(QUESTION, mode="tot_enhanced_rag", use_cache=False)
@@ -319,6 +349,8 @@ async def test_bad_requests_get_clear_errors() -> None:
         pipeline = h.kernel.service(REASONING)
         with pytest.raises(UnknownMode, match="'deep'; modes: tot_only, rag_only, s3_rag"):
             await pipeline.run(QUESTION, mode="deep")
+        with pytest.raises(UnknownMode, match=r"'cot' \('cot' is chosen by adaptive only\); modes: tot_only"):
+            await pipeline.run(QUESTION, mode="cot")
         with pytest.raises(InvalidProblem, match="empty"):
             await pipeline.run("  ", mode="tot_only")
         with pytest.raises(ReasoningError, match=r"'s3_rag' retrieves passages, but no plugin provides 'rag'"):
@@ -330,7 +362,8 @@ async def test_hook_pygent_reasoning() -> None:
     async with harness(scripted()) as h:
         pipeline = h.kernel.hook.pygent_reasoning()
         assert isinstance(pipeline, ReasoningPipeline) and pipeline is h.plugin("reasoning").pipeline
-        assert set(pipeline.modes()) == set(MODES) and all(pipeline.modes().values())
+        assert set(pipeline.modes()) == {*MODES, "cot"} and all(pipeline.modes().values())
+        assert pipeline.modes()["cot"].startswith("Chosen by adaptive only")
         result = await pipeline.run(QUESTION, mode="rag_only", session_id="e1")
         started, finished = h.events_on("reasoning.started")[0], h.events_on("reasoning.finished")[0]
     assert (started.session_id, started.query, started.mode) == ("e1", QUESTION, "rag_only")
@@ -402,3 +435,21 @@ async def test_adaptive_on_the_embedded_model_then_from_the_cache(real: PluginHa
     structure(simple)
     again = await pipeline.run("What is a plugin  Config?")
     assert again.cached and again.answer == simple.answer and again.session_id != simple.session_id
+
+
+async def test_adaptive_answers_a_simple_question_by_chain_of_thought_on_the_embedded_model() -> None:
+    """A fresh install's path: no knowledge base, so a simple question goes to the cot service."""
+    plugins = {name: None for name in ("models", "llamacpp", "tot", "cot", "reasoning")}
+    async with PluginHarness(plugins, {"cot": {"max_tokens": 48}, "tot": TINY}) as h:
+        result = await h.kernel.service(REASONING).run("What is 2 + 2?")
+    structure(result)
+    assert (result.requested, result.complexity, result.mode) == ("adaptive", "simple", "cot")
+    assert result.why.startswith("simple: a short question (2 words); no knowledge base -> cot")
+    assert result.confidence_source == "agreement"  # the direct task has no verifier
+    assert result.confidence in (0.0, 1 / 3, 2 / 3, 1.0) and result.tree is None and result.passages == ()
+    assert isinstance(result.answer, str) and result.answer
+    if result.found:
+        assert f"{round(result.confidence * 3)} of 3 chains agree" in result.why
+    else:
+        assert result.confidence == 0.0 and result.answer.startswith("No answer")
+    assert "cot" in result.timings and result.usage.completion_tokens > 0

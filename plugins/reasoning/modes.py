@@ -20,7 +20,8 @@ ADAPTIVE_SAMPLES = 3
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
     """What a mode produced: the answer, whether one was found, the confidence and its source,
-    the tree, the passages used, the s3 rounds and a note for ``why``."""
+    the tree, the passages used, the s3 rounds and a note for ``why``. Not found (no answer,
+    or one a verifier refuted): confidence 0."""
 
     answer: str
     found: bool
@@ -44,35 +45,40 @@ def _best(passages: Sequence[Passage]) -> float | None:
 async def _answer(run: Run, passages: Sequence[Passage], best: float | None,
                   searches: Sequence[dict[str, Any]] = ()) -> Outcome:
     """An answer from ``passages`` (already judged relevant); when there are none, an answer
-    that says so, with the best similarity seen as its (low) confidence; none once stopped."""
+    that says so (naming the best similarity seen); none once stopped."""
     if run.stopped:
-        return Outcome("Stopped before an answer was written.", False, retrieval.similarity(passages),
+        return Outcome("Stopped before an answer was written.", False, 0.0,
                        "retrieval similarity", searches=tuple(searches), note="stopped")
     if not passages:
-        return Outcome(retrieval.nothing_relevant(run, best), False, min(1.0, max(0.0, best or 0.0)),
+        return Outcome(retrieval.nothing_relevant(run, best), False, 0.0,
                        "retrieval similarity", searches=tuple(searches), note="nothing relevant retrieved")
     passages = retrieval.fit(passages, 2 * run.config.context_chars)
     with run.timed("answer"):
         text = await retrieval.answer(run, passages)
     return Outcome(
         text or "(the model gave no answer; the passages listed matched the question)", bool(text),
-        retrieval.similarity(passages), "retrieval similarity",
+        retrieval.similarity(passages) if text else 0.0, "retrieval similarity",
         passages=retrieval.passage_dicts(passages, text), searches=tuple(searches),
         note=f"answered from {len(passages)} passage(s)")
 
 
 def _tree(run: Run, tree: TreeResult, passages: Sequence[Passage] | None = None,
           searches: Sequence[dict[str, Any]] = ()) -> Outcome:
-    """The outcome of a search; ``passages``: those that conditioned it (None: no retrieval)."""
+    """The outcome of a search; ``passages``: those that conditioned it (None: no retrieval).
+    Found: an answer no verifier refuted; the source is ``verifier`` whenever one gave a verdict."""
     run.usage += tree.usage
     if tree.answer is not None:
-        answer, found = tree.answer, True
+        answer, verdict = tree.answer, tree.verified
     else:
-        answer, found = f"No answer: the search stopped ({tree.stopped}) after {len(tree.nodes)} node(s).", False
+        answer, verdict = f"No answer: the search stopped ({tree.stopped}) after {len(tree.nodes)} node(s).", None
+    found = tree.answer is not None and verdict is not False
     note = "" if passages is None else (
         f"{len(passages)} passage(s) conditioned the search" if passages
         else "nothing relevant retrieved: the search ran without sources")
-    return Outcome(answer, found, tree.confidence, "verifier" if tree.verified else "evaluator values",
+    if verdict is False:
+        note = "; ".join(filter(None, ["the verifier refuted the answer", note]))
+    return Outcome(answer, found, tree.confidence if found else 0.0,
+                   "evaluator values" if verdict is None else "verifier",
                    tree=tree.to_dict(), passages=retrieval.passage_dicts(passages or (), tree.answer or ""),
                    searches=tuple(searches), note=note)
 
@@ -113,14 +119,18 @@ async def tot_s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
 
 
 async def chain(run: Run, cot: ChainOfThought, model: str | None) -> Outcome:
-    """Chain-of-thought with self-consistency (adaptive, a simple question, no knowledge base)."""
+    """Chain-of-thought with self-consistency (adaptive, a simple question, no knowledge base):
+    the agreement is the confidence, or the verifier's verdict where it gave one."""
     with run.timed("cot"):
         result = await cot.solve(run.query, samples=ADAPTIVE_SAMPLES, model=model)
     run.usage += result.usage
     if result.answer is None:
-        return Outcome("No answer: none of the chains gave one.", False, result.confidence, "agreement")
-    return Outcome(result.answer, result.verified is not False, result.confidence, "agreement",
-                   note=f"{result.votes} of {result.samples} chains agree")
+        return Outcome("No answer: none of the chains gave one.", False, 0.0, "agreement")
+    found = result.verified is not False
+    note = f"{result.votes} of {result.samples} chains agree" + (
+        "" if found else "; the verifier refuted the majority answer")
+    return Outcome(result.answer, found, result.confidence if found else 0.0,
+                   "agreement" if result.verified is None else "verifier", note=note)
 
 
 MODES = {"tot_only": tot_only, "rag_only": rag_only, "s3_rag": s3_rag,

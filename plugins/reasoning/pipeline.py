@@ -31,7 +31,10 @@ DESCRIPTIONS: Mapping[str, str] = {
     "tot_enhanced_rag": "Retrieve, then Tree-of-Thought with the passages conditioning proposals and evaluations.",
     "tot_s3_rag": "s3 search, then Tree-of-Thought with the kept passages as context.",
     "adaptive": "Classify the query as simple, moderate, complex or research and run the mode that fits.",
+    "cot": "Chosen by adaptive only, never requested: chain-of-thought with self-consistency (3 "
+           "chains voted) for a simple question when there is no knowledge base.",
 }
+"""Each mode a result can report: the requestable ones (``MODES``) and ``cot``."""
 RETRIEVING = frozenset({"rag_only", "s3_rag", "tot_enhanced_rag", "tot_s3_rag"})
 
 
@@ -61,7 +64,8 @@ class Pipeline:
         """Answer ``query`` in ``mode`` (None: ``[reasoning] mode``); see the protocol."""
         requested = mode or self.config.mode
         if requested not in MODES:
-            raise UnknownMode(f"No reasoning mode {requested!r}; modes: {', '.join(MODES)}.")
+            adaptive_only = " ('cot' is chosen by adaptive only)" if requested == "cot" else ""
+            raise UnknownMode(f"No reasoning mode {requested!r}{adaptive_only}; modes: {', '.join(MODES)}.")
         if not query or not query.strip():
             raise InvalidProblem("The reasoning query is empty: give a question or a problem.")
         query = query.strip()
@@ -82,7 +86,8 @@ class Pipeline:
         key = cache_key(query, requested, task, settings.model_dump() if settings else None, collection, version)
         hit = self.cache.get(key) if use_cache else None
         if hit is not None:
-            result = dataclasses.replace(hit, session_id=session_id, cached=True)
+            tree = None if hit.tree is None else {**hit.tree, "session_id": session_id}
+            result = dataclasses.replace(hit, session_id=session_id, tree=tree, cached=True)
             await self._finished(result, time.perf_counter() - started)
             return result
 
