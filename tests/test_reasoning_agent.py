@@ -9,8 +9,9 @@ import pytest
 from pygent_plugins.agents import AgentsPlugin
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.reasoning import ReasoningPlugin
-from pygent_plugins.reasoning.agent import match
+from pygent_plugins.reasoning.agent import ReasoningAgentConfig, match
 from pygent_sdk.agents import AGENT_REGISTRY, AgentError, AgentMatch
+from pygent_sdk.reasoning import TreeSettings
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 from .agent_kit import ScriptedProvider
@@ -43,10 +44,12 @@ async def run(h: PluginHarness, task: str, config: dict[str, Any] | None = None)
 async def test_the_agent_runs_its_mode_with_its_tree_parameters() -> None:
     async with harness(FakeEngine("391", verified=True, confidence=1.0)) as h:
         result, streamed = await run(h, "17 * 23", {"mode": "tot_only", "task": "arith", "breadth": 2,
-                                                    "depth": 1, "n_evaluate": 1, "search": "dfs"})
+                                                    "depth": 1, "n_evaluate": 1, "search": "dfs",
+                                                    "concurrency": 3})
     call = FakeTot.engine.calls[0]
     settings = call["settings"]
     assert (settings.breadth, settings.depth, settings.n_evaluate, settings.search) == (2, 1, 1, "dfs")
+    assert settings.concurrency == 3
     assert settings.model == "scripted" and settings.evaluator == "value"  # unset keys keep [tot]'s
     assert call["task"] == "arith" and call["context"] == ""
     assert result.success and result.output == "391" == streamed
@@ -76,6 +79,18 @@ async def test_the_agents_config_is_checked() -> None:
             registry.build("reasoning", config={"breadth": 0})
         with pytest.raises(AgentError, match="mode"):
             registry.build("reasoning", config={"mode": "deep"})
+        with pytest.raises(AgentError, match="concurrency: Input should be less than or equal to 64"):
+            registry.build("reasoning", config={"concurrency": 65})
+        with pytest.raises(AgentError, match="model"):  # the agent's model is the search's
+            registry.build("reasoning", config={"model": "other"})
+
+
+def test_the_agents_tree_keys_are_tree_settings_own() -> None:
+    fields = ReasoningAgentConfig.model_fields
+    assert set(fields) == {"mode", "task", "collection"} | (set(TreeSettings.model_fields) - {"model"})
+    for name, info in TreeSettings.model_fields.items():
+        if name != "model":
+            assert fields[name].default is None and fields[name].description.startswith(info.description)
 
 
 def test_puzzles_and_proofs_pick_the_reasoning_agent() -> None:

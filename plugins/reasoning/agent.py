@@ -4,42 +4,47 @@ its Tree-of-Thought parameters, and reports a ``reasoning`` step and an ``answer
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, create_model
 from pygent_sdk import AgentResult, PluginConfig
 from pygent_sdk.agents import AgentContext, AgentMatch, AgentType, AnswerStep, TokenSink
-from pygent_sdk.reasoning import Evaluator, Generator, Mode, ReasoningStep, Search
+from pygent_sdk.reasoning import Mode, ReasoningStep, TreeSettings
 
 from .pipeline import RETRIEVING
 
 _PUZZLE = re.compile(
     r"\b(step[- ]by[- ]step|prove|proof|puzzle|riddle|game of 24|24 game|make 24)\b"
     r"|^\s*\d+(?:[ ,]+\d+){3}\s*$", re.I)
-TREE_KEYS = ("generator", "evaluator", "search", "breadth", "depth", "n_generate", "n_evaluate",
-             "value_threshold", "max_nodes", "max_tokens", "max_seconds", "temperature",
-             "max_reply_tokens")
+
+TREE_KEYS = tuple(name for name in TreeSettings.model_fields if name != "model")
+"""The Tree-of-Thought keys of the agent's config: every :class:`TreeSettings` field but ``model``
+(the agent's model is the search's)."""
 
 
-class ReasoningAgentConfig(PluginConfig):
-    """Settings of a ``reasoning`` agent; the Tree-of-Thought ones override ``[tot]`` when set."""
+class AgentKeys(PluginConfig):
+    """The agent's own keys; :data:`ReasoningAgentConfig` adds the Tree-of-Thought ones."""
 
     mode: Mode = Field("adaptive", description="Pipeline mode (tot_only, rag_only, s3_rag, tot_enhanced_rag, tot_s3_rag, adaptive).")
     task: str | None = Field(None, description="Reasoning task of the search (unset: open; adaptive may pick game24).")
     collection: str | None = Field(None, description="Collection the retrieving modes search (unset: [reasoning] collection).")
-    generator: Generator | None = Field(None, description="propose or sample (unset: [tot] generator).")
-    evaluator: Evaluator | None = Field(None, description="value or vote (unset: [tot] evaluator).")
-    search: Search | None = Field(None, description="bfs or dfs (unset: [tot] search).")
-    breadth: int | None = Field(None, ge=1, le=50, description="States kept per layer (unset: [tot] breadth).")
-    depth: int | None = Field(None, ge=1, le=12, description="Depth limit (unset: the task's).")
-    n_generate: int | None = Field(None, ge=1, le=20, description="Samples per state for the sample generator.")
-    n_evaluate: int | None = Field(None, ge=1, le=20, description="Value samples per state, or votes per layer.")
-    value_threshold: float | None = Field(None, ge=0, description="DFS prunes states valued below this.")
-    max_nodes: int | None = Field(None, ge=1, le=100_000, description="Node budget of the search.")
-    max_tokens: int | None = Field(None, ge=1, description="Token budget of the search.")
-    max_seconds: float | None = Field(None, gt=0, description="Time budget of the search in seconds.")
-    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature of the search's calls.")
-    max_reply_tokens: int | None = Field(None, ge=16, le=4096, description="Longest reply of one call of the search.")
+
+
+def _tree_fields() -> dict[str, Any]:
+    """The :data:`TREE_KEYS` with :class:`TreeSettings`' types, bounds and descriptions, each
+    optional: unset keeps ``[tot]``'s."""
+    fields = {}
+    for name in TREE_KEYS:
+        info = TreeSettings.model_fields[name]
+        kind = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[name] = (kind | None, Field(None, description=f"{info.description} Unset: [tot] {name}."))
+    return fields
+
+
+ReasoningAgentConfig = create_model(
+    "ReasoningAgentConfig", __base__=AgentKeys, __module__=__name__,
+    __doc__="Settings of a ``reasoning`` agent; the Tree-of-Thought ones override ``[tot]`` when set.",
+    **_tree_fields())
 
 
 def match(message: str) -> AgentMatch | None:
@@ -51,7 +56,7 @@ def match(message: str) -> AgentMatch | None:
 class ReasoningAgent:
     """Runs the pipeline; success is an answer found and not refuted by a verifier."""
 
-    def __init__(self, context: AgentContext, config: ReasoningAgentConfig, pipeline: Any) -> None:
+    def __init__(self, context: AgentContext, config: Any, pipeline: Any) -> None:
         self.context = context
         self.config = config
         self.pipeline = pipeline
@@ -71,13 +76,12 @@ class ReasoningAgent:
         await self.context.step(AnswerStep(text=result.answer))
         if on_token is not None:
             await on_token(result.answer)
-        refuted = result.tree is not None and result.tree.get("verified") is False
-        return AgentResult(result.answer, result.found and not refuted, usage=result.usage)
+        return AgentResult(result.answer, result.found, usage=result.usage)  # found: not refuted
 
 
 def agent_type(pipeline: Any) -> AgentType:
     """The ``reasoning`` agent type over ``pipeline``."""
-    def factory(context: AgentContext, config: ReasoningAgentConfig) -> ReasoningAgent:
+    def factory(context: AgentContext, config: Any) -> ReasoningAgent:
         return ReasoningAgent(context, config, pipeline)
 
     return AgentType(
