@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -550,6 +551,21 @@ class ReasoningHooks:
     @hookspec(firstresult=True)
     def pygent_reasoning(self) -> ReasoningPipeline | None:
         """Return the unified reasoning pipeline; the ``reasoning`` plugin answers."""
+
+
+def collect_tasks(hook: Any, log: logging.Logger) -> dict[str, ReasoningTask]:
+    """Every task the ``pygent_reasoning_tasks`` hook contributes, by name (``hook`` is a
+    plugin's ``context.hook``); of two tasks of one name the first plugin's wins, with a
+    warning on ``log``."""
+    found: dict[str, ReasoningTask] = {}
+    for contributed in hook.pygent_reasoning_tasks():
+        for task in contributed or ():
+            if task.name in found:
+                log.warning("reasoning task %r is contributed twice; the first (%s) wins",
+                            task.name, type(found[task.name]).__qualname__)
+                continue
+            found[task.name] = task
+    return found
 
 
 TREE_SEARCH: ServiceKey[TreeSearch] = ServiceKey("pygent_tree_search", TreeSearch, provider="tot")

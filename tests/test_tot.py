@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from pygent_plugins.cot import CotPlugin
 from pygent_plugins.llamacpp import LlamaCppPlugin
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.tot import TotPlugin
@@ -19,11 +20,11 @@ from pygent_plugins.tot.tasks.open import MAX_STEP, OpenTask
 from pygent_sdk import ChatMessage, ChatOptions, Event, Plugin, hookimpl
 from pygent_sdk.reasoning import (
     TREE_SEARCH, InvalidProblem, InvalidSettings, Problem, ReasoningTask, TreeResult, TreeSearch,
-    UnknownTask,
+    UnknownTask, collect_tasks,
 )
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
-from .tot_kit import Letters, Slow, game24_model, letters_script, stack
+from .tot_kit import Letters, Slow, Unverified, game24_model, letters_script, stack
 
 pytestmark = pytest.mark.anyio
 STOPPED = {"solved", "exhausted", "depth", "budget_tokens", "budget_time", "budget_nodes", "cancelled"}
@@ -310,10 +311,33 @@ class Shadow(Plugin):
 async def test_a_task_name_contributed_twice_keeps_one_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     plugins, config = stack(scripted(letters_script()))
     with caplog.at_level(logging.WARNING):
-        async with PluginHarness({**plugins, "shadow": Shadow}, config) as h:
+        async with PluginHarness({**plugins, "shadow": Shadow, "cot": CotPlugin}, config) as h:
             tasks = h.kernel.hook.pygent_tree_search().tasks()
             assert tasks["letters"].description in ("Spell a word of a, b and c.", "the other letters")
-    assert "reasoning task 'letters' is contributed twice" in caplog.text
+            cot = h.kernel.hook.pygent_chain_of_thought()
+            chosen = cot.task("letters")
+            assert chosen.description == tasks["letters"].description  # the same rule
+            assert cot.task("letters") is chosen  # collected once
+            assert h.kernel.hook.pygent_tree_search().tasks()["letters"] is tasks["letters"]
+    twice = [r for r in caplog.records if "reasoning task 'letters' is contributed twice" in r.getMessage()]
+    assert len(twice) == 2  # once by the tot engine, once by cot
+
+
+def test_collect_tasks_keeps_the_first_of_a_name_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    class Other(Letters):
+        pass
+
+    first, second, unverified = Letters(), Other(), Unverified()
+
+    class Hook:
+        @staticmethod
+        def pygent_reasoning_tasks() -> list[Any]:
+            return [[first], None, [second, unverified]]
+
+    with caplog.at_level(logging.WARNING):
+        tasks = collect_tasks(Hook(), logging.getLogger("test"))
+    assert tasks == {"letters": first, "unverified": unverified}
+    assert "reasoning task 'letters' is contributed twice; the first (Letters) wins" in caplog.text
 
 
 async def test_a_third_party_task_without_a_verifier_is_answered_from_its_best_final_state() -> None:

@@ -13,7 +13,7 @@ from pygent_sdk.guard import guarded_reply
 from pygent_sdk.models import CHAT_MODEL
 from pygent_sdk.reasoning import (
     BaseTask, ChainResult, CotFinished, InvalidProblem, Problem, Proposal, ReasoningError,
-    ReasoningTask, UnknownTask,
+    ReasoningTask, UnknownTask, collect_tasks,
 )
 
 STOP = ("\nProblem:", "\nQuestion:")
@@ -75,15 +75,16 @@ class SelfConsistency:
         self.context = context
         self.config = config
         self.direct = DirectTask()
+        self._tasks: dict[str, ReasoningTask] | None = None
 
     def task(self, name: str | None) -> ReasoningTask:
-        """The task ``name`` from the ``pygent_reasoning_tasks`` hook (None: :class:`DirectTask`)."""
+        """The task ``name`` from the ``pygent_reasoning_tasks`` hook, collected on first use
+        (None: :class:`DirectTask`)."""
         if name is None:
             return self.direct
-        tasks: dict[str, ReasoningTask] = {}
-        for contributed in self.context.hook.pygent_reasoning_tasks():
-            for task in contributed or ():
-                tasks.setdefault(task.name, task)
+        if self._tasks is None:
+            self._tasks = collect_tasks(self.context.hook, self.context.log)
+        tasks = self._tasks
         if name not in tasks:
             known = ", ".join(sorted(tasks)) or "none (enable the tot plugin)"
             raise UnknownTask(f"No reasoning task {name!r}; tasks: {known}.")

@@ -14,7 +14,7 @@ from pygent_sdk.models import CHAT_MODEL
 from pygent_sdk.plugin import PluginContext
 from pygent_sdk.reasoning import (
     InvalidSettings, ReasoningTask, StopSignal, Stopped, TotFinished, TreeResult, TreeSettings,
-    UnknownTask,
+    UnknownTask, collect_tasks,
 )
 
 from .search import bfs, dfs
@@ -32,16 +32,7 @@ class Engine:
     def tasks(self) -> Mapping[str, ReasoningTask]:
         """Every contributed task by name, collected on first use (the first plugin wins)."""
         if self._tasks is None:
-            found: dict[str, ReasoningTask] = {}
-            for contributed in self.context.hook.pygent_reasoning_tasks():
-                for task in contributed or ():
-                    if task.name in found:
-                        self.context.log.warning(
-                            "reasoning task %r is contributed twice; the first (%s) wins",
-                            task.name, type(found[task.name]).__qualname__)
-                        continue
-                    found[task.name] = task
-            self._tasks = found
+            self._tasks = collect_tasks(self.context.hook, self.context.log)
         return dict(self._tasks)
 
     def settings(self, overrides: Mapping[str, Any] | None = None) -> TreeSettings:
