@@ -85,6 +85,7 @@ def test_reason_game24_shows_a_verified_solution_with_the_checkable_oracle(conte
     (["x", "--depth", "1000"], "depth"),
     (["1 2 3", "--task", "game24"], "game24"),
     (["² 3 4 5", "--task", "game24"], "game24"),
+    (["x", "--model", "nope"], "model: No chat model 'nope'"),
 ])
 def test_reason_refuses_bad_input_with_status_2(context: CliContext, args: list[str], says: str) -> None:
     ran = CliRunner().invoke(group(), ["reason", *args], obj=context)

@@ -18,7 +18,7 @@ from pygent_sdk.errors import PygentError
 from pygent_sdk.reasoning import MODES, REASONING, TREE_SEARCH, ReasoningError, ReasoningResult
 from rich.markup import escape
 
-from .sessions import LiveTree, check_request
+from .sessions import LiveTree, check_model, check_request
 
 ORACLE_TIP = ("--model oracle:game24 runs the checkable setup (an exact proposer and evaluator, "
               "no language model)")
@@ -156,6 +156,7 @@ def register(cli: click.Group) -> None:
                         try:
                             settings = check_request(kernel.service(TREE_SEARCH), problem, mode=mode,
                                                      task=task, settings=overrides, model=model)
+                            check_model(kernel.service, settings)
                         except ReasoningError as error:
                             return str(error)
                         return await solve(kernel, pipeline, settings, interrupts)

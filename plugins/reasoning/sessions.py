@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -74,6 +74,16 @@ def check_request(tot: TreeSearch, problem: str, *, mode: str | None, task: str 
             raise InvalidProblem(f"task {task!r}: the problem is refused: {error}") from None
     overrides = {**(settings or {}), **({"model": model} if model else {})}
     return tot.settings(overrides) if overrides else None  # InvalidSettings names each key
+
+
+def check_model(service: Callable[..., Any], settings: TreeSettings | None) -> None:
+    """ReasoningError naming the model when ``settings`` names one that ``service`` (a kernel's
+    or a plugin context's) does not find."""
+    if settings is not None and settings.model:
+        try:
+            service(CHAT_MODEL, name=settings.model)
+        except ModelNotFound as error:
+            raise ReasoningError(f"model: {error}") from None
 
 
 class LiveTree:
@@ -191,11 +201,7 @@ class Sessions:
         settings = check_request(self.context.service(TREE_SEARCH), params["problem"],
                                  mode=params.get("mode"), task=params.get("task"),
                                  settings=params.get("settings"), model=params.get("model"))
-        if settings is not None and settings.model:
-            try:
-                self.context.service(CHAT_MODEL, name=settings.model)
-            except ModelNotFound as error:
-                raise ReasoningError(f"model: {error}") from None
+        check_model(self.context.service, settings)
         return settings
 
     async def start(self, params: Mapping[str, Any]) -> Job:
