@@ -63,6 +63,9 @@ MODES: tuple[str, ...] = ("tot_only", "rag_only", "s3_rag", "tot_enhanced_rag", 
 Complexity = Literal["simple", "moderate", "complex", "research"]
 VALUE_WORDS: Mapping[str, float] = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
 """The paper's map of a value prompt's verdict to a number (summed over samples)."""
+REPLY_STOPS: tuple[str, ...] = ("\nProblem:", "\nQuestion:", "\nSources:", "\nPassages:")
+"""Stop sequences of a reasoning reply (chain-of-thought, the pipeline's answers and judgements):
+where a small model starts writing the prompt's next turn instead of ending its reply."""
 
 
 # --- problems and tasks ------------------------------------------------------------------------
@@ -388,7 +391,8 @@ class TreeSearch(Protocol):
 @dataclasses.dataclass(frozen=True, slots=True)
 class ChainResult:
     """Self-consistency over ``samples`` chains: each chain's extracted answer (None: none),
-    the majority ``answer``, its ``votes``, and ``confidence`` = votes / samples."""
+    the majority ``answer``, its ``votes``, and ``confidence``: votes / samples, or the
+    verifier's verdict where it gave one (1.0 proven, 0.0 refuted)."""
 
     problem: str
     task: str
@@ -429,11 +433,12 @@ class ChainOfThought(Protocol):
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReasoningResult:
     """One pipeline run: the ``answer``, the ``mode`` that ran (``requested`` may be
-    ``adaptive``) and ``why``, ``confidence`` and where it came from (``confidence_source``:
-    evaluator values, agreement, retrieval similarity or a verifier), seconds per stage, the
-    tree (ToT modes), the passages used and each s3 search round, and whether it came from the
-    result cache. ``found`` is False when no answer was found (nothing relevant retrieved, a
-    search that ended without a final state): ``answer`` then says why."""
+    ``adaptive``; adaptive may report ``cot``) and ``why``, ``confidence`` and where it came
+    from (``confidence_source``: evaluator values, agreement, retrieval similarity, or verifier
+    whenever a verifier gave a verdict), seconds per stage, the tree (ToT modes), the passages
+    used and each s3 search round, and whether it came from the result cache. ``found`` is False
+    when no answer was found (nothing relevant retrieved, a search that ended without a final
+    state: ``answer`` then says why) or a verifier refuted it; ``confidence`` is then 0."""
 
     session_id: str
     query: str

@@ -15,7 +15,7 @@ from pygent_plugins.cot.chain import DirectTask, majority
 from pygent_plugins.models import ModelsPlugin
 from pygent_sdk import BaseChatModel, ChatChunk, ChatMessage, ChatOptions, Usage
 from pygent_sdk.reasoning import (
-    CHAIN_OF_THOUGHT, ChainOfThought, InvalidProblem, Problem, UnknownTask,
+    CHAIN_OF_THOUGHT, REPLY_STOPS, ChainOfThought, InvalidProblem, Problem, UnknownTask,
 )
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
@@ -64,6 +64,7 @@ async def test_self_consistency_votes_and_reports_agreement_and_verification() -
     prompt = model.calls[0][0][-1].content
     assert "What is 17 * 23?" in prompt and "step by step" in prompt  # the task's CoT prompt
     assert model.calls[0][1].temperature == 0.7 and model.calls[0][1].max_tokens == 256
+    assert model.calls[0][1].stop == REPLY_STOPS  # the SDK's one tuple, as the pipeline's
     assert (event.task, event.samples, event.votes, event.confidence) == ("arith", 5, 3, 1.0)
 
 

@@ -20,7 +20,7 @@ from pygent_plugins.reasoning.s3 import content_words, parse_query, parse_select
 from pygent_sdk import ChatMessage, ChatOptions
 from pygent_sdk.knowledge import KNOWLEDGE
 from pygent_sdk.reasoning import (
-    MODES, REASONING, ChainResult, InvalidProblem, ReasoningError, ReasoningPipeline,
+    MODES, REASONING, REPLY_STOPS, ChainResult, InvalidProblem, ReasoningError, ReasoningPipeline,
     ReasoningResult, TreeSettings, UnknownMode,
 )
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
@@ -238,6 +238,7 @@ async def test_rag_only_answers_from_passages_with_similarity_confidence() -> No
     assert result.confidence == pytest.approx(sum(sims) / len(sims)) and 0.3 <= result.confidence < 1
     assert result.confidence_source == "retrieval similarity" and set(result.timings) == {"retrieve", "answer"}
     assert "[1] docs/writing-plugins.md › Lifecycle" in model.calls[0][0][-1].content
+    assert model.calls[0][1].stop == REPLY_STOPS and model.calls[0][1].temperature == 0.0
     assert FakeRag.knowledge.queries[0] == QUESTION
     assert not nothing.found and "found nothing relevant" in nothing.answer
     assert nothing.confidence == 0.0 and "best similarity" in nothing.answer  # no answer: confidence 0

@@ -12,12 +12,9 @@ from pygent_sdk import ChatMessage, ChatOptions, Usage
 from pygent_sdk.guard import guarded_reply
 from pygent_sdk.models import CHAT_MODEL
 from pygent_sdk.reasoning import (
-    BaseTask, ChainResult, CotFinished, InvalidProblem, Problem, Proposal, ReasoningError,
-    ReasoningTask, UnknownTask, collect_tasks,
+    REPLY_STOPS, BaseTask, ChainResult, CotFinished, InvalidProblem, Problem, Proposal,
+    ReasoningError, ReasoningTask, UnknownTask, collect_tasks,
 )
-
-STOP = ("\nProblem:", "\nQuestion:")
-"""Where a small model starts writing the prompt's next turn instead of ending its answer."""
 
 
 class DirectTask(BaseTask):
@@ -105,7 +102,7 @@ class SelfConsistency:
         checked = solver.problem(problem, context)
         chat = self.context.service(CHAT_MODEL, name=model or self.config.model)
         options = ChatOptions(
-            max_tokens=self.config.max_tokens, stop=STOP,
+            max_tokens=self.config.max_tokens, stop=REPLY_STOPS,
             temperature=self.config.temperature if temperature is None else temperature,
         )
         messages = solver.direct_messages(checked, chain=chain)

@@ -11,10 +11,7 @@ from typing import Any
 from pygent_sdk import ChatMessage, ChatModel, ChatOptions, Usage
 from pygent_sdk.guard import guarded_reply
 from pygent_sdk.knowledge import Passage, Retriever
-from pygent_sdk.reasoning import StopSignal, TreeSettings
-
-STOP = ("\nQuestion:", "\nSources:", "\nPassages:")
-"""Where a small model starts writing the prompt's next turn instead of answering."""
+from pygent_sdk.reasoning import REPLY_STOPS, StopSignal, TreeSettings
 
 
 @dataclasses.dataclass
@@ -49,7 +46,7 @@ class Run:
 
     async def ask(self, messages: Sequence[ChatMessage], max_tokens: int) -> str:
         """The model's reply (greedy, cut at its first repeated sentence); usage is counted."""
-        options = ChatOptions(max_tokens=max_tokens, temperature=0.0, stop=STOP)
+        options = ChatOptions(max_tokens=max_tokens, temperature=0.0, stop=REPLY_STOPS)
         text, usage = await guarded_reply(self.model(), messages, options)
         self.usage += usage
         return text
