@@ -414,10 +414,10 @@ async def test_open_on_the_embedded_model() -> None:
     async with PluginHarness(plugins, {"tot": {"oracle": False}}) as h:
         tot = h.kernel.hook.pygent_tree_search()
         settings = tot.settings({"breadth": 2, "depth": 2, "n_evaluate": 1, "max_reply_tokens": 64,
-                                 "model": "llamacpp:smollm2", "max_seconds": 20, "concurrency": 1})
+                                 "model": "llamacpp:smollm2", "max_seconds": 30, "concurrency": 1})
         began = time.monotonic()
         result = await tot.solve("Why do leaves change colour in autumn?", task="open", settings=settings)
-        assert time.monotonic() - began < 40
+        assert time.monotonic() - began < 50  # the budget, a quarter of it to write the answer, slack
         check_tree(h.events_on("tot.>"), result)
         assert result.stopped in STOPPED and result.model_calls >= 2
         assert isinstance(result.answer, str) and result.answer.strip() and result.verified is None
