@@ -348,9 +348,14 @@ class Tree:
         return kept
 
     async def answer_finals(self, nodes: Sequence[Node]) -> None:
-        """Write and verify the answers of the final ``nodes`` the task cannot answer alone."""
-        waiting = [n for n in nodes if n.final and n.answer is None]
-        await self.layer([partial(self.answer_final, node) for node in waiting])
+        """Write and verify the answers of the final ``nodes`` the task cannot answer alone, the
+        most valuable first, until one is not refuted: one model call where nothing verifies."""
+        waiting = sorted((n for n in nodes if n.final and n.answer is None),
+                         key=lambda n: -(n.value or 0.0))
+        for node in waiting:
+            await self.layer([partial(self.answer_final, node)])
+            if self.halted is not None or node.verified is not False:
+                return
 
     async def answer_final(self, node: Node) -> None:
         await self.settle(node, await self.write(node))
