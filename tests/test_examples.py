@@ -38,6 +38,9 @@ def test_make_demo_script_runs_on_the_embedded_model(tmp_path: Path) -> None:
     assert re.search(r"\d+ new, \d+ changed and \d+ unchanged file\(s\): \d+ chunks embedded", out)
     assert re.search(r"search agent › .+\n\nSources:\n\[1\] \S*docs/writing-plugins\.md › ", out, re.S)
     assert re.search(r"✓ retrieval 'How do I write a plugin\?' \(hybrid\) → \d passage\(s\) from \S*docs/writing-plugins\.md", out)
+    # Tree-of-Thought on the Game of 24 with the checkable oracle: a tree, a verified solution
+    assert re.search(r"└── ✓ \S+ [-+*/] \S+ = 24 \(left: 24\)", out)
+    assert re.search(r"\) = 24 \(verified ✓\); \d+ nodes proposed, \d+ pruned", out)
     assert "The stored conversation of the general agent" in out and "Demo finished." in out
     assert "tokens generated" in out and "-m ollama:qwen2.5-coder" in out  # and how to go further
 

@@ -3,7 +3,8 @@
 Starts the kernel from plugins.toml (llama.cpp with SmolLM2-135M in-process, SQLite memory,
 MiniLM embeddings, FAISS), creates a general and a coding agent, streams answers, uses a tool,
 solves a small coding task in the sandbox, ingests the project's own docs/ and answers a question
-about them with citations, and prints the stored conversation.
+about them with citations, solves a Game of 24 puzzle by Tree-of-Thought with the checkable
+oracle, and prints the stored conversation.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import anyio
 from pygent_kernel import Kernel
 from pygent_sdk.agents import AGENT_REGISTRY, AgentRegistry
 from pygent_sdk.knowledge import KNOWLEDGE, IngestProgress
+from pygent_sdk.reasoning import REASONING, TREE_SEARCH
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.tree import Tree
 
 ROOT = Path(__file__).parents[2]
 console = Console(highlight=False)
@@ -69,6 +72,30 @@ async def knowledge(kernel: Any, registry: AgentRegistry) -> None:
     await registry.delete(search.id)
 
 
+async def reasoning(kernel: Any) -> None:
+    """Tree-of-Thought on a Game of 24 puzzle with the checkable oracle (an exact proposer and
+    evaluator, no language model): the tree it kept, the solution path, the verifier's verdict."""
+    console.rule("Reasoning: Tree-of-Thought on the Game of 24, verified exactly")
+    puzzle = "4 9 10 13"
+    settings = kernel.service(TREE_SEARCH).settings({"model": "oracle:game24", "breadth": 3})
+    result = await kernel.service(REASONING).run(puzzle, mode="tot_only", task="game24",
+                                                 settings=settings)
+    nodes = {n["id"]: n for n in result.tree["nodes"]}
+    drawn = {result.tree["path"][0]: Tree(f"[cyan]{puzzle}[/]")}
+    for node in result.tree["nodes"]:  # the nodes the search kept, in the order proposed
+        if node["parent_id"] in drawn and node["status"] in ("kept", "solution"):
+            mark = "[green]✓ [/]" if node["status"] == "solution" else ""
+            value = "" if node["value"] is None else f"  [dim]value {node['value']:g}[/]"
+            drawn[node["id"]] = drawn[node["parent_id"]].add(f"{mark}{escape(node['thought'])}{value}")
+    console.print(drawn[result.tree["path"][0]])
+    pruned = sum(n["status"] == "pruned" for n in nodes.values())
+    verdict = "verified ✓" if result.tree["verified"] else "not verified"
+    console.print(f"[bold]{escape(result.answer)}[/] = 24 ({verdict}); {len(nodes)} nodes "
+                  f"proposed, {pruned} pruned, breadth {settings.breadth}, "
+                  f"{result.timings.get('tot', 0):.2f} s. Try: pygent reason --task game24 "
+                  f'"{puzzle}" --model oracle:game24\n', markup=True)
+
+
 async def main() -> None:
     kernel = Kernel.from_config(ROOT / "plugins.toml")
     console.rule("PyGent Factory demo: agents on an embedded model, offline")
@@ -102,6 +129,7 @@ async def main() -> None:
         console.print(f"[bold]{result.output}[/]\n")
 
         await knowledge(kernel, registry)
+        await reasoning(kernel)
 
         memory = kernel.hook.pygent_memory_store()
         console.rule("The stored conversation of the general agent")
