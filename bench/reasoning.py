@@ -271,7 +271,7 @@ async def with_model(args: argparse.Namespace, puzzles: list[tuple[int, str]]) -
         settings = tot.settings({"breadth": 5, "model": name, "max_seconds": args.tot_seconds})
         with progress() as bar:
             task = bar.add_task(f"{name}: IO, CoT, ToT", total=len(puzzles) * 3)
-            for rank, puzzle in puzzles:
+            for _rank, puzzle in puzzles:
                 for label, chain in (("IO", False), ("CoT", True)):
                     start = time.perf_counter()
                     if cot is not None:

@@ -200,6 +200,24 @@ def numbered_context(passages: Sequence[Passage], *, max_chars: int | None = Non
     return "\n\n".join(blocks)
 
 
+def relevant(passages: Sequence[Passage], min_similarity: float) -> list[Passage]:
+    """The passages at or above ``min_similarity``; none when the best known similarity is below
+    it. A passage of unknown similarity (found by keyword only) counts when some passage passed,
+    or when no similarity is known at all."""
+    known = [p.similarity for p in passages if p.similarity is not None]
+    if known and max(known) < min_similarity:
+        return []
+    return [p for p in passages if p.similarity is None or p.similarity >= min_similarity]
+
+
+def fit_passages(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
+    """The leading passages whose :func:`numbered_context` fits ``max_chars`` (at least one)."""
+    kept = list(passages)
+    while len(kept) > 1 and len(numbered_context(kept)) > max_chars:
+        kept.pop()
+    return kept
+
+
 MARKER = re.compile(r"\[(\d{1,3})\]")
 """A citation marker in an answer, ``[n]``; its group is the number."""
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from pygent_sdk.knowledge import Passage, numbered_context
+from pygent_sdk.knowledge import Passage, fit_passages, numbered_context, relevant
 from pygent_sdk.reasoning import ChainOfThought, TreeResult, TreeSearch
 
 from . import retrieval, s3
@@ -52,7 +52,7 @@ async def _answer(run: Run, passages: Sequence[Passage], best: float | None,
     if not passages:
         return Outcome(retrieval.nothing_relevant(run, best), False, 0.0,
                        "retrieval similarity", searches=tuple(searches), note="nothing relevant retrieved")
-    passages = retrieval.fit(passages, 2 * run.config.context_chars)
+    passages = fit_passages(passages, 2 * run.config.context_chars)
     with run.timed("answer"):
         text = await retrieval.answer(run, passages)
     return Outcome(
@@ -97,7 +97,7 @@ async def tot_only(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
 async def rag_only(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
     with run.timed("retrieve"):
         found = await run.retrieve(run.query)
-    return await _answer(run, retrieval.relevant(found, run.config.min_similarity), _best(found))
+    return await _answer(run, relevant(found, run.config.min_similarity), _best(found))
 
 
 async def s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
@@ -108,13 +108,13 @@ async def s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
 async def tot_enhanced_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
     with run.timed("retrieve"):
         found = await run.retrieve(run.query)
-    passages = retrieval.fit(retrieval.relevant(found, run.config.min_similarity), run.config.context_chars)
+    passages = fit_passages(relevant(found, run.config.min_similarity), run.config.context_chars)
     return _tree(run, await _search(run, tot, task, passages), passages)
 
 
 async def tot_s3_rag(run: Run, tot: TreeSearch, task: str | None) -> Outcome:
     kept, searches, _ = await s3.gather(run)
-    passages = retrieval.fit(kept, run.config.context_chars)
+    passages = fit_passages(kept, run.config.context_chars)
     return _tree(run, await _search(run, tot, task, passages), passages, searches)
 
 

@@ -18,21 +18,6 @@ SYSTEM = (
 )
 
 
-def relevant(passages: Sequence[Passage], min_similarity: float) -> list[Passage]:
-    """The passages at or above ``min_similarity``; none when the best known similarity is below
-    it. A passage of unknown similarity (found by keyword only) counts when another passed."""
-    known = [p.similarity for p in passages if p.similarity is not None]
-    if known and max(known) < min_similarity:
-        return []
-    return [p for p in passages if p.similarity is None or p.similarity >= min_similarity]
-
-
-def fit(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
-    """The leading passages whose :func:`numbered_context` fits ``max_chars`` (at least one)."""
-    kept = list(passages)
-    while len(kept) > 1 and len(numbered_context(kept)) > max_chars:
-        kept.pop()
-    return kept
 
 
 def similarity(passages: Sequence[Passage]) -> float:

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pygent_sdk import ChatMessage
-from pygent_sdk.knowledge import Passage, numbered_context
+from pygent_sdk.knowledge import Passage, numbered_context, relevant
 
-from .retrieval import relevant
 from .run import Run
 
 ENOUGH_SIMILARITY = 0.5

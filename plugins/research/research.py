@@ -26,10 +26,12 @@ from typing import Any, ClassVar
 from pydantic import Field
 from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usage
 from pygent_sdk.agents import AgentContext, Step, TokenSink, estimate_tokens
-from pygent_sdk.knowledge import MARKER, Passage, Retriever, SearchMode, cite
+from pygent_sdk.knowledge import (
+    MARKER, Passage, Retriever, SearchMode, cite, fit_passages, relevant,
+)
 
 from .search import (
-    STOP, answer_prompt, context_chars, fit, nothing_found, relevant, stream_answer, title,
+    STOP, answer_prompt, context_chars, nothing_found, stream_answer, title,
 )
 
 PLAN_SYSTEM = (
@@ -278,7 +280,7 @@ class ResearchAgent:
         )
         await self.context.set_status("running")
         max_chars = context_chars(self.context.context_tokens, config.answer_tokens)
-        passages = fit(relevant(found, config.min_similarity), max_chars)
+        passages = fit_passages(relevant(found, config.min_similarity), max_chars)
         if not passages:
             return SubquestionStep(index=index, question=question, hits=0)
         numbers = [refs.number(p) for p in passages]

@@ -15,7 +15,8 @@ from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usag
 from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink
 from pygent_sdk.guard import guarded_reply
 from pygent_sdk.knowledge import (
-    Citation, Passage, Retriever, RetrievalStep, SearchMode, cite, numbered_context,
+    Citation, Passage, Retriever, RetrievalStep, SearchMode, cite, fit_passages, numbered_context,
+    relevant,
 )
 
 SYSTEM = (
@@ -49,22 +50,6 @@ def title(passage: Passage | Citation) -> str:
     return passage.source + (f" › {passage.heading}" if passage.heading else "")
 
 
-def relevant(passages: Sequence[Passage], min_similarity: float) -> list[Passage]:
-    """The passages at or above ``min_similarity``; none when the best known similarity is below
-    it (as ``[rag] min_similarity`` reads). A passage of unknown similarity (found by keyword
-    only) counts when some passage passed, or when no similarity is known at all."""
-    known = [p.similarity for p in passages if p.similarity is not None]
-    if known and max(known) < min_similarity:
-        return []
-    return [p for p in passages if p.similarity is None or p.similarity >= min_similarity]
-
-
-def fit(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
-    """The leading passages whose :func:`numbered_context` fits ``max_chars`` (at least one)."""
-    kept = list(passages)
-    while len(kept) > 1 and len(numbered_context(kept)) > max_chars:
-        kept.pop()
-    return kept
 
 
 def context_chars(window_tokens: int, reply_tokens: int) -> int:
@@ -119,7 +104,7 @@ class SearchAgent:
         )
         await self.context.set_status("running")
         max_chars = context_chars(self.context.context_tokens, config.max_tokens)
-        passages = fit(relevant(found, config.min_similarity), max_chars)
+        passages = fit_passages(relevant(found, config.min_similarity), max_chars)
         await self.context.step(RetrievalStep(
             query=task, mode=config.mode, hits=len(passages), collection=config.collection,
             sources=tuple(title(p) for p in passages),
