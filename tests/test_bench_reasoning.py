@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from pygent_plugins.tot.oracle import Game24Oracle, last_input, solvable, steps
+from pygent_plugins.tot.tasks.game24 import Game24
 from pygent_sdk import ChatMessage
+from pygent_sdk.models import ModelOperationUnsupported
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "reasoning.py"
@@ -108,8 +110,27 @@ def test_a_direct_prompt_gets_a_random_legal_chain() -> None:
     assert 5 < right < 60  # random play (1 1 4 6 has many solutions): sometimes right
 
 
-def test_other_prompts_get_a_short_refusal_and_bad_settings_are_refused() -> None:
-    assert "no 'Input: <numbers>' line" in Game24Oracle().reply("What is the capital of France?")
+def vote_prompt(states: list[str]) -> str:
+    return Game24().vote_messages(Game24().problem("4 9 10 13"), states)[-1].content
+
+
+def test_votes_pick_a_choice_that_can_still_reach_24() -> None:
+    dead = "4 + 9 = 13 (left: 10 13 13)"  # 10 13 13 cannot reach 24
+    alive = "10 - 4 = 6 (left: 6 9 13)"  # (13 - 9) * 6
+    states = [dead, f"{alive}\n13 - 9 = 4 (left: 4 6)", dead + "\n13 - 10 = 3 (left: 3 13)", ""]
+    exact = Game24Oracle(seed=1)
+    picks = Counter(exact.reply(vote_prompt(states)) for _ in range(200))
+    assert set(picks) == {"The best choice is 2", "The best choice is 4"}  # the start state can too
+    assert Game24().parse_vote("The best choice is 2", 4) == 1
+    noisy = Game24Oracle(noise=0.3, seed=2)
+    wrong = sum(noisy.reply(vote_prompt([dead, alive])) == "The best choice is 1" for _ in range(1000))
+    assert 240 < wrong < 360  # a wrong pick with probability noise
+
+
+def test_other_prompts_raise_a_model_error_and_bad_settings_are_refused() -> None:
+    for prompt in ("What is the capital of France?", "Question: Why?\nSteps so far:\nInput: 1 2 3 4\n"):
+        with pytest.raises(ModelOperationUnsupported, match="oracle:game24 serves the game24 task only"):
+            Game24Oracle().reply(prompt)
     assert last_input("Input: 1 x 3") is None and last_input("Input: 3 7/2") == (3, Fraction(7, 2))
     with pytest.raises(ValueError, match="proposals"):
         Game24Oracle(proposals=0)
@@ -126,8 +147,6 @@ async def test_the_oracle_streams_with_estimated_usage() -> None:
 
 
 def test_the_game24_task_accepts_every_oracle_line() -> None:
-    from pygent_plugins.tot.tasks.game24 import Game24
-
     task = Game24()
     problem = task.problem("4 9 10 13")
     oracle = Game24Oracle(proposals=None, noise=0.0, seed=0)
@@ -159,6 +178,10 @@ async def test_the_tot_plugin_offers_the_exact_and_the_noisy_oracle_unless_confi
         for _ in range(5):  # the checkable setup: a verified solution every time
             result = await tot.solve("4 9 10 13", task="game24", settings=tot.settings({"model": "oracle:game24"}))
             assert result.solved and result.verified and result.stopped == "solved", result.stopped
+        for search in ("bfs", "dfs"):  # the oracle votes as exactly as it values
+            settings = tot.settings({"model": "oracle:game24", "evaluator": "vote", "search": search})
+            result = await tot.solve("4 9 10 13", task="game24", settings=settings)
+            assert result.solved and result.verified and result.stopped == "solved", (search, result.stopped)
         runs = [await tot.solve("4 9 10 13", task="game24",
                                 settings=tot.settings({"model": "oracle:game24-noisy", "n_evaluate": 1}))
                 for _ in range(8)]

@@ -12,8 +12,14 @@ It reads the last ``Input: ...`` line of a ``game24`` prompt and answers like a 
 - a value prompt ("Evaluate if given numbers can reach 24"): ``sure`` when the numbers can truly
   reach 24 (an exact, memoised search with fractions), else ``impossible``, the verdict flipped
   with probability ``noise``;
-- any other prompt with an ``Input:`` line (IO and CoT): a random legal chain of steps ending in
-  ``Answer: <expression> = 24``, right or wrong: random play, an honest baseline.
+- a vote prompt (``BaseTask.vote_messages``: "Choice i:" blocks, "The best choice is {s}"):
+  ``The best choice is N`` for a choice whose numbers left can still reach 24 (drawn at random
+  among those), a wrong choice instead with probability ``noise``;
+- a direct prompt with an ``Input:`` line (IO and CoT, "... to obtain 24"): a random legal chain
+  of steps ending in ``Answer: <expression> = 24``, right or wrong: random play, an honest baseline.
+
+Any other prompt (another task's) raises :class:`~pygent_sdk.models.ModelOperationUnsupported`:
+the oracle serves the ``game24`` task only, and its refusal must not pass for an answer.
 
 Steps subtract the smaller number from the larger (no negative numbers) and may divide either
 way; that loses no solution of numbers that are not negative (tests check it on every puzzle).
@@ -23,11 +29,13 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from collections.abc import AsyncIterator, Sequence
 from fractions import Fraction
 
 from pygent_sdk.agents import estimate_tokens
 from pygent_sdk.chat import BaseChatModel, ChatChunk, ChatMessage, ChatOptions, ModelProfile, Usage
+from pygent_sdk.models import ModelOperationUnsupported
 
 from .tasks.game24 import fmt
 
@@ -38,6 +46,10 @@ EXACT = "oracle:game24"
 """Every legal step, an exact evaluator: a search solves every solvable puzzle."""
 NOISY = "oracle:game24-noisy"
 """8 random legal steps, an evaluator wrong with probability 0.2 (the benchmark's setting)."""
+
+_CHOICE = re.compile(r"^Choice (\d+):\n(.*?)(?=^Choice \d+:|\Z)", re.M | re.S)
+_LEFT = re.compile(r"\(left:\s*([^)]*)\)")
+_PROBLEM = re.compile(r"^Problem:(.*)$", re.M)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -83,22 +95,39 @@ def solvable(numbers: Sequence[Fraction]) -> bool:
     return _solvable(tuple(sorted(n if isinstance(n, Fraction) else Fraction(n) for n in numbers)))
 
 
+def numbers_in(text: str) -> tuple[Fraction, ...] | None:
+    """The integers and fractions of a space-separated ``text``; None when a word is not one."""
+    try:
+        numbers = tuple(Fraction(word) for word in text.split())
+    except (ValueError, ZeroDivisionError):
+        return None
+    return numbers or None
+
+
+def choices_of(prompt: str) -> list[tuple[int, tuple[Fraction, ...] | None]]:
+    """The choices of a vote prompt: each id and the numbers left in it (its last ``(left: ...)``,
+    else the ``Problem:`` line's numbers for the start state; None when unreadable)."""
+    problem = _PROBLEM.search(prompt)
+    start = numbers_in(problem.group(1)) if problem else None
+    found = []
+    for choice in _CHOICE.finditer(prompt):
+        left = _LEFT.findall(choice.group(2))
+        found.append((int(choice.group(1)), numbers_in(left[-1]) if left else start))
+    return found
+
+
 def last_input(text: str) -> tuple[Fraction, ...] | None:
     """The numbers of the last ``Input:`` line of ``text``; None without one or when a word
     of it is not an integer or fraction."""
     at = text.rfind("Input:")
     if at < 0:
         return None
-    line = text[at + len("Input:"):].split("\n", 1)[0]
-    try:
-        numbers = tuple(Fraction(word) for word in line.split())
-    except (ValueError, ZeroDivisionError):
-        return None
-    return numbers or None
+    return numbers_in(text[at + len("Input:"):].split("\n", 1)[0])
 
 
 class Game24Oracle(BaseChatModel):
-    """Answers game24 propose, value and direct prompts exactly (with ``noise`` on values)."""
+    """Answers game24 propose, value, vote and direct prompts exactly (with ``noise`` on values
+    and votes); refuses any other prompt."""
 
     profile = ModelProfile(context_length=None, streaming=False)
 
@@ -122,15 +151,22 @@ class Game24Oracle(BaseChatModel):
         self.rng = random.Random(seed)
 
     def reply(self, prompt: str) -> str:
-        """The answer to one game24 prompt (the text of its last message)."""
+        """The answer to one game24 prompt (the text of its last message);
+        ModelOperationUnsupported for a prompt of another task."""
+        if "The best choice is" in prompt and _CHOICE.search(prompt):
+            return self.vote(choices_of(prompt))
         numbers = last_input(prompt)
-        if numbers is None:
-            return f"{self.name} answers Game of 24 prompts only: this one has no 'Input: <numbers>' line."
-        if "Possible next steps:" in prompt[prompt.rfind("Input:"):]:
-            return self.propose(numbers)
-        if "Evaluate if given numbers can reach 24" in prompt:
-            return self.value(numbers)
-        return self.play(numbers)
+        if numbers is not None:
+            if "Possible next steps:" in prompt[prompt.rfind("Input:"):]:
+                return self.propose(numbers)
+            if "Evaluate if given numbers can reach 24" in prompt:
+                return self.value(numbers)
+            if "obtain 24" in prompt:
+                return self.play(numbers)
+        raise ModelOperationUnsupported(
+            f"the model {self.name} serves the game24 task only (a checkable Game of 24 stand-in, "
+            "no language model): this prompt is not a game24 propose, value, vote or answer prompt "
+            "(no 'Input: <numbers>' line); use --task game24 with four numbers, or another model")
 
     def propose(self, numbers: Sequence[Fraction]) -> str:
         """``proposals`` random legal next steps (all of them when None), one a line."""
@@ -144,6 +180,16 @@ class Game24Oracle(BaseChatModel):
         if self.noise and self.rng.random() < self.noise:
             verdict = not verdict
         return "sure" if verdict else "impossible"
+
+    def vote(self, choices: Sequence[tuple[int, tuple[Fraction, ...] | None]]) -> str:
+        """``The best choice is N``: a choice whose numbers can still reach 24, or with
+        probability ``noise`` one that cannot (any choice when all are alike)."""
+        good = [i for i, numbers in choices if numbers is not None and solvable(numbers)]
+        bad = [i for i, _ in choices if i not in good]
+        if self.noise and self.rng.random() < self.noise:
+            good, bad = bad, good
+        pick = self.rng.choice(good or bad) if choices else 1
+        return f"The best choice is {pick}"
 
     def play(self, numbers: Sequence[Fraction]) -> str:
         """A random legal chain of steps and the expression it builds, as ``Answer: ... = 24``."""
