@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pygent_plugins.tot.tasks.game24 import Game24
+from pygent_plugins.tot.tasks.game24 import MAX_NOT_STEPS, NOT_A_STEP, Game24
 from pygent_sdk.reasoning import InvalidProblem, Problem
 
 TASK = Game24()
@@ -81,7 +81,8 @@ def test_step_lines_start_the_line_and_keep_the_legal_reading() -> None:
         "1. 13 − 9 = 4", "- 13 – 4 = 9", "* 10 ÷ 4 = 5/2", "Step 1: 13 × 4 = 52", "(2) 9+4=13",
     ])
     found = TASK.parse_proposals(p, "", reply)
-    assert [(x.state, x.rejected) for x in found] == [
+    assert [(x.thought, x.rejected) for x in found[:3]] == [(line, NOT_A_STEP) for line in reply.splitlines()[:3]]
+    assert [(x.state, x.rejected) for x in found[3:]] == [
         ("13 - 9 = 4 (left: 4 4 10)", None),
         ("13 - 4 = 9 (left: 9 9 10)", None),
         ("10 / 4 = 5/2 (left: 5/2 9 13)", None),
@@ -95,6 +96,19 @@ def test_step_lines_start_the_line_and_keep_the_legal_reading() -> None:
     assert (wrong.state, wrong.rejected) == (state, "uses 5/2, which is not left (4/9 10 13)")
     (first,) = TASK.parse_proposals(p, "10 / 4 = 5/2 (left: 5/2 9 13)", "5/2/9 = 5/18")
     assert first.rejected is None and first.thought == "5/2 / 9 = 5/18 (left: 5/18 13)"
+
+
+def test_lines_that_are_no_step_become_rejected_proposals_a_few_a_reply() -> None:
+    p = problem("4 9 10 13")
+    prose = "No, no, no! You only get a remainder of 2 when you divide the number by " + "two " * 50
+    reply = "\n".join(["Input: 4 9 10 13", "Possible next steps:", "", "  ", prose, "13 - 9 = 4",
+                       "Steps:", *[f"idea {k}" for k in range(12)]])
+    found = TASK.parse_proposals(p, "", reply)
+    rejected = [x for x in found if x.rejected is not None]
+    assert [x.state for x in found if x.rejected is None] == ["13 - 9 = 4 (left: 4 4 10)"]
+    assert len(rejected) == MAX_NOT_STEPS and all(x.rejected == NOT_A_STEP and x.state == "" for x in rejected)
+    assert rejected[0].thought.startswith("No, no, no! You only") and len(rejected[0].thought) <= 120
+    assert [x.thought for x in rejected[1:]] == [f"idea {k}" for k in range(7)]
 
 
 def test_final_answer_rebuilds_a_verifiable_expression() -> None:

@@ -16,6 +16,7 @@ from pygent_plugins.cot import CotPlugin
 from pygent_plugins.llamacpp import LlamaCppPlugin
 from pygent_plugins.models import ModelsPlugin
 from pygent_plugins.tot import TotPlugin
+from pygent_plugins.tot.tasks.game24 import NOT_A_STEP
 from pygent_plugins.tot.tasks.open import MAX_STEP, OpenTask
 from pygent_sdk import ChatMessage, ChatOptions, Event, Plugin, hookimpl
 from pygent_sdk.reasoning import (
@@ -404,6 +405,20 @@ async def test_depth_bounds_the_open_task_and_ends_states_there(depth: int) -> N
     assert result.stopped == "solved" and result.answer == "done" and len(result.path) == depth + 1
 
 
+async def test_no_state_beyond_the_root_means_no_answer_and_the_tree_shows_why() -> None:
+    h: list[Any] = []
+    prose = "No, no, no! You only get a remainder of 2 when you divide the number by 2."
+    model = scripted(lambda messages, options: f"{prose}\nAnswer: 4 * 6 = 24")
+    result = await solve(model, "4 9 10 13", task="game24", h=h)
+    assert result.answer is None and result.stopped == "exhausted" and not result.solved
+    assert result.solution_id is None and result.confidence == 0.0 and result.path == ("n0",)
+    assert [(n.thought, n.status, n.reason) for n in result.nodes[1:]] == [
+        (prose, "pruned", NOT_A_STEP), ("Answer: 4 * 6 = 24", "pruned", NOT_A_STEP)]
+    assert len(model.calls) == 1  # the propose call; no answer written from the root
+    silent = await solve(scripted(lambda messages, options: ""), "Why?", task="open")
+    assert silent.answer is None and silent.stopped == "exhausted" and len(silent.nodes) == 1
+
+
 async def test_no_answer_means_no_confidence() -> None:
     result = await solve(scripted(letters_script()), "ccc", breadth=1, n_evaluate=1)
     assert result.answer is None and result.stopped == "exhausted" and not result.solved
@@ -423,7 +438,9 @@ async def test_open_on_the_embedded_model() -> None:
         assert time.monotonic() - began < 50  # the budget, a quarter of it to write the answer, slack
         check_tree(h.events_on("tot.>"), result)
         assert result.stopped in STOPPED and result.model_calls >= 2
-        assert isinstance(result.answer, str) and result.answer.strip() and result.verified is None
+        if any(n.depth and n.status != "pruned" for n in result.nodes):  # else nothing to answer from
+            assert isinstance(result.answer, str) and result.answer.strip()
+        assert result.verified is None
         assert 0.0 <= result.confidence <= 1.0 and result.usage.total_tokens > 0
 
 

@@ -88,10 +88,11 @@ class Engine:
 
 async def conclude(tree: Tree, stopped: Stopped) -> tuple[Stopped, Node]:
     """Why the search ended and the node it answers from: the verified solution; else the best
-    answered final state (where nothing verifies); else, unless the search was cancelled or saw
-    the verifier refute its final states, an answer the model writes from the best state reached
-    (one call past a budget; past the time budget it gets a quarter of ``max_seconds``); else
-    the best state, with no answer."""
+    answered final state (where nothing verifies); else, unless the search was cancelled, saw
+    the verifier refute its final states or reached no state beyond the root (an answer from the
+    root would be a plain guess, not a tree search), an answer the model writes from the best
+    state reached (one call past a budget; past the time budget it gets a quarter of
+    ``max_seconds``); else the best state, with no answer."""
     if tree.solution is not None:
         return stopped, tree.solution
     if stopped == "cancelled":
@@ -101,7 +102,7 @@ async def conclude(tree: Tree, stopped: Stopped) -> tuple[Stopped, Node]:
         await tree.crown(found[0])
         return ("solved" if stopped in ("depth", "exhausted") else stopped), found[0]
     best = tree.best()
-    if tree.refuted:
+    if tree.refuted or best is tree.root:
         return stopped, best
     grace = (tree.settings.max_seconds or 0) / 4 if stopped == "budget_time" else math.inf
     with anyio.move_on_after(grace):

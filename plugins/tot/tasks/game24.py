@@ -23,6 +23,12 @@ _MARKER = r"(?:[-*•]\s+|\(?[0-9]+[.)]\s+)?(?:step\s*[0-9]*\s*[:.)]\s*)?"
 _STEP = re.compile(rf"^\s*{_MARKER}({_NUM})\s*([-+*/xX])\s*({_NUM})\s*=\s*({_NUM})", re.I)
 """A step line: ``a op b = c`` at the line's start, after an optional "1.", "-", "*" or "Step 1:"."""
 _LEFT = re.compile(r"\(left:\s*([^)]*)\)")
+_HEADER = re.compile(r"^\s*(?:input\s*:.*|(?:possible next )?steps\s*:?)\s*$", re.I)
+"""A line of the prompt's format that is no step and no mistake: ``Input: ...``, ``Steps:``."""
+NOT_A_STEP = "not a step of the form a op b = c (left: ...)"
+MAX_NOT_STEPS = 8
+"""At most this many lines of one reply that are not steps become rejected nodes."""
+MAX_NOT_STEP_CHARS = 120
 _OPS: dict[str, Callable[[Fraction, Fraction], Fraction]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b,
     "*": lambda a, b: a * b, "/": lambda a, b: a / b,
@@ -111,12 +117,20 @@ class Game24(BaseTask):
         return [ChatMessage("user", context_block(problem) + prompts.PROPOSE.format(input=left))]
 
     def parse_proposals(self, problem: Problem, state: str, text: str) -> list[Proposal]:
+        """A proposal per step line; the first ``MAX_NOT_STEPS`` other lines (not blank, not a
+        header such as ``Input: ...``) are rejected ones, so the tree shows what the model wrote."""
         left = self.remaining(problem, state)
-        found = []
+        found, not_steps = [], 0
         for line in text.splitlines():
             thought, readings = read_step(line)
             if readings:
                 found.append(self.step(state, left, thought, readings))
+            elif not_steps < MAX_NOT_STEPS and line.strip() and not _HEADER.match(line):
+                not_steps += 1
+                shown = " ".join(line.split())
+                if len(shown) > MAX_NOT_STEP_CHARS:
+                    shown = shown[:MAX_NOT_STEP_CHARS - 1] + "…"
+                found.append(Proposal(state, shown, NOT_A_STEP))
         return found
 
     def step(self, state: str, left: list[Fraction], thought: str, readings: list[Step]) -> Proposal:
