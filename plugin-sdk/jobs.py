@@ -143,6 +143,13 @@ class TooManyJobs(JobError):
     """Too many jobs already wait for a slot (``[jobs] max_queued``); HTTP 429."""
 
 
+class JobsBusy(JobError):
+    """Another process owns the jobs directory: this one cannot start or cancel jobs until that
+    process ends; HTTP 503, with ``Retry-After: retry_after`` (seconds)."""
+
+    retry_after = 2
+
+
 class JobsHooks:
     """Hooks of the jobs capability; the ``jobs`` plugin registers them."""
 

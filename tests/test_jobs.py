@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import stat
@@ -16,7 +17,7 @@ import pytest
 from pydantic import Field
 from pygent_plugins.jobs import JobsPlugin
 from pygent_sdk import Plugin, PluginConfig, hookimpl
-from pygent_sdk.jobs import JobContext, JobError, JobKind, UnknownJob
+from pygent_sdk.jobs import JobContext, JobError, JobKind, JobsBusy, UnknownJob
 from pygent_sdk.testing import PluginHarness
 
 pytestmark = pytest.mark.anyio
@@ -234,9 +235,10 @@ async def test_a_second_process_only_reads_the_jobs_directory(tmp_path: Path) ->
             assert seen.state == "running" and seen.progress.done == 2
             assert (saved.read_bytes(), saved.stat().st_mtime_ns) == before
             assert other.read_only and not jobs.read_only
-            with pytest.raises(JobError, match="another process .* owns the jobs directory"):
+            owner = rf"another pygent process \(pid {os.getpid()}\) owns the jobs directory"
+            with pytest.raises(JobsBusy, match=owner + ".* try again when that process ends"):
                 await other.start("count")
-            with pytest.raises(JobError, match="another process"):
+            with pytest.raises(JobsBusy, match=owner):
                 await other.cancel(job.id)
             assert reader.plugin("jobs").pygent_health().status == "degraded"
         assert (saved.read_bytes(), saved.stat().st_mtime_ns) == before
@@ -327,3 +329,93 @@ async def test_malformed_job_files_are_skipped(
         assert jobs.get(good.id).result == {"counted": 1}
     for name in bad:
         assert f"skipping unreadable job file {folder / name}.json" in caplog.text
+
+
+async def test_a_read_only_process_takes_over_once_the_owner_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A `pygent serve` started while a one-shot command owns the jobs directory is read-only (and
+    says so at INFO only) while that runs; once it ends, start() works without a restart and the
+    owner's jobs are listed, watchers of them woken."""
+    from pygent_plugins import jobs as jobs_plugin
+
+    monkeypatch.setattr(jobs_plugin, "CLAIM_EVERY_S", 3600.0)  # here only calls try the lock
+    caplog.set_level(logging.INFO)
+    release, ended = anyio.Event(), anyio.Event()
+
+    async def owner(*, task_status: Any) -> None:
+        async with PluginHarness(*on_disk(tmp_path)) as h:
+            jobs = h.kernel.hook.pygent_jobs()
+            done = await jobs.wait((await jobs.start("count", {"to": 1})).id)
+            held = await jobs.start("count", {"to": 2, "hold": True})
+            await wait_for_progress(jobs, held.id, 2)
+            task_status.started((done, held))
+            await release.wait()
+        ended.set()
+
+    async with anyio.create_task_group() as tasks:
+        done, held = await tasks.start(owner)
+        async with PluginHarness(*on_disk(tmp_path)) as server:
+            other = server.kernel.hook.pygent_jobs()
+            assert other.read_only and [j.id for j in other.list()] == [held.id, done.id]
+            with pytest.raises(JobsBusy):
+                await other.start("count")
+            assert server.plugin("jobs").pygent_health().status == "degraded"
+            assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert "jobs are read-only here until it ends" in caplog.text
+            finished: list[str] = []
+
+            async def watch() -> None:  # a watcher of the owner's running job sees it end
+                finished.append((await other.wait(held.id)).state)
+
+            tasks.start_soon(watch)
+            release.set()
+            await ended.wait()
+            job = await other.start("count", {"to": 1})  # no restart
+            assert not other.read_only
+            assert (await other.wait(job.id)).result == {"counted": 1}
+            assert [j.id for j in other.list()] == [job.id, held.id, done.id]
+            assert other.get(held.id).state == "interrupted"  # as the owner saved it at its stop
+            with anyio.fail_after(5):
+                while not finished:
+                    await anyio.sleep(0.01)
+            assert finished == ["interrupted"]
+            assert server.plugin("jobs").pygent_health().status == "ok"
+
+
+async def test_a_server_beside_a_killed_owner_answers_503_then_takes_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another process holds the jobs directory, POST /jobs and cancel are 503 with
+    Retry-After naming its pid; once it is killed, the run loop takes over by itself: the job it
+    left running comes back interrupted, and jobs start."""
+    import httpx
+    from pygent_plugins import jobs as jobs_plugin
+    from pygent_plugins.http import HttpPlugin
+
+    monkeypatch.setattr(jobs_plugin, "CLAIM_EVERY_S", 0.05)
+    host = subprocess.Popen([sys.executable, "-c", KILLED_HOST, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        with anyio.fail_after(60):
+            job_id = (await anyio.to_thread.run_sync(host.stdout.readline)).strip()  # type: ignore[union-attr]
+        plugins, config = on_disk(tmp_path)
+        plugins["http"], config["http"] = HttpPlugin, {"port": 0}
+        async with PluginHarness(plugins, config) as h, \
+                httpx.AsyncClient(base_url=h.plugin("http").url, timeout=30) as api:
+            for refused in (await api.post("/api/v1/jobs", json={"kind": "count"}),
+                            await api.post(f"/api/v1/jobs/{job_id}/cancel")):
+                assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
+                assert f"another pygent process (pid {host.pid}) owns" in refused.json()["detail"]
+            assert (await api.get(f"/api/v1/jobs/{job_id}")).json()["state"] == "running"
+            os.kill(host.pid, signal.SIGKILL)
+            await anyio.to_thread.run_sync(host.wait, 10)
+            with anyio.fail_after(5):  # no call needed: the plugin tries the lock every 0.05 s
+                while (await api.get(f"/api/v1/jobs/{job_id}")).json()["state"] != "interrupted":
+                    await anyio.sleep(0.02)
+            started = await api.post("/api/v1/jobs", json={"kind": "count", "params": {"to": 1}})
+            assert started.status_code == 202, started.text
+    finally:
+        if host.poll() is None:
+            host.kill()
+        host.wait(10)

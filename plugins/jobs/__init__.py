@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["JobsPlugin"]
 
+CLAIM_EVERY_S = 2.0
+"""How often a read-only jobs service tries the lock again, so it takes over once the owner ends."""
+
 
 class JobsConfig(PluginConfig):
     """Configuration of the ``[jobs]`` table."""
@@ -54,19 +57,16 @@ class JobsPlugin(Plugin):
             kinds=lambda: [k for kinds in self.context.hook.pygent_job_kinds() for k in kinds],
             max_running=self.config.max_running, max_queued=self.config.max_queued,
             keep=self.config.keep, save_interval_s=self.config.save_interval_s,
+            logger=self.context.log,
         )
         try:
-            interrupted = self.manager.load()
-            if interrupted:
-                self.context.log.warning("%d job(s) were interrupted by the last shutdown",
-                                         interrupted)
-            if self.manager.read_only:
-                self.context.log.warning("another process owns %s: jobs are read-only here",
-                                         self.context.data_dir / "jobs")
+            self.manager.load()
             async with anyio.create_task_group() as tasks:
                 self.manager.serve(tasks)
                 task_status.started()
                 try:
+                    while not self.manager.claim():  # read-only: take over once the owner ends
+                        await anyio.sleep(CLAIM_EVERY_S)
                     await anyio.sleep_forever()
                 finally:
                     self.manager.stop()
@@ -92,8 +92,9 @@ class JobsPlugin(Plugin):
     def pygent_health(self) -> Health:
         if self.manager is None:
             return Health.degraded("not started")
-        if self.manager.read_only:
-            return Health.degraded("read-only: another process owns the jobs directory")
+        if not self.manager.claim():
+            return Health.degraded("read-only: another pygent process owns the jobs directory "
+                                   "(this one takes over when it ends)")
         running = len(self.manager.list(state="running"))
         return Health.ok(f"{running} running; kinds: {', '.join(k.name for k in self.manager.kinds()) or 'none'}")
 

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Union
 
 import msgspec
 from litestar import get, post
-from litestar.exceptions import TooManyRequestsException
+from litestar.exceptions import ServiceUnavailableException, TooManyRequestsException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from pygent_sdk.jobs import Job, JobKind, Jobs, TooManyJobs
+from pygent_sdk.jobs import Job, JobKind, Jobs, JobsBusy, TooManyJobs
 from pygent_sdk.structs import camel, config_struct, given
 
 JobId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A job's id.")]
@@ -47,6 +47,11 @@ class JobKindOut(msgspec.Struct):
 class StartJob(msgspec.Struct, forbid_unknown_fields=True):
     kind: str
     params: dict[str, Any] = {}
+
+
+def busy(error: JobsBusy) -> ServiceUnavailableException:
+    """503 with Retry-After: another process owns the jobs directory, for now."""
+    return ServiceUnavailableException(str(error), headers={"Retry-After": str(error.retry_after)})
 
 
 def job_out(job: Job) -> JobOut:
@@ -94,6 +99,8 @@ def routes(jobs: Jobs) -> list[Any]:
             return job_out(await jobs.start(type(data).__struct_config__.tag, given(data.params)))
         except TooManyJobs as error:
             raise TooManyRequestsException(str(error)) from None
+        except JobsBusy as error:
+            raise busy(error) from None
 
     start_job.__annotations__["data"] = JSONBody[body]
     start_job = post("/jobs", summary="Start a job of a registered kind", status_code=202,
@@ -105,7 +112,10 @@ def routes(jobs: Jobs) -> list[Any]:
 
     @post("/jobs/{job_id:str}/cancel", summary="Cancel a job", status_code=200, opt=WRITE)
     async def cancel_job(job_id: JobId) -> JobOut:
-        return job_out(await jobs.cancel(job_id))
+        try:
+            return job_out(await jobs.cancel(job_id))
+        except JobsBusy as error:
+            raise busy(error) from None
 
     @get("/jobs/{job_id:str}/events", opt=READ,
          summary="A job's progress as Server-Sent Events: job (each change), then finished")

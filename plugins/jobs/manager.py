@@ -6,6 +6,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import os
 import time
 import uuid
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from pygent_sdk import Bus
 from pygent_sdk.files import open_private, private_dir, write_private
 from pygent_sdk.jobs import (
     FINAL_JOB_STATES, Job, JobError, JobFinished, JobFn, JobKind, JobProgress, JobProgressed,
-    JobStarted, JobState, TooManyJobs, UnknownJob,
+    JobsBusy, JobStarted, JobState, TooManyJobs, UnknownJob,
 )
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,9 @@ class Manager:
     def __init__(
         self, *, bus: Bus, source: str, path: Path, kinds: Callable[[], Sequence[JobKind]],
         max_running: int, max_queued: int, keep: int, save_interval_s: float,
+        logger: logging.Logger = log,
     ) -> None:
-        self._bus, self._source, self._path = bus, source, path
+        self._bus, self._source, self._path, self._log = bus, source, path, logger
         self._kind_hook = kinds
         self._kind_map: dict[str, JobKind] | None = None
         self._slots = anyio.Semaphore(max_running)
@@ -66,40 +68,80 @@ class Manager:
         self._tasks: TaskGroup | None = None
         self._lock: IO[str] | None = None
         self.read_only = False
-        """Another process holds the jobs directory: the saved jobs are shown, never changed."""
+        """Another process holds the jobs directory: the saved jobs are shown, never changed,
+        until :meth:`claim` finds the lock free."""
 
     # --- state on disk ------------------------------------------------------------------------
 
-    def load(self) -> int:
-        """Take the jobs directory's lock and read the saved jobs; those that were not finished
-        come back ``interrupted`` (the process stopped or died), with their last progress.
-        Returns how many were interrupted. When another process (a running ``pygent serve``)
-        holds the lock, the jobs are read as they are and this manager is :attr:`read_only`."""
+    def load(self) -> None:
+        """Take the jobs directory's lock and read the saved jobs (see :meth:`_read_jobs`). When
+        another process holds the lock, the jobs are read as they are and this manager is
+        :attr:`read_only` until :meth:`claim` takes the lock."""
         private_dir(self._path)
-        self._lock = open_private(self._path / "jobs.lock")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.close()
+        if not self._take_lock():
             self.read_only = True
+            self._log.info("another pygent process%s owns %s: jobs are read-only here until it ends",
+                     self._owner(), self._path)
+        self._read_jobs()
+
+    def claim(self) -> bool:
+        """Whether this process owns the jobs directory. A read-only one tries the lock again
+        (cheap); once the owner has ended, it takes the lock and reads the saved jobs as at
+        start-up, and from then on starts and cancels jobs."""
+        if self.read_only and self._take_lock():
+            self.read_only = False
+            self._log.info("the jobs directory %s is free now: this process owns it", self._path)
+            self._read_jobs()
+        return not self.read_only
+
+    def _take_lock(self) -> bool:
+        """Take the exclusive lock ``jobs.lock`` and write this process's id in it, or False."""
+        file = open_private(self._path / "jobs.lock")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        self._lock = file
+        file.truncate(0)
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        return True
+
+    def _owner(self) -> str:
+        """`` (pid N)`` of the process that holds the lock, when it wrote it; else ``""``."""
+        try:
+            pid = (self._path / "jobs.lock").read_text().strip()
+        except OSError:
+            pid = ""
+        return f" (pid {pid})" if pid.isdigit() else ""
+
+    def _read_jobs(self) -> None:
+        """Read the saved jobs, in place of those shown so far (their watchers are woken). When
+        this process owns the directory, those that were not finished come back ``interrupted``
+        (the process that ran them stopped or died), with their last progress."""
         jobs = []
         for file in self._path.glob("*.json"):
             try:
                 jobs.append(_read(file))
             except (OSError, ValueError, TypeError, KeyError) as error:
                 log.warning("skipping unreadable job file %s: %s", file, error)
+        shown, self._jobs = self._jobs, OrderedDict()
         interrupted = 0
         for job in sorted(jobs, key=lambda j: j.created_at):
-            entry = _Running(job)
-            self._jobs[job.id] = entry
             if not job.finished and not self.read_only:
                 interrupted += 1
-                entry.job = dataclasses.replace(
+                job = dataclasses.replace(
                     job, state="interrupted", finished_at=time.time(),
                     error="the process stopped while the job was running",
                 )
-                self._write(entry.job)
-        return interrupted
+                self._write(job)
+            entry = self._jobs[job.id] = shown.pop(job.id, None) or _Running(job)
+            entry.job = job
+            entry.changed.set()
+            entry.changed = anyio.Event()
+        if interrupted:
+            self._log.warning("%d job(s) were interrupted by the last shutdown", interrupted)
 
     def close(self) -> None:
         """Let go of the jobs directory's lock."""
@@ -108,10 +150,12 @@ class Manager:
             self._lock = None
 
     def _writable(self) -> None:
-        if self.read_only:
-            raise JobError(
-                f"another process (a running `pygent serve`?) owns the jobs directory "
-                f"{self._path}: this one only reads it; start and cancel jobs through that process"
+        """Raise JobsBusy unless this process owns the jobs directory (or takes it now)."""
+        if not self.claim():
+            raise JobsBusy(
+                f"another pygent process{self._owner()} owns the jobs directory {self._path}: "
+                "this one only reads it and cannot start or cancel jobs; try again when that "
+                "process ends (or start and cancel jobs through it)"
             )
 
     def _write(self, job: Job) -> None:
@@ -262,6 +306,8 @@ class Manager:
         entry = self._entry(job_id)
         if not entry.job.finished:
             self._writable()
+            entry = self._entry(job_id)  # read again if this process has just taken over
+        if not entry.job.finished:
             entry.scope.cancel()
             with anyio.move_on_after(5):
                 while not entry.job.finished:
