@@ -150,8 +150,10 @@ async def test_routes_start_follow_read_stop_refuse_and_survive_a_restart(tmp_pa
     async with served(tmp_path) as (url, keys, _), client(url, keys["operator"]) as api:
         for method in ("post", "get"):
             modes = (await getattr(api, method)("/reasoning/modes")).json()
-            assert modes["default"] == "tot_only" and [m["name"] for m in modes["modes"]] == list(MODES)
+            assert modes["default"] == "tot_only" and [m["name"] for m in modes["modes"]] == [*MODES, "cot"]
             assert all(m["description"] for m in modes["modes"])
+            assert [m["name"] for m in modes["modes"] if m["requestable"]] == list(MODES)
+            cot = modes["modes"][-1]["description"]
 
         started = await api.post("/reasoning/start", json={
             "problem": "What is six times seven?", "task": "open", "mode": "tot_only", "settings": SMALL})
@@ -189,7 +191,9 @@ async def test_routes_start_follow_read_stop_refuse_and_survive_a_restart(tmp_pa
                             ({"problem": "x", "settings": {"breadth": 0}}, "breadth"),
                             ({"problem": "x", "settings": {"depth": 1000}}, "depth"),
                             ({"problem": "x", "settings": {"colour": 1}}, "colour"),
-                            ({"problem": "x", "query": "y"}, "query"), ({"problem": "x", "colour": 1}, "colour"),
+                            ({"problem": "x", "query": "y"}, 'give "problem" or "query", not both'),
+                            ({"problem": "x", "mode": "cot"}, "'cot' is not requestable: " + cot[:40]),
+                            ({"problem": "x", "colour": 1}, "colour"),
                             ({"problem": "1 2 3", "task": "game24"}, "game24"),
                             ({"problem": "² 3 4 5", "task": "game24"}, "game24"),
                             ({"problem": "x", "model": "nope"}, "model"),
@@ -201,7 +205,8 @@ async def test_routes_start_follow_read_stop_refuse_and_survive_a_restart(tmp_pa
         for missing in (api.get("/reasoning/results/nope"), api.get("/reasoning/status?session_id=nope"),
                         api.post("/reasoning/stop", json={"session_id": "nope"})):
             answer = await missing
-            assert answer.status_code == 404 and "nope" in answer.json()["detail"]
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["detail"].startswith("No reasoning session 'nope'"), answer.json()
 
         async with client(url, keys["viewer"]) as viewer:
             assert (await viewer.post("/reasoning/start", json={"problem": "x"})).status_code == 403
@@ -284,7 +289,9 @@ async def test_websocket_frames_draw_the_tree_then_complete_and_stop_a_long_sear
             assert "pong" in kinds
 
             await ws.send(json.dumps({"type": "stop_reasoning", "session_id": "nope"}))
-            assert "nope" in json.loads(await ws.recv())["error"]
+            assert "No reasoning session 'nope'" in json.loads(await ws.recv())["error"]
+            await ws.send(json.dumps({"type": "start_reasoning", "problem": "x", "query": "y"}))
+            assert 'give "problem" or "query", not both' in json.loads(await ws.recv())["error"]
         async with connect(url.replace("http://", "ws://") + f"/ws?token={keys['viewer']}") as ws:
             await ws.send(json.dumps({"type": "start_reasoning", "problem": "x"}))
             assert "needs the 'write' permission" in json.loads(await ws.recv())["error"]

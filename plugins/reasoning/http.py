@@ -4,7 +4,7 @@ results (the whole tree) and the modes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import get, post, route
@@ -19,7 +19,9 @@ from .sessions import LiveTree, Sessions
 SessionId = Annotated[str, PathParameter(min_length=1, max_length=64, description="A session's id.")]
 Problem = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000, pattern=r"\S",
                                       description="The problem or question (not only spaces).")]
-ModeName = Literal[MODES]  # type: ignore[valid-type]
+ModeName = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                       description="A requestable mode (see /reasoning/modes).")]
+"""Any name: the session's check refuses one that is not requestable, saying why (``cot``)."""
 Settings = config_struct(TreeSettings, "ReasoningSettings")
 READ, WRITE = {"permission": "read"}, {"permission": "write"}
 
@@ -52,7 +54,8 @@ def _schema(struct: type, tasks: Sequence[str]) -> dict[str, Any]:
     found = dict(schema["$defs"][struct.__name__])
     settings = schema["$defs"]["ReasoningSettings"]
     found["properties"] = {**found["properties"], "settings": {"anyOf": [settings, {"type": "null"}]},
-                           "task": {"anyOf": [{"enum": list(tasks)}, {"type": "null"}]}}
+                           "task": {"anyOf": [{"enum": list(tasks)}, {"type": "null"}]},
+                           "mode": {"anyOf": [{"enum": list(MODES)}, {"type": "null"}]}}
     return found
 
 
@@ -69,6 +72,8 @@ def start_params(body: Any) -> dict[str, Any]:
     """A session's params from a start body or frame; ReasoningError (400) naming the field."""
     if not isinstance(body, dict):
         raise ReasoningError('Bad reasoning request: the body must be a JSON object with a "problem"')
+    if "problem" in body and "query" in body:
+        raise ReasoningError('Bad reasoning request: give "problem" or "query", not both')
     struct = StartByQuery if "query" in body and "problem" not in body else StartByProblem
     try:
         data = msgspec.convert(body, struct)
@@ -182,6 +187,8 @@ class ResultOut(msgspec.Struct, kw_only=True):
 class ModeOut(msgspec.Struct):
     name: str
     description: str
+    requestable: bool
+    """False for a mode only ``adaptive`` picks (``cot``): a start body naming it gets a 400."""
 
 
 class ModesOut(msgspec.Struct):
@@ -275,7 +282,8 @@ def routes(sessions: Sessions) -> list[Any]:
            summary="The pipeline's modes and what each does")
     async def modes() -> ModesOut:
         described = sessions.pipeline.modes()
-        return ModesOut(sessions.default_mode, [ModeOut(m, described.get(m, "")) for m in MODES])
+        names = [*MODES, *(m for m in described if m not in MODES)]
+        return ModesOut(sessions.default_mode, [ModeOut(m, described.get(m, ""), m in MODES) for m in names])
 
     return [start, stop, status, history, results, modes]
 

@@ -10,6 +10,7 @@ when it does not end within :data:`STOP_GRACE_S` seconds.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -54,14 +55,19 @@ class ReasoningParams(PluginConfig):
 
 
 def check_request(tot: TreeSearch, problem: str, *, mode: str | None, task: str | None,
-                  settings: Mapping[str, Any] | None = None, model: str | None = None) -> TreeSettings | None:
+                  settings: Mapping[str, Any] | None = None, model: str | None = None,
+                  described: Mapping[str, str] | None = None) -> TreeSettings | None:
     """The search settings of a request (None: no overrides, the pipeline's defaults), after
     checking it: an empty problem, an unknown mode or task, a problem the task refuses (game24
-    with five numbers) or settings out of range raise a ReasoningError naming the field."""
+    with five numbers) or settings out of range raise a ReasoningError naming the field. A mode
+    the pipeline describes (``described``: its ``modes()``) but that cannot be requested, such
+    as ``cot``, is refused with the pipeline's description of it."""
     if not problem.strip():
         raise InvalidProblem("problem: is empty; say what to reason about")
     if mode is not None and mode not in MODES:
-        raise UnknownMode(f"mode: unknown mode {mode!r}; the modes are {', '.join(MODES)}")
+        why = (described or {}).get(mode)
+        known = f"{mode!r} is not requestable: {why.rstrip('.')}" if why else f"unknown mode {mode!r}"
+        raise UnknownMode(f"mode: {known}; the requestable modes are {', '.join(MODES)}")
     if task is not None:
         tasks = tot.tasks()
         if task not in tasks:
@@ -200,7 +206,8 @@ class Sessions:
         ``model`` or in ``settings``); its search settings."""
         settings = check_request(self.context.service(TREE_SEARCH), params["problem"],
                                  mode=params.get("mode"), task=params.get("task"),
-                                 settings=params.get("settings"), model=params.get("model"))
+                                 settings=params.get("settings"), model=params.get("model"),
+                                 described=self.pipeline.modes())
         check_model(self.context.service, settings)
         return settings
 
@@ -213,9 +220,15 @@ class Sessions:
 
     def get(self, session_id: str) -> Job:
         """Session ``session_id``'s job; UnknownJob (404) when there is no such session."""
-        job = self._jobs().get(session_id)
+        try:
+            job = self._jobs().get(session_id)
+        except UnknownJob as error:
+            kept = re.search(r"latest (\d+)", str(error))  # finished jobs the jobs plugin keeps
+            raise UnknownJob(f"No reasoning session {session_id!r}" + (
+                f" (a session is a job: the latest {kept[1]} finished jobs of any kind are kept, "
+                "older ones are gone)" if kept else "")) from None
         if job.kind != KIND:
-            raise UnknownJob(f"job {session_id!r} is a {job.kind!r} job, not a reasoning session")
+            raise UnknownJob(f"No reasoning session {session_id!r}: it is a {job.kind!r} job")
         return job
 
     async def wait(self, session_id: str) -> Job:
