@@ -146,7 +146,13 @@ class FaissPlugin(Plugin):
         if self.store is None:
             return Health.down("not started")
         if self.locked is not None:
-            return Health.degraded(f"unavailable in this process: {self.locked}")
+            from .persist import DataLocked
+
+            try:  # cheap while the owner runs; shielded: a load cut short would start over
+                with anyio.CancelScope(shield=True):
+                    await self._claim()
+            except DataLocked:
+                return Health.degraded(f"unavailable in this process: {self.locked}")
         collections, vectors = self.store.summary()  # never waits behind a write
         detail = f"{collections} collection(s), {vectors} vectors, device {self.store.device}"
         if broken := self.store.broken():
