@@ -18,6 +18,7 @@ from pygent_plugins.reasoning.cli import ORACLE_TIP, draw
 from pygent_plugins.tot import TotPlugin
 from pygent_sdk import ChatMessage, ChatOptions
 from pygent_sdk.cli import CliContext
+from pygent_sdk.jobs import JobsBusy
 from pygent_sdk.testing import ScriptedChatModel, cli_context
 
 from .agent_kit import ScriptedProvider
@@ -51,6 +52,9 @@ def test_reason_draws_the_tree_and_prints_the_solution_path(context: CliContext)
     assert lines[path + 2].startswith("  2. idea 2")
     for label in ("Answer: ", "Confidence: ", "Search: ", "Timings: ", "Tokens: "):
         assert any(line.startswith(label) for line in lines), (label, ran.stdout)
+    search = next(line for line in lines if line.startswith("Search: "))
+    assert re.match(r"Search: answered \(no verifier\) after \d+ node\(s\) \(root included\)", search), search
+    assert "Sources:" not in ran.stdout  # tot_only retrieves nothing
 
 
 def test_reason_json_prints_the_result(context: CliContext) -> None:
@@ -75,11 +79,13 @@ def test_reason_game24_shows_a_verified_solution_with_the_checkable_oracle(conte
     assert "(left: 24)" in lines[path + 3]
     answer = next(line for line in lines if line.startswith("Answer: "))
     assert "verified ✓" in answer, answer
+    assert any(line.startswith("Search: solved (verified) after ") for line in lines), ran.stdout
 
 
 @pytest.mark.parametrize(("args", "says"), [
     (["  "], "PROBLEM is empty"),
-    (["x", "--mode", "psychic"], "'psychic' is not one of"),
+    (["x", "--mode", "psychic"], "mode: unknown mode 'psychic'"),
+    (["x", "--mode", "cot"], "mode: 'cot' is not requestable: "),
     (["x", "--task", "chess"], "unknown task 'chess'"),
     (["x", "--breadth", "0"], "breadth"),
     (["x", "--depth", "1000"], "depth"),
@@ -109,6 +115,7 @@ def test_reason_without_a_solution_says_so_plainly_and_tips_the_checkable_oracle
     ran = CliRunner().invoke(group(), ["reason", "--task", "game24", "4 9 10 13"], obj=context)
     assert ran.exit_code == 1, ran.output
     assert "Answer: no solution found" in ran.stdout.splitlines()
+    assert "Best path (no solution):" in ran.stdout.splitlines()
     assert "verifiable" not in ran.output
     assert ran.stderr.endswith(f"Tip: {ORACLE_TIP}\n"), ran.stderr
     assert "4 9 10 13\n" in ran.stderr  # the drawn tree (its root) ends its line
@@ -135,3 +142,53 @@ def test_reason_redraws_a_growing_tree_a_few_times_a_second_and_draws_every_node
     assert len(drawn) <= 3 + seconds * cli.REDRAWS_PER_S, (len(drawn), seconds, nodes)  # not one per event
     assert drawn[-1] == nodes  # the final drawing: the result's whole tree
     assert sum(line.lstrip("│ ").startswith(("├──", "└──")) for line in ran.stderr.splitlines()) == nodes - 1
+
+
+def test_reason_exits_3_when_another_process_holds_a_lock(context: CliContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FAISS store refuses a second process with an error raised from a refused flock
+    (BlockingIOError): not bad input (2) but busy (3), with what to do."""
+    from pygent_plugins.reasoning.pipeline import Pipeline
+    from pygent_sdk.vectors import VectorError
+
+    async def locked(*args: Any, **kwargs: Any) -> None:
+        try:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        except BlockingIOError:
+            raise VectorError("faiss: another process holds the lock .pygent/faiss/LOCK") from None
+
+    monkeypatch.setattr(Pipeline, "run", locked)
+    ran = CliRunner().invoke(group(), ["reason", "x"], obj=context)
+    assert ran.exit_code == 3, ran.output
+    assert "holds the lock .pygent/faiss/LOCK" in ran.output and "try again when it ends" in ran.output
+    assert not cli.busy(VectorError("faiss: unknown collection")) and cli.busy(JobsBusy("owned"))
+
+
+def node(id: str, parent: str | None, depth: int, value: float | None, status: str = "evaluated") -> dict[str, Any]:
+    return {"id": id, "parent_id": parent, "depth": depth, "thought": f"step {id}", "value": value,
+            "status": status}
+
+
+def test_the_best_path_reached_is_the_result_path_else_the_deepest_best_state() -> None:
+    nodes = {n["id"]: n for n in (node("n0", None, 0, None), node("n1", "n0", 1, 1.0), node("n2", "n0", 1, 3.0),
+                                  node("n3", "n2", 2, 0.5), node("n4", "n1", 2, 9.0, "pruned"))}
+    assert [n["id"] for n in cli.best_reached(nodes, ["n0", "n1", "n4"])] == ["n1", "n4"]
+    assert [n["id"] for n in cli.best_reached(nodes, ["n0"])] == ["n2", "n3"]  # a refuted answer at the root
+    assert cli.best_reached({"n0": nodes["n0"]}, ["n0"]) == []
+
+
+def test_the_search_line_says_solved_only_when_verified_and_counts_the_root() -> None:
+    tree = {"stopped": "solved", "nodes": [{}] * 4, "model_calls": 2, "cache_hits": 0}
+    assert cli.search_line({**tree, "verified": True}).startswith("solved (verified) after 4 node(s) (root included)")
+    assert cli.search_line({**tree, "verified": None}).startswith("answered (no verifier) after 4 node(s)")
+    assert cli.search_line({**tree, "stopped": "exhausted", "verified": None}).startswith("exhausted after")
+
+
+def test_sources_and_search_rounds_are_listed_one_a_line() -> None:
+    passages = [{"number": 1, "source": "jobs.md", "heading": "Jobs › Restart", "similarity": 0.6123, "cited": True},
+                {"number": 2, "source": "reasoning.md", "heading": "", "similarity": None, "cited": False}]
+    assert cli.sources(passages) == ["  [1] jobs.md › Jobs › Restart  (cited, similarity 0.61)",
+                                     "  [2] reasoning.md  (not cited)"]
+    searches = [{"round": 1, "query": "job restart", "query_from": "model", "retrieved": 8, "kept": 2,
+                 "decision": "enough: 2 passage(s) kept"}]
+    assert cli.rounds(searches) == ["  1. 'job restart' (query from model): retrieved 8, kept 2; "
+                                    "enough: 2 passage(s) kept"]

@@ -15,6 +15,7 @@ import anyio.abc
 import click
 from pygent_sdk.cli import CliContext, err, out, pass_cli, run
 from pygent_sdk.errors import PygentError
+from pygent_sdk.jobs import JobsBusy
 from pygent_sdk.reasoning import MODES, REASONING, TREE_SEARCH, ReasoningError, ReasoningResult
 from rich.markup import escape
 
@@ -22,8 +23,23 @@ from .sessions import LiveTree, check_model, check_request
 
 ORACLE_TIP = ("--model oracle:game24 runs the checkable setup (an exact proposer and evaluator, "
               "no language model)")
+BUSY_HINT = ("another pygent process holds this data directory (a running `pygent serve`, "
+             "`pygent ingest`, ...); try again when it ends, or go through the server's HTTP API")
 REDRAWS_PER_S = 8
 """How often at most the tree is redrawn while it grows."""
+
+
+def busy(error: BaseException) -> bool:
+    """Whether ``error`` says another process holds a lock this one needs (the jobs directory,
+    or a store's lock file: the error then comes from a refused non-blocking ``flock``)."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the error, what caused it, what caused that ...
+        if seen is None:
+            return False
+        if isinstance(seen, (JobsBusy, BlockingIOError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def node_label(node: dict[str, Any]) -> str:
@@ -70,20 +86,80 @@ async def paint(live: Any, problem: str, tree: LiveTree) -> None:
             await anyio.sleep(1 / REDRAWS_PER_S)
 
 
+def best_reached(nodes: dict[str, dict[str, Any]], path: Iterable[str]) -> list[dict[str, Any]]:
+    """The steps (root left out) of the result's path; where it has none, of the best state
+    reached: the deepest node not pruned (else any), the most valuable at that depth."""
+    steps = [nodes[i] for i in path if i in nodes and nodes[i]["depth"] > 0]
+    if steps:
+        return steps
+    candidates = [n for n in nodes.values() if n["depth"] > 0]
+    kept = [n for n in candidates if n["status"] != "pruned"] or candidates
+    if not kept:
+        return []
+    node: dict[str, Any] | None = max(kept, key=lambda n: (n["depth"], n["value"] or 0.0))
+    while node is not None and node["depth"] > 0:
+        steps.append(node)
+        node = nodes.get(node["parent_id"] or "")
+    return steps[::-1]
+
+
+def search_line(tree: dict[str, Any]) -> str:
+    """How the search ended, its nodes (the root included) and what it cost."""
+    stopped = str(tree.get("stopped"))
+    if stopped == "solved":
+        stopped = {True: "solved (verified)", None: "answered (no verifier)"}.get(tree.get("verified"), stopped)
+    return (f"{stopped} after {len(tree.get('nodes', ()))} node(s) (root included), "
+            f"{tree.get('model_calls', 0)} model call(s), {tree.get('cache_hits', 0)} cache hit(s)")
+
+
+def sources(passages: Iterable[dict[str, Any]]) -> list[str]:
+    """One line per passage the answer was given: its number as the answer cites it, where it
+    comes from, its similarity and whether the answer cites it."""
+    lines = []
+    for p in passages:
+        where = p.get("source") or p.get("document_id") or p.get("id") or "?"
+        where += f" › {p['heading']}" if p.get("heading") else ""
+        similarity = f", similarity {p['similarity']:.2f}" if p.get("similarity") is not None else ""
+        cited = "cited" if p.get("cited") else "not cited"
+        lines.append(f"  [{p.get('number', '?')}] {escape(where)}  ({cited}{similarity})")
+    return lines
+
+
+def rounds(searches: Iterable[dict[str, Any]]) -> list[str]:
+    """One line per s3 search round: its query, where the query came from, what it found and
+    kept, and the decision taken after it."""
+    return [f"  {s.get('round', '?')}. {escape(repr(s.get('query', '')))} (query from {escape(str(s.get('query_from', '?')))}): "
+            f"retrieved {s.get('retrieved', 0)}, kept {s.get('kept', 0)}; {escape(str(s.get('decision', '')))}"
+            for s in searches]
+
+
 def report(result: ReasoningResult) -> None:
-    """Print the mode, the solution path with each step's value, the answer and what it cost."""
+    """Print the mode, the sources and search rounds of the retrieving modes, the best path
+    reached with each step's value, the answer and what it cost."""
     out.print(f"[bold]Mode:[/] {escape(result.mode)}"
               + (f" (asked: {escape(result.requested)})" if result.requested != result.mode else "")
               + (f": {escape(result.why)}" if result.why else ""))
+    if result.searches:
+        out.print("[bold]Search rounds:[/]")
+        for line in rounds(result.searches):
+            out.print(line)
+    if result.passages:
+        out.print("[bold]Sources:[/]")
+        for line in sources(result.passages):
+            out.print(line)
     tree = result.tree or {}
     nodes = {n["id"]: n for n in tree.get("nodes", ())}
-    steps = [nodes[i] for i in tree.get("path", ()) if i in nodes and nodes[i]["depth"] > 0]
+    verified = tree.get("verified")
+    steps = best_reached(nodes, tree.get("path", ()))
     if steps:
-        out.print("[bold]Solution path:[/]" if result.found else "[bold]Best path (no solution):[/]")
+        heading = ("Best path (no solution):" if tree.get("answer") is None
+                   else "Path to the refuted answer:" if verified is False else "Solution path:")
+        out.print(f"[bold]{heading}[/]")
         for number, node in enumerate(steps, 1):
             value = "" if node["value"] is None else f"  [cyan](value {node['value']:g})[/]"
             out.print(f"  {number}. {escape(' '.join(node['thought'].split()))}{value}")
-    verified = tree.get("verified")
+    elif tree:
+        out.print("[bold]Best path:[/] none (the search kept no step past the problem)")
     verdict = {True: "[green]verified ✓[/]", False: "[red]refuted ✗[/]", None: "not verifiable"}[verified]
     if tree and tree.get("answer") is None:
         out.print("[bold]Answer:[/] no solution found")
@@ -91,8 +167,7 @@ def report(result: ReasoningResult) -> None:
         out.print(f"[bold]Answer:[/] {escape(result.answer)}" + (f"  ({verdict})" if tree else ""))
     out.print(f"[bold]Confidence:[/] {result.confidence:.2f} ({escape(result.confidence_source)})")
     if tree:
-        out.print(f"[bold]Search:[/] {tree.get('stopped')} after {len(nodes)} node(s), "
-                  f"{tree.get('model_calls', 0)} model call(s), {tree.get('cache_hits', 0)} cache hit(s)")
+        out.print(f"[bold]Search:[/] {search_line(tree)}")
     if result.timings:
         out.print("[bold]Timings:[/] " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     out.print(f"[bold]Tokens:[/] {result.usage.prompt_tokens} prompt, {result.usage.completion_tokens} completion"
@@ -124,7 +199,8 @@ def register(cli: click.Group) -> None:
 
     @cli.command()
     @click.argument("problem")
-    @click.option("--mode", type=click.Choice(MODES), help="Pipeline mode (default: [reasoning] mode).")
+    @click.option("--mode", metavar="MODE",
+                  help=f"Pipeline mode: {', '.join(MODES)} (default: [reasoning] mode).")
     @click.option("--task", help="Reasoning task, e.g. game24 or open (default: the pipeline's choice).")
     @click.option("--breadth", type=int, help="States kept per layer (BFS) or children tried (DFS).")
     @click.option("--depth", type=int, help="Depth limit in steps (default: the task's).")
@@ -155,7 +231,8 @@ def register(cli: click.Group) -> None:
                         pipeline = kernel.service(REASONING)
                         try:
                             settings = check_request(kernel.service(TREE_SEARCH), problem, mode=mode,
-                                                     task=task, settings=overrides, model=model)
+                                                     task=task, settings=overrides, model=model,
+                                                     described=pipeline.modes())
                             check_model(kernel.service, settings)
                         except ReasoningError as error:
                             return str(error)
@@ -213,6 +290,9 @@ def register(cli: click.Group) -> None:
         found = run(main)
         if isinstance(found, str):
             raise click.UsageError(found)
+        if isinstance(found, PygentError) and busy(found):
+            err.print(f"[red]Busy:[/] {escape(str(found))}\n{BUSY_HINT}", soft_wrap=True)
+            click.get_current_context().exit(3)
         if isinstance(found, PygentError):
             raise found  # `pygent` prints it and exits with status 2
         if found is None:
