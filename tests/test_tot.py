@@ -361,9 +361,10 @@ def test_open_task_parses_short_steps_and_knows_final_states() -> None:
     problem = task.problem("  Why is the sky blue? ", context="[1] Rayleigh scattering")
     assert problem.text == "Why is the sky blue?"
     reply = ("Step 1: Light scatters off air molecules.\n\n1. Light scatters off air molecules.\n"
-             "- Question: Why is the sky blue?\nStep 1: " + "long " * 100 + "\nStep 1: Final answer: blue light")
+             "- Question: Why is the sky blue?\nStep 1: " + " ".join(f"long{k}" for k in range(100)) +
+             "\nStep 1: Final answer: blue light")
     proposals = task.parse_proposals(problem, "", reply)
-    assert [p.thought[:20] for p in proposals] == ["Light scatters off a", "long long long long ",
+    assert [p.thought[:20] for p in proposals] == ["Light scatters off a", "long0 long1 long2 lo",
                                                    "Final answer: blue l"]
     assert all(len(p.thought) <= MAX_STEP for p in proposals)
     assert proposals[0].state == "Step 1: Light scatters off air molecules."
@@ -375,6 +376,25 @@ def test_open_task_parses_short_steps_and_knows_final_states() -> None:
                      task.answer_messages(problem, "Step 1: a")):
         assert messages[-1].content.startswith("Sources:\n[1] Rayleigh scattering")
     assert task.parse_value(problem, "Step 1: a", "Likely.") == 1.0
+
+
+def test_open_task_drops_prompt_echoes_doubled_prefixes_and_repetitive_lines() -> None:
+    """The lines a small model wrote (the audit's examples): only real steps are kept."""
+    task = OpenTask()
+    problem = task.problem("Plan a vegetable garden for a balcony")
+    reply = "\n".join([
+        "The first step is to write 3 different short steps, one per line, with no spaces between them.",
+        "Step 2: The second step is to write 3 different short steps, one per line, with no spaces between them.",
+        'Write 2 different short next steps, each as "Step 3: Planning a Vegetable Garden.',
+        "1. 1.", "1. The next step is to write the answer to the previous step.",
+        "Final answer: Step 2: " * 10,
+        "Step 1: Step 1: Planning a vegetable garden on a small balcony",
+        "1. - Step 1: Measure how much sun the balcony gets.",
+        "Final answer: tomatoes in pots",
+    ])
+    thoughts = [p.thought for p in task.parse_proposals(problem, "", reply)]
+    assert thoughts == ["Planning a vegetable garden on a small balcony",
+                        "Measure how much sun the balcony gets.", "Final answer: tomatoes in pots"]
 
 
 def open_script(messages: Sequence[ChatMessage], options: ChatOptions) -> str:
@@ -438,7 +458,8 @@ async def test_open_on_the_embedded_model() -> None:
         assert time.monotonic() - began < 50  # the budget, a quarter of it to write the answer, slack
         check_tree(h.events_on("tot.>"), result)
         assert result.stopped in STOPPED and result.model_calls >= 2
-        if any(n.depth and n.status != "pruned" for n in result.nodes):  # else nothing to answer from
+        reached = any(n.depth and n.status != "pruned" for n in result.nodes)  # else nothing to answer from
+        if reached and result.stopped != "budget_time":  # past the budget the answer gets max_seconds / 4
             assert isinstance(result.answer, str) and result.answer.strip()
         assert result.verified is None
         assert 0.0 <= result.confidence <= 1.0 and result.usage.total_tokens > 0
