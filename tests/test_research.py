@@ -18,7 +18,7 @@ import pytest
 from pygent_plugins.jobs import JobsPlugin
 from pygent_plugins.research import ResearchPlugin
 from pygent_plugins.research.research import fallback_plan, parse_plan, renumber
-from pygent_sdk.guard import LoopGuard
+from pygent_sdk.guard import LoopGuard, guarded_reply
 from pygent_sdk import ChatMessage, ChatOptions, Plugin, hookimpl
 from pygent_sdk.agents import AGENT_REGISTRY
 from pygent_sdk.knowledge import KNOWLEDGE, Passage, RagHooks
@@ -182,6 +182,67 @@ def test_a_phrase_repeated_within_a_sentence_is_cut() -> None:
     cited = LoopGuard()
     assert cited.feed("[4] docs/jobs.md › Progress\n[5] docs/jobs.md › Progress\n") == (
         "[4] docs/jobs.md › Progress", True)
+
+
+def guard_through(reply: str, piece: str = r"\S+\s*") -> tuple[bool, str]:
+    """Whether a LoopGuard fed ``reply`` in pieces (by default word by word) stopped it, and
+    what it sent."""
+    guard, sent, stop = LoopGuard(), [], False
+    for part in re.findall(piece, reply):
+        ready, stop = guard.feed(part)
+        sent.append(ready)
+        if stop:
+            break
+    return stop, "".join(sent) + guard.rest()
+
+
+NEAR_REPEATS = [  # the audit's two loops, as SmolLM2 wrote them
+    ("Keys: `n_evaluate` (1 to 10,000 characters, not only spaces), `max_nodes` (1 to 10,000 characters, not "
+     "only spaces), `n_test` (1 to 10,000 characters, not only spaces), `n_test` (1 to 10,",
+     "Keys: `n_evaluate` (1 to 10,000 characters, not only spaces)"),
+    ("The reasoner's session is saved to the server's logs, so it can be accessed later [1]. A session is also "
+     "saved to the server's logs, so it can be accessed later. Each tree is saved to the server's logs, so it "
+     "can be accessed later [2]. The result is saved to the server's logs, so it can be accessed later.",
+     "The reasoner's session is saved to the server's logs, so it can be accessed later [1]. A session is also "
+     "saved to the server's logs, so it can be accessed later."),
+]
+
+
+@pytest.mark.parametrize(("reply", "kept"), NEAR_REPEATS)
+def test_a_run_of_words_coming_back_a_third_time_is_cut(reply: str, kept: str) -> None:
+    for piece in (r"\S+\s*", r"(?s).{1,3}"):  # streamed word by word, or a few characters at a time
+        assert guard_through(reply, piece) == (True, kept)
+    stop, sent = guard_through(reply, r"(?s).+")  # at once: the run of words is what repeats
+    assert stop and sent.startswith(kept) and sent.count("saved to the server") < 3 and sent.count("n_test") == 0
+
+
+def test_lists_and_tables_are_not_near_repeats() -> None:
+    settings = ("Settings:\n- `k` sets how many passages are retrieved per query [1].\n- `min_similarity` is "
+                "the lowest cosine similarity a passage needs [1].\n- `s3_rounds` caps the rounds of an s3 "
+                "search.\n- `max_tokens` bounds the length of the answer [2].\n- `context_chars` limits the "
+                "passages in one prompt [2].")
+    table = "| nprobe | recall | ms per query |\n" + "".join(
+        f"| nprobe {n} gives | recall 0.{r} at | {t} ms per query |\n"
+        for n, r, t in [(1, 5, 1), (2, 6, 2), (4, 7, 3), (8, 81, 4), (16, 91, 5), (32, 95, 7)])
+    for reply in (settings, table.strip()):
+        for piece in (r"\S+\s*", r"(?s).{1,3}", r"(?s).+"):
+            assert guard_through(reply, piece) == (False, reply)
+
+
+async def test_guarded_reply_marks_a_reply_cut_at_the_token_limit() -> None:
+    model = ScriptedChatModel(["Plugins start in dependency order, then " + " ".join(map(str, range(40)))],
+                              loop=True)
+    streamed: list[str] = []
+
+    async def sink(piece: str) -> None:
+        streamed.append(piece)
+    marked, _ = await guarded_reply(model, [ChatMessage("user", "q")], ChatOptions(max_tokens=8),
+                                    sink, cut_mark="…")
+    plain, _ = await guarded_reply(model, [ChatMessage("user", "q")], ChatOptions(max_tokens=8))
+    whole, _ = await guarded_reply(model, [ChatMessage("user", "q")], ChatOptions(max_tokens=200),
+                                   cut_mark="…")
+    assert marked == plain + "…" and "".join(streamed) == marked and not plain.endswith("…")
+    assert not whole.endswith("…") and whole.endswith("39")
 
 
 async def test_search_threshold_is_the_agents_setting() -> None:
