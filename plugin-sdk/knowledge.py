@@ -220,6 +220,19 @@ def fit_passages(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 """A citation marker in an answer, ``[n]``; its group is the number."""
+_SPACED_MARKER = re.compile(r"(^|[ \t]*)\[(\d{1,3})\]([ \t]*)", re.MULTILINE)
+
+
+def drop_unknown_markers(text: str, count: int) -> str:
+    """``text`` without the ``[n]`` markers that name no passage of the ``count`` given (a small
+    model cites ``[4]`` of 3), so that :func:`cite` sees only real ones: "saved [4]." becomes
+    "saved.", a line "[4] jobs.md" becomes "jobs.md"."""
+    def keep(match: re.Match[str]) -> str:
+        if 1 <= int(match.group(2)) <= count:
+            return match.group(0)
+        at_line_start = match.start() == 0 or text[match.start() - 1] == "\n"
+        return "" if at_line_start and not match.group(1) else match.group(3)
+    return _SPACED_MARKER.sub(keep, text)
 
 
 def cite(text: str, passages: Sequence[Passage], *, excerpt_chars: int = 240) -> tuple[Citation, ...]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pygent_plugins.cot import CotPlugin
 from pygent_plugins.models import ModelsPlugin
+from pygent_plugins.rag import answer as rag_answer
 from pygent_plugins.reasoning import ReasoningPlugin
 from pygent_plugins.reasoning import ReasoningConfig
 from pygent_plugins.reasoning.adaptive import choose, classify, puzzle_numbers
@@ -18,7 +19,7 @@ from pygent_plugins.reasoning.modes import chain
 from pygent_plugins.reasoning.run import Run
 from pygent_plugins.reasoning.s3 import content_words, parse_query, parse_selection, parse_verdict
 from pygent_sdk import ChatMessage, ChatOptions
-from pygent_sdk.knowledge import KNOWLEDGE
+from pygent_sdk.knowledge import KNOWLEDGE, Passage, drop_unknown_markers
 from pygent_sdk.reasoning import (
     MODES, REASONING, REPLY_STOPS, ChainResult, InvalidProblem, ReasoningError, ReasoningPipeline,
     ReasoningResult, TreeSettings, UnknownMode,
@@ -246,6 +247,45 @@ async def test_rag_only_answers_from_passages_with_similarity_confidence() -> No
     structure(result)
 
 
+async def test_an_answer_citing_a_passage_not_given_loses_that_marker() -> None:
+    invented = scripted(answer="[4] jobs.md › Sessions\nSessions are saved [4].")
+    mixed = scripted(answer="Plugins start in dependency order [1][4].")
+    async with harness(invented, k=3) as h:
+        only = await h.kernel.service(REASONING).run(QUESTION, mode="rag_only")
+    async with harness(mixed, k=3) as h:
+        both = await h.kernel.service(REASONING).run(QUESTION, mode="rag_only")
+    async with harness(scripted(), engine=FakeEngine("Saved [7] in the jobs directory [1]."), k=3) as h:
+        tree = await h.kernel.service(REASONING).run(QUESTION, mode="tot_enhanced_rag")
+    assert only.answer == "jobs.md › Sessions\nSessions are saved."
+    assert "removed [4] from the answer (no such passage)" in only.why
+    assert all(p["cited"] for p in only.passages)  # no valid marker: built from them all (cite's rule)
+    assert both.answer == "Plugins start in dependency order [1]."
+    assert [p["cited"] for p in both.passages] == [True] + [False] * (len(both.passages) - 1)
+    assert tree.answer == "Saved in the jobs directory [1]." and "removed [7]" in tree.why
+
+
+async def test_rag_answers_drop_markers_of_passages_not_given_too() -> None:
+    passages = [Passage(f"p{n}", f"d{n}", f"doc{n}.md", 0, 0, 9, f"Text {n}.", 0.5) for n in (1, 2)]
+    streamed: list[str] = []
+
+    async def sink(piece: str) -> None:
+        streamed.append(piece)
+    model = ScriptedChatModel(["[3] doc3.md\nPlugins start in order [2][3]. They stop [9] in reverse [1]."])
+    answer = await rag_answer.generate(model, "q", passages, max_chars=2000, max_tokens=64, on_token=sink)
+    assert answer.text == "doc3.md\nPlugins start in order [2]. They stop in reverse [1]."
+    assert "".join(streamed) == answer.text and [c.cited for c in answer.citations] == [True, True]
+    assert drop_unknown_markers("Saved [0], kept [3] and [12].", 2) == "Saved, kept and."
+
+
+async def test_an_answer_cut_at_the_token_limit_ends_with_an_ellipsis() -> None:
+    model = scripted(answer="Plugins start in dependency order: " + ", ".join(f"step {n}" for n in range(40)))
+    async with harness(model, k=3, max_tokens=16, s3_rounds=1) as h:
+        result = await h.kernel.service(REASONING).run(QUESTION, mode="rag_only")
+        query = await h.kernel.service(REASONING).run(QUESTION, mode="s3_rag")
+    assert result.answer.endswith("…") and len(result.answer) < 100
+    assert query.searches[0]["query"] == "plugins start in which order"  # short replies are not marked
+
+
 async def test_s3_stops_when_the_model_says_enough() -> None:
     model = scripted(enough="Yes, that is enough.")
     async with harness(model, s3_rounds=3) as h:
@@ -350,7 +390,8 @@ async def test_bad_requests_get_clear_errors() -> None:
         pipeline = h.kernel.service(REASONING)
         with pytest.raises(UnknownMode, match="'deep'; modes: tot_only, rag_only, s3_rag"):
             await pipeline.run(QUESTION, mode="deep")
-        with pytest.raises(UnknownMode, match=r"'cot' \('cot' is chosen by adaptive only\); modes: tot_only"):
+        with pytest.raises(UnknownMode, match=r"cot runs only when adaptive picks it \(a simple question "
+                                              r"with no knowledge base\); request adaptive\. Modes: tot_only"):
             await pipeline.run(QUESTION, mode="cot")
         with pytest.raises(InvalidProblem, match="empty"):
             await pipeline.run("  ", mode="tot_only")
@@ -364,7 +405,7 @@ async def test_hook_pygent_reasoning() -> None:
         pipeline = h.kernel.hook.pygent_reasoning()
         assert isinstance(pipeline, ReasoningPipeline) and pipeline is h.plugin("reasoning").pipeline
         assert set(pipeline.modes()) == {*MODES, "cot"} and all(pipeline.modes().values())
-        assert pipeline.modes()["cot"].startswith("Chosen by adaptive only")
+        assert pipeline.modes()["cot"].startswith("Adaptive only (cannot be requested)")
         result = await pipeline.run(QUESTION, mode="rag_only", session_id="e1")
         started, finished = h.events_on("reasoning.started")[0], h.events_on("reasoning.finished")[0]
     assert (started.session_id, started.query, started.mode) == ("e1", QUESTION, "rag_only")

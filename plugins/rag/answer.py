@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pygent_sdk import ChatMessage, ChatModel, ChatOptions
 from pygent_sdk.guard import guarded_reply
-from pygent_sdk.knowledge import Answer, Passage, cite, numbered_context
+from pygent_sdk.knowledge import Answer, Passage, cite, drop_unknown_markers, numbered_context
 
 SYSTEM = (
     "You answer questions using only the numbered sources given. Cite the sources you use with "
@@ -56,6 +56,12 @@ async def generate(
     if window:
         max_chars = max(500, min(max_chars, (window - max_tokens) * 3 // 2))
     passages = fitting(passages, max_chars)
+    count = len(passages)
+
+    async def send(piece: str) -> None:  # whole sentences: a marker is never split between two
+        if on_token is not None:
+            await on_token(drop_unknown_markers(piece, count))
     text, _ = await guarded_reply(  # small models loop: the reply ends at its first repeat
-        model, prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens), on_token)
+        model, prompt(question, passages, max_chars), ChatOptions(max_tokens=max_tokens), send)
+    text = drop_unknown_markers(text, count).strip()  # "[4]" of 3 passages cites nothing
     return Answer(question, text, cite(text, passages), found=True, model=model.name)

@@ -7,7 +7,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from pygent_sdk.knowledge import Passage, fit_passages, numbered_context, relevant
+from pygent_sdk.knowledge import (
+    MARKER, Passage, drop_unknown_markers, fit_passages, numbered_context, relevant,
+)
 from pygent_sdk.reasoning import ChainOfThought, TreeResult, TreeSearch
 
 from . import retrieval, s3
@@ -54,12 +56,23 @@ async def _answer(run: Run, passages: Sequence[Passage], best: float | None,
                        "retrieval similarity", searches=tuple(searches), note="nothing relevant retrieved")
     passages = fit_passages(passages, 2 * run.config.context_chars)
     with run.timed("answer"):
-        text = await retrieval.answer(run, passages)
+        written = await retrieval.answer(run, passages)
+    text, dropped = _known_markers(written, len(passages))
     return Outcome(
         text or "(the model gave no answer; the passages listed matched the question)", bool(text),
         retrieval.similarity(passages) if text else 0.0, "retrieval similarity",
         passages=retrieval.passage_dicts(passages, text), searches=tuple(searches),
-        note=f"answered from {len(passages)} passage(s)")
+        note=f"answered from {len(passages)} passage(s){dropped}")
+
+
+def _known_markers(answer: str, count: int) -> tuple[str, str]:
+    """``answer`` without its citations of passages not given (``count`` were), and a note
+    naming those it cited anyway ("" when none)."""
+    unknown = sorted({int(n) for n in MARKER.findall(answer)} - set(range(1, count + 1)))
+    if not unknown:
+        return answer, ""
+    named = ", ".join(f"[{n}]" for n in unknown)
+    return drop_unknown_markers(answer, count).strip(), f"; removed {named} from the answer (no such passage)"
 
 
 def _tree(run: Run, tree: TreeResult, passages: Sequence[Passage] | None = None,
@@ -67,19 +80,22 @@ def _tree(run: Run, tree: TreeResult, passages: Sequence[Passage] | None = None,
     """The outcome of a search; ``passages``: those that conditioned it (None: no retrieval).
     Found: an answer no verifier refuted; the source is ``verifier`` whenever one gave a verdict."""
     run.usage += tree.usage
+    dropped = ""
     if tree.answer is not None:
         answer, verdict = tree.answer, tree.verified
+        if passages is not None:
+            answer, dropped = _known_markers(answer, len(passages))
     else:
         answer, verdict = f"No answer: the search stopped ({tree.stopped}) after {len(tree.nodes)} node(s).", None
     found = tree.answer is not None and verdict is not False
     note = "" if passages is None else (
-        f"{len(passages)} passage(s) conditioned the search" if passages
-        else "nothing relevant retrieved: the search ran without sources")
+        f"{len(passages)} passage(s) conditioned the search{dropped}" if passages
+        else f"nothing relevant retrieved: the search ran without sources{dropped}")
     if verdict is False:
         note = "; ".join(filter(None, ["the verifier refuted the answer", note]))
     return Outcome(answer, found, tree.confidence if found else 0.0,
                    "evaluator values" if verdict is None else "verifier",
-                   tree=tree.to_dict(), passages=retrieval.passage_dicts(passages or (), tree.answer or ""),
+                   tree=tree.to_dict(), passages=retrieval.passage_dicts(passages or (), answer),
                    searches=tuple(searches), note=note)
 
 

@@ -31,7 +31,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "tot_enhanced_rag": "Retrieve, then Tree-of-Thought with the passages conditioning proposals and evaluations.",
     "tot_s3_rag": "s3 search, then Tree-of-Thought with the kept passages as context.",
     "adaptive": "Classify the query as simple, moderate, complex or research and run the mode that fits.",
-    "cot": "Chosen by adaptive only, never requested: chain-of-thought with self-consistency (3 "
+    "cot": "Adaptive only (cannot be requested): chain-of-thought with self-consistency (3 "
            "chains voted) for a simple question when there is no knowledge base.",
 }
 """Each mode a result can report: the requestable ones (``MODES``) and ``cot``."""
@@ -64,8 +64,11 @@ class Pipeline:
         """Answer ``query`` in ``mode`` (None: ``[reasoning] mode``); see the protocol."""
         requested = mode or self.config.mode
         if requested not in MODES:
-            adaptive_only = " ('cot' is chosen by adaptive only)" if requested == "cot" else ""
-            raise UnknownMode(f"No reasoning mode {requested!r}{adaptive_only}; modes: {', '.join(MODES)}.")
+            if requested == "cot":
+                raise UnknownMode(
+                    "Mode 'cot' cannot be requested: cot runs only when adaptive picks it (a simple "
+                    f"question with no knowledge base); request adaptive. Modes: {', '.join(MODES)}.")
+            raise UnknownMode(f"No reasoning mode {requested!r}; modes: {', '.join(MODES)}.")
         if not query or not query.strip():
             raise InvalidProblem("The reasoning query is empty: give a question or a problem.")
         query = query.strip()

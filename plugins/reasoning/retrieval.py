@@ -18,8 +18,6 @@ SYSTEM = (
 )
 
 
-
-
 def similarity(passages: Sequence[Passage]) -> float:
     """The mean known cosine similarity of ``passages`` to the query, clamped to [0, 1] (0 when
     none is known)."""
@@ -51,4 +49,4 @@ async def answer(run: Run, passages: Sequence[Passage]) -> str:
     sources = numbered_context(passages, max_chars=2 * run.config.context_chars)
     messages = [ChatMessage("system", SYSTEM), ChatMessage(
         "user", f"Sources:\n{sources}\n\nQuestion: {run.query}\nAnswer, citing the sources like [1]:")]
-    return await run.ask(messages, run.config.max_tokens)
+    return await run.ask(messages, run.config.max_tokens, answer=True)

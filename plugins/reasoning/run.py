@@ -44,10 +44,13 @@ class Run:
         finally:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
-    async def ask(self, messages: Sequence[ChatMessage], max_tokens: int) -> str:
-        """The model's reply (greedy, cut at its first repeated sentence); usage is counted."""
+    async def ask(self, messages: Sequence[ChatMessage], max_tokens: int, *,
+                  answer: bool = False) -> str:
+        """The model's reply (greedy, cut where it loops: see :mod:`pygent_sdk.guard`); usage is
+        counted. An ``answer`` the model stopped at ``max_tokens`` ends with "…"."""
         options = ChatOptions(max_tokens=max_tokens, temperature=0.0, stop=REPLY_STOPS)
-        text, usage = await guarded_reply(self.model(), messages, options)
+        text, usage = await guarded_reply(self.model(), messages, options,
+                                          cut_mark="…" if answer else "")
         self.usage += usage
         return text
 
