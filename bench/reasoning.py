@@ -354,9 +354,15 @@ async def main(args: argparse.Namespace) -> None:
     console.print(f"Game of 24, the Tree-of-Thoughts paper's test split ({DATA.relative_to(ROOT)}), "
                   f"seed {args.seed}\n")
     await machinery(args, puzzles)
-    if not args.skip_model:
+    if args.skip_model:
+        heading("2. A configured model: skipped (--skip-model)")
+        console.print()
+    else:
         await with_model(args, test_split(args.model_puzzles))
-    if not args.skip_overhead:
+    if args.skip_overhead:
+        heading("3. Overhead: skipped (--skip-overhead)")
+        console.print()
+    else:
         await overhead(args, test_split(args.overhead_puzzles))
 
 

@@ -223,6 +223,7 @@ def test_bench_machinery_on_ten_puzzles() -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
     assert "1. Machinery: Game of 24 ranks 901-910 (10 puzzles)" in out
+    assert "\n2. A configured model: skipped (--skip-model)\n" in out  # the parts keep their numbers
     rows = dict(re.findall(r"^  (single chain|BFS b=1|BFS b=5|full expansion) .*? (\d+/10) ", out, re.M))
     assert rows.keys() == {"single chain", "BFS b=1", "BFS b=5", "full expansion"}
     assert rows["full expansion"] == "10/10"
@@ -230,3 +231,6 @@ def test_bench_machinery_on_ten_puzzles() -> None:
     assert "BFS b=1 and b=5 run the setting of oracle:game24-noisy, full expansion that of oracle:game24" in out
     assert "verifier and check disagree" not in out
     assert "3. Overhead: tot engine" in out and re.search(r"\d\.\d{3}x", out)
+    skipped = subprocess.run([sys.executable, str(BENCH), "--puzzles", "1", "--skip-model", "--skip-overhead"],
+                             capture_output=True, text=True, timeout=120)
+    assert skipped.returncode == 0 and skipped.stdout.rstrip().endswith("3. Overhead: skipped (--skip-overhead)")
