@@ -51,9 +51,10 @@ def _key(sentence: str) -> str:
 
 
 class LoopGuard:
-    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats, or
-    where a sentence keeps repeating a phrase ("an evolution, an evolution, ..."): small models
-    loop. :meth:`feed` returns what may be sent and whether to stop. What is sent, joined, is the
+    """Passes a reply on sentence by sentence and stops it at the first sentence it repeats,
+    where a sentence keeps repeating a phrase ("an evolution, an evolution, ..."), or before a
+    run of ``RUN_WORDS`` words comes back a third time (sentences that differ by a word): small
+    models loop. :meth:`feed` returns what may be sent and whether to stop. What is sent, joined, is the
     reply stripped of surrounding whitespace."""
 
     def __init__(self) -> None:
