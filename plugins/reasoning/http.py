@@ -114,6 +114,7 @@ class SessionOut(msgspec.Struct):
     finished_at: float | None
     progress: ProgressOut
     nodes: int
+    """The tree's nodes, the root included (``max_nodes`` counts those besides the root)."""
     answer: str | None
     stopped: str | None
     error: str | None

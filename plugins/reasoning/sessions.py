@@ -138,7 +138,7 @@ class LiveTree:
         if isinstance(event, TotFinished):
             self.finished = {"stopped": event.stopped, "solved": event.solved, "nodes": event.nodes,
                              "tokens": event.tokens, "seconds": event.seconds}
-            self.message = f"search ended ({event.stopped}) after {event.nodes} node(s)"
+            self.message = f"search ended ({event.stopped}) after {event.nodes} node(s) (root included)"
             return None
         if not isinstance(event, (TotNodeProposed, TotNodeEvaluated, TotNodePruned, TotSolution)):
             return None
