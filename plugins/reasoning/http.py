@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import get, post, route
-from litestar.exceptions import ClientException, TooManyRequestsException
+from litestar.exceptions import (
+    ClientException, ServiceUnavailableException, TooManyRequestsException,
+)
 from litestar.params import Body, JSONBody, PathParameter, QueryParameter
-from pygent_sdk.jobs import FINAL_JOB_STATES, Job, JobError, TooManyJobs
+from pygent_sdk.jobs import FINAL_JOB_STATES, Job, JobError, JobsBusy, TooManyJobs
 from pygent_sdk.reasoning import MODES, TREE_SEARCH, ReasoningError, TreeSettings
 from pygent_sdk.structs import config_struct, given
 
@@ -225,6 +227,11 @@ def result_out(job: Job, live: LiveTree | None) -> ResultOut:
                                           stopped=(live.finished or {}).get("stopped")))
 
 
+def busy(error: JobsBusy) -> ServiceUnavailableException:
+    """503 with Retry-After: another pygent process owns the jobs directory for now."""
+    return ServiceUnavailableException(str(error), headers={"Retry-After": str(error.retry_after)})
+
+
 def routes(sessions: Sessions) -> list[Any]:
     """Litestar handlers over ``sessions``; none without the jobs plugin."""
     if sessions.jobs is None:
@@ -240,6 +247,8 @@ def routes(sessions: Sessions) -> list[Any]:
             job = await sessions.start(params)
         except TooManyJobs as error:
             raise TooManyRequestsException(str(error)) from None
+        except JobsBusy as error:  # before JobError: another process owns the jobs directory
+            raise busy(error) from None
         except (ReasoningError, JobError) as error:  # UnknownMode/UnknownTask are 400 here, not 404
             raise ClientException(f"Bad reasoning request: {error}") from None
         return StartedOut(job.id, job.state, job.params["mode"])
@@ -251,7 +260,10 @@ def routes(sessions: Sessions) -> list[Any]:
     @post("/reasoning/stop", status_code=200, opt=WRITE,
           summary="Stop a session: the search ends with its best partial result (a finished one is answered unchanged)")
     async def stop(data: JSONBody[StopIn]) -> SessionOut:
-        job = await sessions.stop(data.session_id)
+        try:
+            job = await sessions.stop(data.session_id)
+        except JobsBusy as error:
+            raise busy(error) from None
         return session_out(job, sessions.live(job.id))
 
     @get("/reasoning/status", opt=READ,
