@@ -15,7 +15,7 @@ from .agents import estimate_tokens
 from .chat import ChatMessage, ChatModel, ChatOptions, Usage
 
 _CITATION = re.compile(r"\[\d+\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n{2,}|\n(?=[^a-z\n])")  # not a line wrapped mid-sentence
 _WORD = re.compile(r"\[\d+\]|\w+")  # a citation marker (skipped) or a word; numbers are words
 _BREAK = re.compile(r"[.!?,;:)]\s+|\n+")  # where a sentence or a clause ends
 RUN_WORDS, RUN_TIMES = 6, 3
@@ -23,11 +23,13 @@ RUN_WORDS, RUN_TIMES = 6, 3
 (lower-cased; punctuation and citation markers left out): a near-repeat loop."""
 
 
-def _cut(text: str, after: int, before: int, default: int | None = None) -> int:
+def _cut(text: str, after: int, before: int) -> int:
     """Where to cut a loop that comes back at ``before``: the last sentence or clause end from
-    ``after`` on (the end of the previous occurrence), else ``default`` (None: ``before``)."""
-    ends = [m.end() for m in _BREAK.finditer(text, after, before)]
-    return ends[-1] if ends else before if default is None else default
+    ``after`` on (the end of the previous occurrence), else the last line end there (a line of a
+    list, or prose wrapped mid-sentence), else ``before``."""
+    breaks = list(_BREAK.finditer(text, after, before))
+    ends = [m.end() for m in breaks if m.group()[0] != "\n"] or [m.end() for m in breaks]
+    return ends[-1] if ends else before
 
 
 def _phrase_loop(text: str, start: int, n: int = 3, times: int = 3) -> int | None:
@@ -97,9 +99,7 @@ class LoopGuard:
             starts.append(first)
             if len(starts) == RUN_TIMES:
                 after = self._words[starts[-2] + RUN_WORDS - 1][2]
-                if after <= self._done:  # the sentence sent last ends between the two
-                    return _cut(self.text, self._done, self._words[first][1], self._done)
-                return _cut(self.text, after, self._words[first][1])
+                return max(self._done, _cut(self.text, after, self._words[first][1]))
         return None
 
     def feed(self, piece: str) -> tuple[str, bool]:

@@ -181,7 +181,11 @@ def test_a_phrase_repeated_within_a_sentence_is_cut() -> None:
     assert figures.feed(reply)[1] is False
     cited = LoopGuard()
     assert cited.feed("[4] docs/jobs.md › Progress\n[5] docs/jobs.md › Progress\n") == (
-        "[4] docs/jobs.md › Progress", True)
+        "[4] docs/jobs.md › Progress", False)  # a line ends a sentence unless the next one goes on in
+    assert cited.feed("[6]") == ("", True)  # lower case (wrapped prose): the next piece tells
+    wrapped = LoopGuard()
+    assert wrapped.feed("Sessions are kept\nin the jobs ") == ("", False)
+    assert wrapped.feed("directory. Each") == ("Sessions are kept\nin the jobs directory.", False)
 
 
 def guard_through(reply: str, piece: str = r"\S+\s*") -> tuple[bool, str]:
@@ -205,6 +209,11 @@ NEAR_REPEATS = [  # the audit's two loops, as SmolLM2 wrote them
      "can be accessed later [2]. The result is saved to the server's logs, so it can be accessed later.",
      "The reasoner's session is saved to the server's logs, so it can be accessed later [1]. A session is also "
      "saved to the server's logs, so it can be accessed later."),
+    ("The reasoner's session is saved to the server's logs, so it can be accessed later. The\nresult of a "
+     "session is saved to the logs, so it can be accessed later. The logs are\nsaved to the server's logs, so "
+     "it can be accessed later.",  # SmolLM2's rag_only answer, wrapped like the docs it read
+     "The reasoner's session is saved to the server's logs, so it can be accessed later. The\nresult of a "
+     "session is saved to the logs, so it can be accessed later."),
 ]
 
 
