@@ -320,3 +320,32 @@ def test_reasoning_routes_pass_schemathesis(tmp_path: Path, anyio_backend: str) 
     report = run.stdout + run.stderr
     assert run.returncode == 0, summary(report)
     assert "Tested: 7" in report, report[-3000:]
+
+
+def test_every_curl_example_that_sends_json_says_so() -> None:
+    """The server answers a body without ``Content-Type: application/json`` with a 415, and
+    curl sends form data by default: each documented ``curl ... -d`` needs the header."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    commands = [(doc.name, command) for doc in docs.glob("*.md")
+                for command in doc.read_text().replace("\\\n", " ").splitlines()
+                if command.lstrip().startswith("curl ")]
+    assert any(name == "reasoning.md" for name, _ in commands)
+    sending = [(name, c) for name, c in commands if re.search(r"\s(-d|--data\S*)\s", c)]
+    assert sending and [c for c in sending if "Content-Type: application/json" not in c[1]] == []
+
+
+async def test_a_server_beside_another_owner_of_the_jobs_answers_503_then_takes_over(tmp_path: Path) -> None:
+    body = {"problem": "What is six times seven?", "task": "open", "mode": "tot_only", "settings": SMALL}
+    async with served(tmp_path) as (url, keys, _), client(url, keys["operator"]) as owner:
+        async with served(tmp_path) as (url2, keys2, _), client(url2, keys2["operator"]) as beside:
+            refused = await beside.post("/reasoning/start", json=body)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "2", refused.text
+            assert "owns the jobs directory" in refused.json()["detail"]
+            first = (await owner.post("/reasoning/start", json=body)).json()["session_id"]
+            await until(owner, first, {"completed"})
+        async with served(tmp_path) as (url2, keys2, _), client(url2, keys2["operator"]) as beside:
+            assert (await beside.post("/reasoning/start", json=body)).status_code == 503
+    async with served(tmp_path) as (url, keys, _), client(url, keys["operator"]) as api:  # the owner gone
+        taken = await api.post("/reasoning/start", json=body)
+        assert taken.status_code == 202, taken.text
+        await until(api, taken.json()["session_id"], {"completed"})
