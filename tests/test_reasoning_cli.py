@@ -192,3 +192,15 @@ def test_sources_and_search_rounds_are_listed_one_a_line() -> None:
                  "decision": "enough: 2 passage(s) kept"}]
     assert cli.rounds(searches) == ["  1. 'job restart' (query from model): retrieved 8, kept 2; "
                                     "enough: 2 passage(s) kept"]
+
+
+def test_best_reached_never_shows_a_rejected_line_as_a_step() -> None:
+    from pygent_plugins.reasoning.cli import best_reached
+
+    def node(id: str, parent: str | None, depth: int, status: str, value: float | None = None) -> dict[str, Any]:
+        return {"id": id, "parent_id": parent, "depth": depth, "status": status, "value": value}
+
+    rejected = {n["id"]: n for n in (node("n0", None, 0, "evaluated"), node("n1", "n0", 1, "pruned"))}
+    assert best_reached(rejected, ["n0"]) == []  # printed as "Best path: none"
+    kept = {**rejected, "n2": node("n2", "n0", 1, "kept", 20.0), "n3": node("n3", "n2", 2, "pruned", 1.0)}
+    assert [n["id"] for n in best_reached(kept, ["n0"])] == ["n2"]

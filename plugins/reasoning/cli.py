@@ -88,12 +88,12 @@ async def paint(live: Any, problem: str, tree: LiveTree) -> None:
 
 def best_reached(nodes: dict[str, dict[str, Any]], path: Iterable[str]) -> list[dict[str, Any]]:
     """The steps (root left out) of the result's path; where it has none, of the best state
-    reached: the deepest node not pruned (else any), the most valuable at that depth."""
+    reached: the deepest node not pruned, the most valuable at that depth (none when every
+    proposal was pruned: a rejected line is not a step reached)."""
     steps = [nodes[i] for i in path if i in nodes and nodes[i]["depth"] > 0]
     if steps:
         return steps
-    candidates = [n for n in nodes.values() if n["depth"] > 0]
-    kept = [n for n in candidates if n["status"] != "pruned"] or candidates
+    kept = [n for n in nodes.values() if n["depth"] > 0 and n["status"] != "pruned"]
     if not kept:
         return []
     node: dict[str, Any] | None = max(kept, key=lambda n: (n["depth"], n["value"] or 0.0))
