@@ -87,7 +87,7 @@ def test_config_check_accepts_the_repository_plugins_toml() -> None:
     result = pygent("config", "check", str(root / "plugins.toml"))
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
-    assert "is valid: 17 plugins enabled; start order: eventlog → heartbeat → models" in text
+    assert "is valid: 20 plugins enabled; start order: eventlog → heartbeat → models" in text
     assert text.endswith("coding → faiss → rag → research → auth")
 
 
