@@ -88,7 +88,7 @@ def test_config_check_accepts_the_repository_plugins_toml() -> None:
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     assert "is valid: 20 plugins enabled; start order: eventlog → heartbeat → models" in text
-    assert text.endswith("coding → faiss → rag → research → auth")
+    assert text.endswith("coding → faiss → rag → research → tot → cot → reasoning → auth")
 
 
 def test_run_with_a_failing_plugin_prints_one_paragraph(tmp_path: Path) -> None:
