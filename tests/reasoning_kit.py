@@ -3,17 +3,14 @@ its calls, tasks, and a knowledge service over a few passages whose documents ca
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pygent_sdk import ChatMessage, Plugin, Usage, hookimpl
-from pygent_sdk.knowledge import DocumentInfo, Passage, RagHooks
 from pygent_sdk.plugin import add_hookspecs_once
 from pygent_sdk.reasoning import (
     BaseTask, Problem, Proposal, ReasoningHooks, ThoughtNode, TreeResult, TreeSettings,
 )
-from pygent_sdk.testing import HashEmbedder
 
 
 class Arithmetic(BaseTask):
@@ -90,61 +87,3 @@ class FakeTot(Plugin):
         return list(self.engine.tasks().values())
 
 
-PASSAGES = [
-    ("docs/writing-plugins.md", "Lifecycle", "Plugins start in dependency order: a plugin starts "
-     "after the plugins that provide what it requires, and stops in reverse order."),
-    ("docs/writing-plugins.md", "Config", "Each plugin declares a Config class; every config key "
-     "is validated from its table in plugins.toml."),
-    ("docs/events.md", "Publishing", "Events are published on the bus; listeners subscribe to "
-     "topic patterns and events are delivered to every matching subscription."),
-    ("docs/jobs.md", "Jobs", "Jobs run long background work with progress, cancellation and a "
-     "result kept across restarts."),
-]
-
-
-class FakeKnowledge:
-    """Retrieves ``passages`` by (twice) their HashEmbedder cosine similarity; ``ingest`` adds one
-    (a new document, so the corpus version changes)."""
-
-    def __init__(self) -> None:
-        self.embedder = HashEmbedder(4096)
-        self.passages = list(PASSAGES)
-        self.queries: list[str] = []
-        self.ingested_at = time.time()
-
-    def ingest(self, source: str, heading: str, text: str) -> None:
-        self.passages.append((source, heading, text))
-
-    async def retrieve(self, query: str, *, k: int = 5, mode: str = "hybrid",
-                       collection: str | None = None, filter: Any = None) -> list[Passage]:
-        self.queries.append(query)
-        q = self.embedder.vector(query)
-        scored = []
-        for i, (source, heading, text) in enumerate(self.passages):
-            v = self.embedder.vector(f"{heading} {text}")
-            sim = min(1.0, 2 * sum(a * b for a, b in zip(q, v)))
-            scored.append(Passage(f"d{i}:0", f"d{i}", source, 0, 0, len(text), text, sim, heading, sim))
-        return sorted(scored, key=lambda p: -p.score)[:k]
-
-    async def documents(self, collection: str | None = None) -> Sequence[DocumentInfo]:
-        return [DocumentInfo(f"d{i}", collection or "default", source, 1, len(text), f"h{i}", self.ingested_at)
-                for i, (source, _, text) in enumerate(self.passages)]
-
-
-class FakeRag(Plugin):
-    """Provides ``rag`` with ``FakeRag.knowledge`` (set by each test)."""
-
-    provides = ("rag",)
-    knowledge: ClassVar[FakeKnowledge] = FakeKnowledge()
-
-    @hookimpl
-    def pygent_addhooks(self, pluginmanager: Any) -> None:
-        add_hookspecs_once(pluginmanager, RagHooks)
-
-    @hookimpl
-    def pygent_retriever(self, collection: str | None) -> Any:
-        return self.knowledge
-
-    @hookimpl
-    def pygent_knowledge(self) -> Any:
-        return self.knowledge

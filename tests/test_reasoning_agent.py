@@ -15,7 +15,8 @@ from pygent_sdk.reasoning import TreeSettings
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 from .agent_kit import ScriptedProvider
-from .reasoning_kit import FakeEngine, FakeKnowledge, FakeRag, FakeTot
+from .rag_kit import FakeKnowledge, FakeRag
+from .reasoning_kit import FakeEngine, FakeTot
 
 pytestmark = pytest.mark.anyio
 

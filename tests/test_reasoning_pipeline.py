@@ -27,7 +27,8 @@ from pygent_sdk.reasoning import (
 from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 from .agent_kit import ScriptedProvider
-from .reasoning_kit import FakeEngine, FakeKnowledge, FakeRag, FakeTot
+from .rag_kit import FakeKnowledge, FakeRag
+from .reasoning_kit import FakeEngine, FakeTot
 
 pytestmark = pytest.mark.anyio
 QUESTION = "In which order do plugins start?"

@@ -19,70 +19,17 @@ from pygent_plugins.jobs import JobsPlugin
 from pygent_plugins.research import ResearchPlugin
 from pygent_plugins.research.research import fallback_plan, parse_plan, renumber
 from pygent_sdk.guard import LoopGuard, guarded_reply
-from pygent_sdk import ChatMessage, ChatOptions, Plugin, hookimpl
+from pygent_sdk import ChatMessage, ChatOptions
 from pygent_sdk.agents import AGENT_REGISTRY
-from pygent_sdk.knowledge import KNOWLEDGE, Passage, RagHooks
-from pygent_sdk.plugin import add_hookspecs_once
-from pygent_sdk.testing import HashEmbedder, PluginHarness, ScriptedChatModel
+from pygent_sdk.knowledge import KNOWLEDGE
+from pygent_sdk.testing import PluginHarness, ScriptedChatModel
 
 from .agent_kit import ScriptedProvider, stack
+from .rag_kit import FakeKnowledge, FakeRag
 from .http_kit import served
 
 pytestmark = pytest.mark.anyio
 
-PASSAGES = [
-    ("docs/writing-plugins.md", "Lifecycle", "Plugins start in dependency order: a plugin starts "
-     "after the plugins that provide what it requires, and stops in reverse order."),
-    ("docs/writing-plugins.md", "Config", "Each plugin declares a Config class; every config key "
-     "is validated from its table in plugins.toml."),
-    ("docs/events.md", "Publishing", "Events are published on the bus; listeners subscribe to "
-     "topic patterns and events are delivered to every matching subscription."),
-    ("docs/jobs.md", "Jobs", "Jobs run long background work with progress, cancellation and a "
-     "result kept across restarts."),
-]
-
-
-class FakeKnowledge:
-    """Retrieves ``PASSAGES`` by (twice) their HashEmbedder cosine similarity; while ``blocking``, each
-    retrieval waits until ``release`` is set."""
-
-    def __init__(self) -> None:
-        self.embedder = HashEmbedder(4096)
-        self.queries: list[tuple[str, int, str, str | None]] = []
-        self.release = anyio.Event()
-        self.blocking = False
-
-    async def retrieve(self, query: str, *, k: int = 5, mode: str = "hybrid",
-                       collection: str | None = None, filter: Any = None) -> list[Passage]:
-        self.queries.append((query, k, mode, collection))
-        if self.blocking:
-            await self.release.wait()
-        q = self.embedder.vector(query)
-        scored = []
-        for i, (source, heading, text) in enumerate(PASSAGES):
-            v = self.embedder.vector(f"{heading} {text}")
-            sim = min(1.0, 2 * sum(a * b for a, b in zip(q, v)))  # doubled: a shared word or two passes 0.3
-            scored.append(Passage(f"d{i}:0", f"d{i}", source, 0, 0, len(text), text, sim, heading, sim))
-        return sorted(scored, key=lambda p: -p.score)[:k]
-
-
-class FakeRag(Plugin):
-    """Provides ``rag`` with one :class:`FakeKnowledge` (``FakeRag.knowledge``)."""
-
-    provides = ("rag",)
-    knowledge: FakeKnowledge  # set by each test
-
-    @hookimpl
-    def pygent_addhooks(self, pluginmanager: Any) -> None:
-        add_hookspecs_once(pluginmanager, RagHooks)
-
-    @hookimpl
-    def pygent_retriever(self, collection: str | None) -> Any:
-        return self.knowledge
-
-    @hookimpl
-    def pygent_knowledge(self) -> Any:
-        return self.knowledge
 
 
 def system(messages: Sequence[ChatMessage]) -> str:
@@ -137,7 +84,7 @@ async def test_search_answers_from_the_sources_with_citations_streamed() -> None
     assert [s.kind for s in result.steps] == ["retrieval", "answer"]
     retrieval = result.steps[0]
     assert retrieval.hits >= 1 and retrieval.sources[0] == "docs/writing-plugins.md › Lifecycle"
-    assert FakeRag.knowledge.queries == [("In which order do plugins start?", 3, "vector", "docs")]
+    assert FakeRag.knowledge.calls == [("In which order do plugins start?", 3, "vector", "docs")]
     prompt = model.calls[0][0][-1].content
     assert "[1] docs/writing-plugins.md › Lifecycle\nPlugins start in dependency order" in prompt
     assert result.usage.completion_tokens > 0
