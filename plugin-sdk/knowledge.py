@@ -200,6 +200,15 @@ def numbered_context(passages: Sequence[Passage], *, max_chars: int | None = Non
     return "\n\n".join(blocks)
 
 
+CITED_ANSWER_SYSTEM = (
+    "You answer questions using only the numbered sources you are given. Cite the sources you "
+    "use by their numbers in square brackets, like [1]. If the sources do not answer the "
+    "question, say so. Be concise."
+)
+"""The system prompt of an answer written from :func:`numbered_context` (the search agent, the
+reasoning pipeline)."""
+
+
 def relevant(passages: Sequence[Passage], min_similarity: float) -> list[Passage]:
     """The passages at or above ``min_similarity``; none when the best known similarity is below
     it. A passage of unknown similarity (found by keyword only) counts when some passage passed,

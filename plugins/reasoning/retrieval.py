@@ -7,15 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pygent_sdk import ChatMessage
-from pygent_sdk.knowledge import Passage, cite, numbered_context
+from pygent_sdk.knowledge import CITED_ANSWER_SYSTEM, Passage, cite, numbered_context
 
 from .run import Run
-
-SYSTEM = (
-    "You answer questions using only the numbered sources you are given. Cite the sources you "
-    "use by their numbers in square brackets, like [1]. If the sources do not answer the "
-    "question, say so. Be concise."
-)
 
 
 def similarity(passages: Sequence[Passage]) -> float:
@@ -47,6 +41,6 @@ async def answer(run: Run, passages: Sequence[Passage]) -> str:
     """The model's answer to the run's query from ``passages`` (fitted: see :func:`fit`),
     citing them by number."""
     sources = numbered_context(passages, max_chars=2 * run.config.context_chars)
-    messages = [ChatMessage("system", SYSTEM), ChatMessage(
+    messages = [ChatMessage("system", CITED_ANSWER_SYSTEM), ChatMessage(
         "user", f"Sources:\n{sources}\n\nQuestion: {run.query}\nAnswer, citing the sources like [1]:")]
     return await run.ask(messages, run.config.max_tokens, answer=True)

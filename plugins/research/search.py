@@ -15,15 +15,10 @@ from pygent_sdk import AgentResult, ChatMessage, ChatOptions, PluginConfig, Usag
 from pygent_sdk.agents import AgentContext, AnswerStep, TokenSink
 from pygent_sdk.guard import guarded_reply
 from pygent_sdk.knowledge import (
-    Citation, Passage, Retriever, RetrievalStep, SearchMode, cite, fit_passages, numbered_context,
-    relevant,
+    CITED_ANSWER_SYSTEM, Citation, Passage, Retriever, RetrievalStep, SearchMode, cite,
+    fit_passages, numbered_context, relevant,
 )
 
-SYSTEM = (
-    "You answer questions using only the numbered sources you are given. Cite the sources you "
-    "use by their numbers in square brackets, like [1]. If the sources do not answer the "
-    "question, say so. Be concise."
-)
 _CHARS_PER_TOKEN = 3  # as pygent_sdk.agents.estimate_tokens counts
 STOP = ("\nQuestion:", "\nSources:", "\nSub-question:")
 """Where a small model starts writing the next turn of the prompt instead of answering."""
@@ -79,7 +74,7 @@ async def stream_answer(
 
 def answer_prompt(question: str, passages: Sequence[Passage], max_chars: int) -> list[ChatMessage]:
     return [
-        ChatMessage("system", SYSTEM),
+        ChatMessage("system", CITED_ANSWER_SYSTEM),
         ChatMessage("user", f"Sources:\n{numbered_context(passages, max_chars=max_chars)}\n\n"
                             f"Question: {question}\nAnswer, citing the sources like [1]:"),
     ]
